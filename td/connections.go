@@ -1,0 +1,73 @@
+package td
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// ConnectionsService looks up saved result-output connections.
+type ConnectionsService service
+
+// Connection is a saved result-output connection. URL is redacted.
+type Connection struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	URL  string `json:"url,omitempty"`
+}
+
+// Lookup finds a connection by name (GET /v3/connections/lookup). An unknown
+// name is an error matching ErrNotFound.
+func (s *ConnectionsService) Lookup(ctx context.Context, name string) (*Connection, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, errors.New("td: connection name is required")
+	}
+	var w struct {
+		ID   flexInt `json:"id"`
+		Name string  `json:"name"`
+		URL  string  `json:"url"`
+	}
+	q := url.Values{"name": {name}}
+	err := s.client.doJSON(ctx, &request{method: http.MethodGet, path: "/v3/connections/lookup", query: q, retry: true}, &w)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+		apiErr.Message = fmt.Sprintf("no connection named %q (check the name in the TD console under Integrations)", name)
+		return nil, apiErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if w.ID.v == nil {
+		return nil, fmt.Errorf("td: connection %q: answer carried no id", name)
+	}
+	return &Connection{ID: *w.ID.v, Name: w.Name, URL: s.client.red.redact(w.URL)}, nil
+}
+
+// resolve returns the connection id (looking a name up) and the settings as
+// the JSON string the API takes.
+func (s *ConnectionsService) resolve(ctx context.Context, t *ConnectionTarget) (int64, string, error) {
+	id := t.ID
+	if id == 0 {
+		if t.Name == "" {
+			return 0, "", errors.New("td: result connection needs an id or a name")
+		}
+		conn, err := s.Lookup(ctx, t.Name)
+		if err != nil {
+			return 0, "", err
+		}
+		id = conn.ID
+	}
+	settings := "{}"
+	if len(t.Settings) > 0 {
+		b, err := json.Marshal(t.Settings)
+		if err != nil {
+			return 0, "", fmt.Errorf("td: result connection settings: %w", err)
+		}
+		settings = string(b)
+	}
+	return id, settings, nil
+}

@@ -1,0 +1,184 @@
+package td
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors for errors.Is on an *APIError.
+var (
+	ErrUnauthorized   = errors.New("td: unauthorized")    // 401 or 403: bad API key or no permission
+	ErrNotFound       = errors.New("td: not found")       // 404: unknown job, database or connection
+	ErrConflict       = errors.New("td: conflict")        // 409: e.g. a reused domain_key
+	ErrInvalidRequest = errors.New("td: invalid request") // 400 or 422: invalid parameters
+	ErrRateLimited    = errors.New("td: rate limited")    // 429
+	ErrServer         = errors.New("td: server error")    // 5xx
+)
+
+// APIError is a non-2xx answer from the API (or a 2xx other than 200 on a
+// job call). It never contains the API key or a URL password.
+type APIError struct {
+	StatusCode int
+	Method     string
+	Path       string // request path, without query string
+	Message    string // the most specific message the server sent
+	// ConflictsWith is the id of the existing job when a domain_key was
+	// reused (409).
+	ConflictsWith string
+	// RetryAfter is the server's Retry-After (429/503), zero when absent.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.StatusCode)
+	}
+	s := fmt.Sprintf("td: %s %s: %d %s: %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode), msg)
+	switch {
+	case e.StatusCode == http.StatusUnauthorized:
+		s += " (check the API key: TD_API_KEY, --apikey or ~/.td/td.conf)"
+	case e.StatusCode == http.StatusForbidden:
+		s += " (the API key has no permission for this)"
+	}
+	return Redact(s)
+}
+
+// Is reports whether target is the sentinel matching e's status code.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrConflict:
+		return e.StatusCode == http.StatusConflict
+	case ErrInvalidRequest:
+		return e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusUnprocessableEntity
+	case ErrRateLimited:
+		return e.StatusCode == http.StatusTooManyRequests
+	case ErrServer:
+		return e.StatusCode >= 500
+	}
+	return false
+}
+
+// ErrJobFailed matches (errors.Is) a *JobFailedError.
+var ErrJobFailed = errors.New("td: job failed")
+
+// JobFailedError is returned by waits when a job ends in error or killed.
+type JobFailedError struct {
+	JobID  string
+	Status string // "error" or "killed"
+	Stderr string // the job's debug.stderr (redacted), may be empty
+}
+
+func (e *JobFailedError) Error() string {
+	s := fmt.Sprintf("td: job %s ended with status %s", e.JobID, e.Status)
+	if st := strings.TrimSpace(e.Stderr); st != "" {
+		s += ": " + lastLines(st, 5)
+	}
+	return Redact(s)
+}
+
+// Is makes errors.Is(err, ErrJobFailed) true.
+func (e *JobFailedError) Is(target error) bool { return target == ErrJobFailed }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// maxErrorBody bounds how much of an error body is read.
+const maxErrorBody = 1 << 20
+
+// errorBody covers the shapes TD error bodies come in.
+type errorBody struct {
+	Error        string          `json:"error"`
+	Message      string          `json:"message"`
+	Text         string          `json:"text"`
+	ErrorMessage string          `json:"errorMessage"`
+	Details      json.RawMessage `json:"details"`
+}
+
+// newAPIError builds an *APIError from a response, reading (and bounding)
+// its body. The caller closes the body.
+func newAPIError(resp *http.Response, method, path string, red redactor) *APIError {
+	e := &APIError{StatusCode: resp.StatusCode, Method: method, Path: path}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e.Message, e.ConflictsWith = parseErrorBody(data)
+	e.Message = red.redact(e.Message)
+	if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		e.RetryAfter = ra
+	}
+	return e
+}
+
+// parseErrorBody returns the most specific message in a TD error body and the
+// conflicting job id, if any. Bodies that are not JSON are used as text.
+func parseErrorBody(data []byte) (msg, conflictsWith string) {
+	var b errorBody
+	if err := json.Unmarshal(data, &b); err != nil {
+		return strings.TrimSpace(truncate(string(data), 500)), ""
+	}
+	// most specific first: message/text carry details, error is often a title
+	for _, m := range []string{b.Message, b.Text, b.ErrorMessage, b.Error} {
+		if strings.TrimSpace(m) != "" {
+			msg = strings.TrimSpace(m)
+			break
+		}
+	}
+	if b.Error != "" && msg != b.Error && !strings.Contains(msg, b.Error) && len(b.Error) < 80 {
+		msg = b.Error + ": " + msg
+	}
+	if len(b.Details) > 0 {
+		var d struct {
+			ConflictsWith flexString `json:"conflicts_with"`
+		}
+		if json.Unmarshal(b.Details, &d) == nil {
+			conflictsWith = string(d.ConflictsWith)
+		}
+		if msg == "" {
+			msg = truncate(string(b.Details), 500)
+		}
+	}
+	return msg, conflictsWith
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}

@@ -1,0 +1,296 @@
+package td
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ResultsService downloads, decodes and exports job results.
+type ResultsService service
+
+// Format is a result download format.
+type Format string
+
+// Result formats the API serves.
+const (
+	FormatMsgpackGz Format = "msgpack.gz" // gzip of concatenated msgpack arrays, one per row; the efficient one
+	FormatMsgpack   Format = "msgpack"
+	FormatJSON      Format = "json"
+	FormatCSV       Format = "csv"
+	FormatTSV       Format = "tsv"
+)
+
+// ParseFormat validates a result format name.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
+	case FormatMsgpackGz, FormatMsgpack, FormatJSON, FormatCSV, FormatTSV:
+		return f, nil
+	case "":
+		return FormatMsgpackGz, nil
+	}
+	return "", fmt.Errorf("td: unknown result format %q: use msgpack.gz, msgpack, json, csv or tsv", s)
+}
+
+// DownloadOptions tunes result downloads.
+type DownloadOptions struct {
+	// Progress, when set, is called as bytes arrive with the bytes so far and
+	// the total size (-1 when the server did not say).
+	Progress func(done, total int64)
+	// MaxResumes bounds how often a cut connection is resumed (default 20).
+	MaxResumes int
+	// BufferSize is the copy buffer (default 1 MiB).
+	BufferSize int
+}
+
+// DownloadInfo describes a finished download.
+type DownloadInfo struct {
+	Bytes   int64  // bytes written
+	ETag    string // the result's ETag
+	Resumes int    // how many times a cut connection was resumed
+}
+
+// ErrTruncated matches a result that ended before its advertised length and
+// could not be resumed.
+var ErrTruncated = errors.New("td: result truncated")
+
+// Download streams a job's result in the given format to w. A connection
+// cut mid-way is resumed where it stopped (Range + If-Range with the ETag),
+// so no byte is fetched twice or lost; a short body is never reported as
+// success. Memory use is one buffer, whatever the result size.
+func (s *ResultsService) Download(ctx context.Context, id string, format Format, w io.Writer, opts *DownloadOptions) (*DownloadInfo, error) {
+	o := DownloadOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	r, err := s.Open(ctx, id, format, &o)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	size := o.BufferSize
+	if size <= 0 {
+		size = 1 << 20
+	}
+	buf := make([]byte, size)
+	var written int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			written += int64(m)
+			if werr != nil {
+				return &DownloadInfo{Bytes: written, ETag: r.etag, Resumes: r.resumes}, fmt.Errorf("td: writing result of job %s: %w", id, werr)
+			}
+			if m < n {
+				return &DownloadInfo{Bytes: written, ETag: r.etag, Resumes: r.resumes}, fmt.Errorf("td: writing result of job %s: %w", id, io.ErrShortWrite)
+			}
+		}
+		if rerr == io.EOF {
+			return &DownloadInfo{Bytes: written, ETag: r.etag, Resumes: r.resumes}, nil
+		}
+		if rerr != nil {
+			return &DownloadInfo{Bytes: written, ETag: r.etag, Resumes: r.resumes}, rerr
+		}
+	}
+}
+
+// ResultReader is a job's result as a stream that resumes after a cut
+// connection. Close it when done.
+type ResultReader struct {
+	c       *Client
+	ctx     context.Context
+	path    string
+	query   url.Values
+	opts    DownloadOptions
+	etag    string
+	offset  int64
+	total   int64 // -1 when unknown
+	body    io.ReadCloser
+	resumes int
+	err     error
+}
+
+// Open starts streaming a job's result. The first request happens here, so
+// an unknown job or an unfinished one fails now.
+func (s *ResultsService) Open(ctx context.Context, id string, format Format, opts *DownloadOptions) (*ResultReader, error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	if format == "" {
+		format = FormatMsgpackGz
+	}
+	if _, err := ParseFormat(string(format)); err != nil {
+		return nil, err
+	}
+	r := &ResultReader{c: s.client, ctx: ctx, path: path("/v3/job/result", id), query: url.Values{"format": {string(format)}}, total: -1}
+	if opts != nil {
+		r.opts = *opts
+	}
+	if r.opts.MaxResumes <= 0 {
+		r.opts.MaxResumes = 20
+	}
+	if err := r.open(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Size is the result's total size in bytes, -1 when the server did not say.
+func (r *ResultReader) Size() int64 { return r.total }
+
+// ETag is the result's entity tag.
+func (r *ResultReader) ETag() string { return r.etag }
+
+// Resumes is how often the stream was resumed after a cut.
+func (r *ResultReader) Resumes() int { return r.resumes }
+
+func (r *ResultReader) open() error {
+	h := http.Header{}
+	h.Set("Accept-Encoding", "identity")
+	h.Set("Accept", "*/*")
+	if r.offset > 0 {
+		h.Set("Range", "bytes="+strconv.FormatInt(r.offset, 10)+"-")
+		if r.etag != "" {
+			h.Set("If-Range", r.etag)
+		}
+	}
+	resp, err := r.c.do(r.ctx, &request{method: http.MethodGet, path: r.path, query: r.query, header: h, retry: true})
+	if err != nil {
+		return err
+	}
+	if r.offset == 0 {
+		r.etag = resp.Header.Get("ETag")
+		r.total = resp.ContentLength
+		if resp.StatusCode == http.StatusPartialContent {
+			// the server ranged an unranged request; accept only a full range
+			start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+			if !ok || start != 0 {
+				resp.Body.Close()
+				return fmt.Errorf("td: GET %s: unexpected partial answer %q", r.path, resp.Header.Get("Content-Range"))
+			}
+			r.total = total
+		}
+	} else {
+		if resp.StatusCode != http.StatusPartialContent {
+			resp.Body.Close()
+			return fmt.Errorf("td: GET %s: resuming at byte %d: the server answered %d instead of 206 (the result changed or ranges are not supported): %w", r.path, r.offset, resp.StatusCode, ErrTruncated)
+		}
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != r.offset {
+			resp.Body.Close()
+			return fmt.Errorf("td: GET %s: resuming at byte %d: bad Content-Range %q: %w", r.path, r.offset, resp.Header.Get("Content-Range"), ErrTruncated)
+		}
+		if total >= 0 {
+			r.total = total
+		}
+		if et := resp.Header.Get("ETag"); et != "" && r.etag != "" && et != r.etag {
+			resp.Body.Close()
+			return fmt.Errorf("td: GET %s: the result changed while downloading (ETag %s, was %s): %w", r.path, et, r.etag, ErrTruncated)
+		}
+	}
+	r.body = resp.Body
+	return nil
+}
+
+// parseContentRange reads "bytes START-END/TOTAL" (TOTAL may be *: -1).
+func parseContentRange(v string) (start, total int64, ok bool) {
+	v = strings.TrimSpace(v)
+	rest, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, tot, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	s, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	if tot == "*" {
+		return start, -1, true
+	}
+	total, err = strconv.ParseInt(tot, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return start, total, true
+}
+
+// Read reads the result, resuming transparently after a cut connection.
+func (r *ResultReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	for {
+		if r.body == nil {
+			if err := r.resume(); err != nil {
+				r.err = err
+				return 0, err
+			}
+		}
+		n, err := r.body.Read(p)
+		r.offset += int64(n)
+		if n > 0 && r.opts.Progress != nil {
+			r.opts.Progress(r.offset, r.total)
+		}
+		switch {
+		case err == nil:
+			return n, nil
+		case err == io.EOF && (r.total < 0 || r.offset == r.total):
+			r.err = io.EOF
+			return n, io.EOF
+		case err == io.EOF && r.offset > r.total:
+			r.err = fmt.Errorf("td: GET %s: got %d bytes, more than the %d announced", r.path, r.offset, r.total)
+			return n, r.err
+		}
+		// cut short (EOF before the announced length) or a read error
+		if ctxErr := r.ctx.Err(); ctxErr != nil {
+			r.err = ctxErr
+			return n, ctxErr
+		}
+		r.body.Close()
+		r.body = nil
+		if r.c.logger != nil {
+			r.c.logger.Info("td result download cut; resuming", "path", r.path, "offset", r.offset, "total", r.total, "error", r.c.red.redact(err.Error()))
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+func (r *ResultReader) resume() error {
+	r.resumes++
+	if r.resumes > r.opts.MaxResumes {
+		return fmt.Errorf("td: GET %s: connection cut %d times at byte %d of %d; giving up: %w", r.path, r.resumes-1, r.offset, r.total, ErrTruncated)
+	}
+	if err := sleepCtx(r.ctx, expBackoff(50*time.Millisecond, 5*time.Second, r.resumes-1)); err != nil {
+		return err
+	}
+	return r.open()
+}
+
+// Close releases the connection.
+func (r *ResultReader) Close() error {
+	if r.err == nil {
+		r.err = errors.New("td: result reader closed")
+	}
+	if r.body != nil {
+		err := r.body.Close()
+		r.body = nil
+		return err
+	}
+	return nil
+}

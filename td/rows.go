@@ -1,0 +1,266 @@
+package td
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// RowReader decodes a job's msgpack.gz result row by row without holding the
+// body in memory: one goroutine inflates gzip while the caller decodes
+// msgpack, which keeps a 2-core machine near the gzip floor. Close it when
+// done.
+type RowReader struct {
+	cols   []Column
+	src    *ResultReader
+	chunks chan chunk
+	free   chan []byte
+	cur    chunk
+	pos    int
+	dec    *msgpack.Decoder
+	err    error
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	rows   int64
+}
+
+type chunk struct {
+	buf []byte
+	err error
+}
+
+const (
+	rowChunkSize  = 256 << 10
+	rowChunkCount = 4
+)
+
+// Rows opens a finished job's result as decoded rows. Columns come from the
+// job's hive_result_schema. Values are nil, bool, int64 (unsigned values that
+// fit), uint64, float64, string, []any or map[string]any.
+func (s *ResultsService) Rows(ctx context.Context, id string) (*RowReader, error) {
+	job, err := s.client.Jobs.Show(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !job.Finished() {
+		return nil, fmt.Errorf("td: job %s is %s: its result is not ready (wait for it first)", id, job.Status)
+	}
+	if job.Status != StatusSuccess {
+		return nil, fmt.Errorf("td: job %s ended with status %s and has no result", id, job.Status)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	src, err := s.Open(ctx, id, FormatMsgpackGz, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return newRowReader(src, job.Schema, cancel)
+}
+
+// NewRowReader decodes rows from a msgpack.gz stream (for results saved to a
+// file). cols may be nil.
+func NewRowReader(r io.Reader, cols []Column) (*RowReader, error) {
+	return newRowReader(r, cols, func() {})
+}
+
+func newRowReader(r io.Reader, cols []Column, cancel context.CancelFunc) (*RowReader, error) {
+	rr := &RowReader{
+		cols:   cols,
+		chunks: make(chan chunk, rowChunkCount),
+		free:   make(chan []byte, rowChunkCount+2),
+		cancel: cancel,
+	}
+	if src, ok := r.(*ResultReader); ok {
+		rr.src = src
+	}
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		if rr.src != nil {
+			rr.src.Close()
+		}
+		cancel()
+		return nil, fmt.Errorf("td: result is not valid msgpack.gz: %w", err)
+	}
+	zr.Multistream(true)
+	for i := 0; i < rowChunkCount+2; i++ {
+		rr.free <- make([]byte, rowChunkSize)
+	}
+	rr.wg.Add(1)
+	go rr.inflate(zr)
+	rr.dec = msgpack.NewDecoder(rr)
+	rr.dec.UseLooseInterfaceDecoding(true)
+	return rr, nil
+}
+
+// inflate runs on its own goroutine: gzip → chunks.
+func (rr *RowReader) inflate(zr *gzip.Reader) {
+	defer rr.wg.Done()
+	defer close(rr.chunks)
+	for {
+		buf := <-rr.free
+		n := 0
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = zr.Read(buf[n:])
+			n += m
+		}
+		if n > 0 {
+			rr.chunks <- chunk{buf: buf[:n]}
+		}
+		switch {
+		case err == io.EOF:
+			rr.chunks <- chunk{err: io.EOF}
+			return
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			rr.chunks <- chunk{err: fmt.Errorf("%w: the gzip stream ended early", ErrTruncated)}
+			return
+		case err != nil:
+			rr.chunks <- chunk{err: err}
+			return
+		}
+	}
+}
+
+// Read implements io.Reader over the inflated chunks (for the decoder).
+func (rr *RowReader) Read(p []byte) (int, error) {
+	for rr.pos >= len(rr.cur.buf) {
+		if err := rr.nextChunk(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, rr.cur.buf[rr.pos:])
+	rr.pos += n
+	return n, nil
+}
+
+// ReadByte implements io.ByteScanner so the decoder needs no extra buffer.
+func (rr *RowReader) ReadByte() (byte, error) {
+	for rr.pos >= len(rr.cur.buf) {
+		if err := rr.nextChunk(); err != nil {
+			return 0, err
+		}
+	}
+	b := rr.cur.buf[rr.pos]
+	rr.pos++
+	return b, nil
+}
+
+// UnreadByte implements io.ByteScanner.
+func (rr *RowReader) UnreadByte() error {
+	if rr.pos == 0 {
+		return errors.New("td: UnreadByte at chunk start")
+	}
+	rr.pos--
+	return nil
+}
+
+func (rr *RowReader) nextChunk() error {
+	if rr.cur.err != nil {
+		return rr.cur.err
+	}
+	if rr.cur.buf != nil {
+		rr.free <- rr.cur.buf[:cap(rr.cur.buf)]
+	}
+	c, ok := <-rr.chunks
+	if !ok {
+		rr.cur = chunk{err: io.EOF}
+		return io.EOF
+	}
+	rr.cur, rr.pos = c, 0
+	if c.err != nil {
+		return c.err
+	}
+	return nil
+}
+
+// Columns returns the result's columns (nil when unknown).
+func (rr *RowReader) Columns() []Column { return rr.cols }
+
+// Count returns the number of rows decoded so far.
+func (rr *RowReader) Count() int64 { return rr.rows }
+
+// Next returns the next row, or io.EOF after the last one. A result cut
+// short is an error matching ErrTruncated, never a silent end.
+func (rr *RowReader) Next() ([]any, error) {
+	if rr.err != nil {
+		return nil, rr.err
+	}
+	n, err := rr.dec.DecodeArrayLen()
+	if err != nil {
+		if err == io.EOF && rr.pos >= len(rr.cur.buf) {
+			rr.err = io.EOF
+			return nil, io.EOF
+		}
+		return nil, rr.fail(err)
+	}
+	if n < 0 {
+		return nil, rr.fail(errors.New("nil row"))
+	}
+	row := make([]any, n)
+	for i := range row {
+		v, err := rr.dec.DecodeInterfaceLoose()
+		if err != nil {
+			if err == io.EOF {
+				err = fmt.Errorf("%w: a row ended early", ErrTruncated)
+			}
+			return nil, rr.fail(err)
+		}
+		if u, ok := v.(uint64); ok && u <= math.MaxInt64 {
+			v = int64(u)
+		}
+		row[i] = v
+	}
+	rr.rows++
+	return row, nil
+}
+
+func (rr *RowReader) fail(err error) error {
+	if errors.Is(err, ErrTruncated) || rr.src != nil && rr.src.ctx.Err() != nil {
+		rr.err = err
+	} else {
+		rr.err = fmt.Errorf("td: decoding row %d: %w", rr.rows+1, err)
+	}
+	return rr.err
+}
+
+// All iterates over the remaining rows; it stops after yielding an error.
+func (rr *RowReader) All() iter.Seq2[[]any, error] {
+	return func(yield func([]any, error) bool) {
+		for {
+			row, err := rr.Next()
+			if err == io.EOF {
+				return
+			}
+			if !yield(row, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Close stops the download and the inflating goroutine.
+func (rr *RowReader) Close() error {
+	rr.cancel()
+	if rr.err == nil {
+		rr.err = errors.New("td: row reader closed")
+	}
+	// Let the inflater finish: hand back every buffer it sends.
+	for c := range rr.chunks {
+		if c.buf != nil {
+			rr.free <- c.buf[:cap(c.buf)]
+		}
+	}
+	rr.wg.Wait()
+	if rr.src != nil {
+		rr.src.Close()
+	}
+	return nil
+}
