@@ -1,0 +1,292 @@
+package operators
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/tdctl/tdctl/td"
+	"github.com/tdctl/tdctl/workflow"
+)
+
+// Query is td>: it issues a query job, waits for it and stores
+// td.last_job_id, td.last_job.id, td.last_job.num_records (and
+// td.last_results with store_last_results: true).
+//
+// Parameters: the command is a query file (relative to the workflow) or
+// empty with data: (inline SQL); database (default ${td.database}), engine
+// (presto|trino|hive, default ${td.engine} or presto), priority, job_retry,
+// engine_version, pool_name, result_url, result_connection +
+// result_settings, insert_into / create_table (append to / replace a table
+// in the same database), store_last_results, domain_key. Query text is
+// interpolated like the workflow. Without a domain_key one is derived from
+// the run, task and attempt, so a retried request never starts a second job.
+type Query struct{ Env *Env }
+
+// Defines implements workflow.Definer.
+func (q *Query) Defines(t *workflow.Task) []string {
+	out := []string{"td.last_job_id", "td.last_job"}
+	if n := t.Param("store_last_results"); n != nil && n.Value == "true" {
+		out = append(out, "td.last_results")
+	}
+	return out
+}
+
+func scopeString(s workflow.Scope, name string) string {
+	if v, ok := s.Get(name); ok && v != nil {
+		return workflow.Format(v)
+	}
+	return ""
+}
+
+func intParam(tc *workflow.TaskContext, key string) (*int, error) {
+	v, ok := tc.Config[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(workflow.Format(v)))
+	if err != nil {
+		return nil, fmt.Errorf("%s must be a whole number (got %q)", key, workflow.Format(v))
+	}
+	return &n, nil
+}
+
+// QueryText returns the SQL of a td> task: the file named by the command,
+// or data:/query: inline, interpolated with the task's params.
+func QueryText(tc *workflow.TaskContext) (string, error) {
+	var raw string
+	file := workflow.Format(tc.Command)
+	switch {
+	case file != "":
+		p := file
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(tc.Workflow.Dir, p)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("td>: query file: %w", err)
+		}
+		raw = string(data)
+		// file contents are interpolated like the workflow itself
+		v, err := workflow.EvalString(raw, tc.Scope)
+		if err != nil {
+			return "", fmt.Errorf("td>: %s: %w", file, err)
+		}
+		raw = v
+	case tc.String("data") != "":
+		raw = tc.String("data")
+	case tc.String("query") != "":
+		raw = tc.String("query")
+	default:
+		return "", errors.New("td> needs a query: td>: queries/file.sql, or td>: with data: SELECT ...")
+	}
+	if strings.TrimSpace(raw) == "" {
+		return "", errors.New("td>: the query is empty")
+	}
+	return raw, nil
+}
+
+// Run implements workflow.Operator.
+func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
+	sql, err := QueryText(tc)
+	if err != nil {
+		return nil, err
+	}
+	db := tc.String("database")
+	if db == "" {
+		db = scopeString(tc.Scope, "td.database")
+	}
+	if db == "" {
+		return nil, errors.New("td>: no database: add database: NAME or _export: {td: {database: NAME}}")
+	}
+	engine := tc.String("engine")
+	if engine == "" {
+		engine = scopeString(tc.Scope, "td.engine")
+	}
+	req := &td.IssueRequest{Type: engine, Database: db, Query: sql,
+		EngineVersion: tc.String("engine_version"), PoolName: tc.String("pool_name"), Result: tc.String("result_url")}
+	if req.Priority, err = intParam(tc, "priority"); err != nil {
+		return nil, fmt.Errorf("td>: %w", err)
+	}
+	if req.RetryLimit, err = intParam(tc, "job_retry"); err != nil {
+		return nil, fmt.Errorf("td>: %w", err)
+	}
+	if conn := tc.String("result_connection"); conn != "" {
+		if req.Result != "" {
+			return nil, errors.New("td>: give result_url or result_connection, not both")
+		}
+		target, err := connectionTarget(conn, tc.Config["result_settings"])
+		if err != nil {
+			return nil, fmt.Errorf("td>: %w", err)
+		}
+		req.ResultConnection = target
+	}
+	for key, mode := range map[string]string{"insert_into": "append", "create_table": "replace"} {
+		if table := tc.String(key); table != "" {
+			if req.Result != "" || req.ResultConnection != nil {
+				return nil, fmt.Errorf("td>: %s cannot be combined with result_url or result_connection", key)
+			}
+			req.Result = fmt.Sprintf("td://@/%s/%s?mode=%s", db, table, mode)
+		}
+	}
+	req.DomainKey = tc.String("domain_key")
+	if req.DomainKey == "" {
+		req.DomainKey = derivedKey(tc)
+	}
+	c, err := q.Env.td()
+	if err != nil {
+		return nil, err
+	}
+	issued, err := c.Jobs.Issue(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(tc.Log, "issued job %s on %s (%s)%s\n", issued.JobID, db, engineName(engine), map[bool]string{true: " (already issued under this domain key)"}[issued.Existing])
+	job, err := c.Jobs.Wait(ctx, issued.JobID, q.Env.Wait)
+	res := &workflow.Result{JobID: issued.JobID}
+	if job != nil {
+		res.NumRecords = job.NumRecords
+		fmt.Fprintf(tc.Log, "job %s %s", job.ID, job.Status)
+		if job.NumRecords != nil {
+			fmt.Fprintf(tc.Log, ", %d records", *job.NumRecords)
+		}
+		fmt.Fprintln(tc.Log)
+		if job.Debug != nil && strings.TrimSpace(job.Debug.Stderr) != "" && err != nil {
+			fmt.Fprintln(tc.Log, strings.TrimSpace(job.Debug.Stderr))
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	lastJob := map[string]any{"id": job.ID, "status": job.Status, "num_records": nullableInt(job.NumRecords)}
+	res.Store = map[string]any{"td.last_job_id": job.ID, "td.last_job": lastJob}
+	if b, _ := tc.Config["store_last_results"].(bool); b {
+		first, err := firstRow(ctx, c, job)
+		if err != nil {
+			return res, fmt.Errorf("td>: store_last_results: %w", err)
+		}
+		res.Store["td.last_results"] = first
+	}
+	return res, nil
+}
+
+func engineName(e string) string {
+	if e == "" {
+		return "presto"
+	}
+	return e
+}
+
+func nullableInt(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// derivedKey is stable for one run, task and attempt.
+func derivedKey(tc *workflow.TaskContext) string {
+	h := sha256.Sum256([]byte(tc.RunID + "\x00" + tc.Task.Path + "\x00" + strconv.Itoa(tc.Attempt) + "\x00" + fmt.Sprint(tc.Scope["task_name"])))
+	return "tdctl-wf-" + hex.EncodeToString(h[:12])
+}
+
+func firstRow(ctx context.Context, c *td.Client, job *td.Job) (map[string]any, error) {
+	rr, err := c.Results.Rows(ctx, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rr.Close()
+	row, err := rr.Next()
+	if err == io.EOF {
+		return map[string]any{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	for i, col := range rr.Columns() {
+		if i < len(row) {
+			out[col.Name] = row[i]
+		}
+	}
+	return out, nil
+}
+
+// connectionTarget turns a connection name or numeric id plus settings
+// (a mapping, or a JSON object string) into a td.ConnectionTarget.
+func connectionTarget(conn string, settings any) (*td.ConnectionTarget, error) {
+	t := &td.ConnectionTarget{}
+	if id, err := strconv.ParseInt(conn, 10, 64); err == nil && id > 0 {
+		t.ID = id
+	} else {
+		t.Name = conn
+	}
+	switch s := settings.(type) {
+	case nil:
+	case map[string]any:
+		t.Settings = s
+	case string:
+		if strings.TrimSpace(s) != "" {
+			if err := json.Unmarshal([]byte(s), &t.Settings); err != nil {
+				return nil, fmt.Errorf("result_settings must be a mapping or a JSON object: %v", err)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("result_settings must be a mapping (got %s)", workflow.Format(s))
+	}
+	return t, nil
+}
+
+// ResultExport is td_result_export>: it exports a finished job's result to
+// result_url, or to result_connection (a name or id) with result_settings,
+// and waits for the export job.
+type ResultExport struct{ Env *Env }
+
+// Run implements workflow.Operator.
+func (e *ResultExport) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
+	jobID := tc.String("job_id")
+	if jobID == "" {
+		return nil, errors.New("td_result_export> needs job_id (e.g. job_id: ${td.last_job_id})")
+	}
+	var target td.ExportTarget
+	url, conn := tc.String("result_url"), tc.String("result_connection")
+	switch {
+	case url != "" && conn != "":
+		return nil, errors.New("td_result_export>: give result_url or result_connection, not both")
+	case url != "":
+		target.ResultURL = url
+	case conn != "":
+		ct, err := connectionTarget(conn, tc.Config["result_settings"])
+		if err != nil {
+			return nil, fmt.Errorf("td_result_export>: %w", err)
+		}
+		target.Connection = ct
+	default:
+		return nil, errors.New("td_result_export> needs result_url or result_connection")
+	}
+	c, err := e.Env.td()
+	if err != nil {
+		return nil, err
+	}
+	outs, err := c.Results.ExportAll(ctx, jobID, []td.ExportTarget{target}, e.Env.Wait)
+	res := &workflow.Result{}
+	if len(outs) == 1 {
+		res.JobID = outs[0].ExportJobID
+		if res.JobID != "" {
+			fmt.Fprintf(tc.Log, "export job %s: job %s → %s\n", res.JobID, jobID, target)
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	fmt.Fprintf(tc.Log, "export job %s success\n", res.JobID)
+	return res, nil
+}

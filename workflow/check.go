@@ -1,0 +1,167 @@
+package workflow
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Check reports, before anything runs, every unknown operator, every ${name}
+// that nothing defines at that point, and every secret that is not set —
+// each with file:line.
+func (r *Runner) Check(wf *Workflow) error {
+	c := &checker{r: r, wf: wf}
+	defined := map[string]bool{}
+	for _, n := range builtinNames {
+		defined[n] = true
+	}
+	for k := range r.Params {
+		defined[k] = true
+	}
+	c.task(wf.Root, defined)
+	return c.errs.err()
+}
+
+type checker struct {
+	r    *Runner
+	wf   *Workflow
+	errs ErrorList
+}
+
+func (c *checker) errorf(line int, format string, args ...any) {
+	c.errs = append(c.errs, &Error{File: c.wf.File, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+func isDefined(defined map[string]bool, name string) bool {
+	if defined[name] {
+		return true
+	}
+	for d := range defined {
+		if strings.HasPrefix(name, d+".") || strings.HasPrefix(d, name+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *checker) refs(n *yaml.Node, defined map[string]bool, where string) {
+	names(n, func(name string, secret bool, line int) {
+		if secret {
+			if c.r.Secrets == nil {
+				c.errorf(line, "%s: %s", where, (&MissingError{Name: name, Secret: true}).Error())
+				return
+			}
+			if _, ok := c.r.Secrets.Secret(name); !ok {
+				c.errorf(line, "%s: %s", where, (&MissingError{Name: name, Secret: true}).Error())
+			}
+			return
+		}
+		if name == "" {
+			c.errorf(line, "%s: empty ${}", where)
+			return
+		}
+		if !isDefined(defined, name) {
+			c.errorf(line, "%s: %s", where, (&MissingError{Name: name}).Error())
+		}
+	})
+}
+
+// exportNames lists the dotted names a mapping defines.
+func exportNames(n *yaml.Node, prefix string, add func(string)) {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		name := n.Content[i].Value
+		if prefix != "" {
+			name = prefix + "." + name
+		}
+		add(name)
+		exportNames(n.Content[i+1], name, add)
+	}
+}
+
+func copySet(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// task checks t with the names defined before it and returns the names it
+// stores for the tasks after it.
+func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
+	defined := copySet(before)
+	if t.Export != nil {
+		c.refs(t.Export, defined, t.Path+" _export")
+		exportNames(t.Export, "", func(n string) { defined[n] = true })
+	}
+	stored := map[string]bool{}
+	if t.Operator != "" {
+		op, ok := c.r.Operators[t.Operator]
+		switch {
+		case t.Operator == "for_each":
+			c.refs(t.Command, defined, t.Path)
+			inner := copySet(defined)
+			if t.Command != nil && t.Command.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(t.Command.Content); i += 2 {
+					inner[t.Command.Content[i].Value] = true
+				}
+			} else if t.Command != nil {
+				c.errorf(t.Command.Line, "%s: for_each> needs a mapping of names to lists, e.g. value: [a, b]", t.Path)
+			}
+			if t.Do != nil {
+				c.task(t.Do, inner) // nothing leaves an iteration
+			}
+		case !ok:
+			known := make([]string, 0, len(c.r.Operators)+1)
+			for k := range c.r.Operators {
+				known = append(known, k+">")
+			}
+			known = append(known, "for_each>")
+			sort.Strings(known)
+			c.errorf(t.Line, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
+		default:
+			c.refs(t.Command, defined, t.Path)
+			for _, p := range t.Params {
+				c.refs(p.Node, defined, t.Path+" "+p.Key)
+			}
+			c.refs(t.Env, defined, t.Path+" _env")
+			c.refs(t.K8s, defined, t.Path+" _k8s")
+			if d, ok := op.(Definer); ok {
+				for _, n := range d.Defines(t) {
+					defined[n] = true
+					stored[n] = true
+				}
+			}
+		}
+	}
+	if t.Parallel {
+		var all []map[string]bool
+		for _, ch := range t.Children {
+			all = append(all, c.task(ch, defined))
+		}
+		for _, st := range all {
+			for n := range st {
+				defined[n] = true
+				stored[n] = true
+			}
+		}
+	} else {
+		for _, ch := range t.Children {
+			for n := range c.task(ch, defined) {
+				defined[n] = true
+				stored[n] = true
+			}
+		}
+	}
+	if t.Error != nil {
+		ed := copySet(defined)
+		ed["error"] = true
+		c.task(t.Error, ed)
+	}
+	return stored
+}

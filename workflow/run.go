@@ -1,0 +1,661 @@
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tdctl/tdctl/td"
+)
+
+// Operator runs one kind of task (td>, sh>, ...).
+type Operator interface {
+	Run(ctx context.Context, tc *TaskContext) (*Result, error)
+}
+
+// OperatorFunc adapts a function to Operator.
+type OperatorFunc func(ctx context.Context, tc *TaskContext) (*Result, error)
+
+// Run implements Operator.
+func (f OperatorFunc) Run(ctx context.Context, tc *TaskContext) (*Result, error) { return f(ctx, tc) }
+
+// Definer is implemented by operators that store params, so `check` knows
+// which ${names} later tasks may use. Returned names may be prefixes
+// ("td.last_job" covers td.last_job.num_records).
+type Definer interface {
+	Defines(t *Task) []string
+}
+
+// TaskContext is what an operator gets: its evaluated configuration and a
+// log of its own.
+type TaskContext struct {
+	Task     *Task
+	Workflow *Workflow
+	// Command is the evaluated value of "op>:" (nil when empty).
+	Command any
+	// Config holds the evaluated operator parameters.
+	Config map[string]any
+	// Scope is the params visible to the task (a copy: changes are lost;
+	// return them in Result.Store instead).
+	Scope Scope
+	// Env is the evaluated _env mapping.
+	Env map[string]string
+	// K8s is the evaluated _k8s mapping (nil when absent).
+	K8s map[string]any
+	// Log is the task's own log; secrets are masked on the way in.
+	Log         io.Writer
+	RunID       string
+	Attempt     int // 0 for the first try
+	SessionTime time.Time
+}
+
+// String returns Config[key] as a string ("" when absent).
+func (tc *TaskContext) String(key string) string {
+	v, ok := tc.Config[key]
+	if !ok || v == nil {
+		return ""
+	}
+	return Format(v)
+}
+
+// Result is what an operator reports.
+type Result struct {
+	// Store is merged into the scope of the tasks that follow (dotted names
+	// allowed, e.g. "td.last_job_id").
+	Store map[string]any
+	// JobID and NumRecords show in the run summary.
+	JobID      string
+	NumRecords *int64
+}
+
+// Task states in a run summary.
+const (
+	StateSuccess = "success"
+	StateError   = "error"
+	StateSkipped = "skipped"
+)
+
+// TaskRecord is one task's line in the run summary.
+type TaskRecord struct {
+	Path       string        `json:"task"`
+	Operator   string        `json:"operator"`
+	State      string        `json:"state"`
+	StartedAt  time.Time     `json:"started_at"`
+	Duration   time.Duration `json:"duration_ns"`
+	JobID      string        `json:"job_id,omitempty"`
+	NumRecords *int64        `json:"num_records"`
+	Log        string        `json:"log"`
+	Error      string        `json:"error,omitempty"`
+	Attempts   int           `json:"attempts"`
+}
+
+// Summary describes a finished run; it is also saved as summary.json in the
+// run directory.
+type Summary struct {
+	RunID       string        `json:"run_id"`
+	Workflow    string        `json:"workflow"`
+	File        string        `json:"file"`
+	Dir         string        `json:"dir"`
+	SessionTime time.Time     `json:"session_time"`
+	StartedAt   time.Time     `json:"started_at"`
+	Duration    time.Duration `json:"duration_ns"`
+	State       string        `json:"state"`
+	Error       string        `json:"error,omitempty"`
+	Tasks       []*TaskRecord `json:"tasks"`
+}
+
+// Runner runs workflows.
+type Runner struct {
+	// Operators by name (without ">").
+	Operators map[string]Operator
+	// Secrets resolves ${secret:NAME}.
+	Secrets Secrets
+	// Params are -p overrides, visible everywhere (dotted keys allowed).
+	Params map[string]any
+	// SessionTime is the run's logical time (default: now, whole seconds).
+	SessionTime time.Time
+	// RunsDir holds one directory per run with the task logs (required).
+	RunsDir string
+	// Output, when set, receives every task's log lines prefixed with the
+	// task name, as they are written.
+	Output io.Writer
+	// Progress, when set, receives one line as each task starts and ends.
+	Progress io.Writer
+	// MaxParallel bounds concurrent branches (default 8).
+	MaxParallel int
+}
+
+type run struct {
+	r       *Runner
+	wf      *Workflow
+	id      string
+	dir     string
+	session time.Time
+	secrets *secretSet
+	outMu   sync.Mutex
+	mu      sync.Mutex
+	records []*TaskRecord
+	sem     chan struct{}
+}
+
+// NewRunID returns a sortable, unique run id.
+func NewRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Run checks the workflow, then runs it. The summary is returned (and
+// saved) whether or not the run succeeded; the error is the first task
+// failure.
+func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
+	if r.RunsDir == "" {
+		return nil, errors.New("workflow: Runner.RunsDir is required")
+	}
+	session := r.SessionTime
+	if session.IsZero() {
+		session = time.Now().Truncate(time.Second)
+	}
+	if err := r.Check(wf); err != nil {
+		return nil, err
+	}
+	ru := &run{r: r, wf: wf, session: session, secrets: &secretSet{}}
+	ru.id = NewRunID(time.Now())
+	ru.dir = filepath.Join(r.RunsDir, ru.id)
+	if err := os.MkdirAll(filepath.Join(ru.dir, "tasks"), 0o700); err != nil {
+		return nil, fmt.Errorf("workflow: creating run directory: %w", err)
+	}
+	n := r.MaxParallel
+	if n <= 0 {
+		n = 8
+	}
+	ru.sem = make(chan struct{}, n)
+	scope := ru.builtins()
+	scope.Merge(expandDotted(r.Params))
+	start := time.Now()
+	_, err := ru.task(ctx, wf.Root, scope, wf.Root.Path)
+	sum := &Summary{RunID: ru.id, Workflow: wf.Name, File: wf.File, Dir: ru.dir, SessionTime: session, StartedAt: start,
+		Duration: time.Since(start), State: StateSuccess, Tasks: ru.records}
+	if err != nil {
+		sum.State = StateError
+		sum.Error = ru.secrets.redact(err.Error())
+		err = errors.New(sum.Error)
+	}
+	if werr := writeJSON(filepath.Join(ru.dir, "summary.json"), sum); werr != nil && err == nil {
+		err = werr
+	}
+	return sum, err
+}
+
+func (ru *run) builtins() Scope {
+	tz := time.UTC
+	if ru.wf.Timezone != "" {
+		if loc, err := time.LoadLocation(ru.wf.Timezone); err == nil {
+			tz = loc
+		}
+	}
+	st := ru.session.In(tz)
+	return Scope{
+		"session_time":         st.Format("2006-01-02T15:04:05-07:00"),
+		"session_date":         st.Format("2006-01-02"),
+		"session_date_compact": st.Format("20060102"),
+		"session_local_time":   st.Format("2006-01-02 15:04:05"),
+		"session_tz_offset":    st.Format("-0700"),
+		"session_unixtime":     st.Unix(),
+		"session_id":           ru.id,
+		"session_uuid":         ru.id,
+		"timezone":             tz.String(),
+		"workflow_name":        ru.wf.Name,
+	}
+}
+
+// builtinNames are always defined.
+var builtinNames = []string{"session_time", "session_date", "session_date_compact", "session_local_time",
+	"session_tz_offset", "session_unixtime", "session_id", "session_uuid", "timezone", "workflow_name", "task_name", "error"}
+
+// expandDotted turns {"td.database": "x"} into nested maps.
+func expandDotted(m map[string]any) map[string]any {
+	s := Scope{}
+	for k, v := range m {
+		s.Set(k, v)
+	}
+	return s
+}
+
+// task runs t (operator, then children) and returns the params it stored.
+// path is the task's name in this run (for_each iterations add their
+// values: +wf+loop[value=a]+show).
+func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (map[string]any, error) {
+	scope := parent.Clone()
+	if t.Export != nil {
+		v, err := Eval(t.Export, scope, ru.r.Secrets, ru.secrets.add)
+		if err != nil {
+			return nil, ru.posErr(t, err)
+		}
+		if m, ok := v.(map[string]any); ok {
+			scope.Merge(m)
+		}
+	}
+	stored := Scope{}
+	var err error
+	for attempt := 0; attempt <= t.Retry; attempt++ {
+		if attempt > 0 {
+			ru.progress("%s: retrying (attempt %d of %d)", path, attempt+1, t.Retry+1)
+		}
+		stored = Scope{}
+		err = ru.body(ctx, t, scope.Clone(), path, attempt, stored)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil && t.Error != nil && ctx.Err() == nil {
+		es := scope.Clone()
+		es.Merge(stored)
+		es.Set("error", map[string]any{"message": ru.secrets.redact(err.Error()), "task": path})
+		if _, eerr := ru.task(ctx, t.Error, es, path+"^error"); eerr != nil {
+			err = fmt.Errorf("%w (and its _error task failed too: %v)", err, eerr)
+		}
+	}
+	return stored, err
+}
+
+// body is one attempt of a task.
+func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, attempt int, stored Scope) error {
+	scope.Set("task_name", path)
+	switch {
+	case t.Operator == "for_each":
+		return ru.forEach(ctx, t, scope, path)
+	case t.Operator != "":
+		res, err := ru.operator(ctx, t, scope, path, attempt)
+		if err != nil {
+			return err
+		}
+		if res != nil && res.Store != nil {
+			st := expandDotted(res.Store)
+			scope.Merge(st)
+			stored.Merge(st)
+		}
+	}
+	if len(t.Children) == 0 {
+		return nil
+	}
+	if !t.Parallel {
+		for _, c := range t.Children {
+			st, err := ru.task(ctx, c, scope, path+c.Name)
+			scope.Merge(st)
+			stored.Merge(st)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	stores := make([]map[string]any, len(t.Children))
+	errs := make([]error, len(t.Children))
+	var wg sync.WaitGroup
+	for i, c := range t.Children {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case ru.sem <- struct{}{}:
+				defer func() { <-ru.sem }()
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			stores[i], errs[i] = ru.task(ctx, c, scope, path+c.Name)
+		}()
+	}
+	wg.Wait()
+	for _, st := range stores { // declaration order, never completion order
+		scope.Merge(st)
+		stored.Merge(st)
+	}
+	return errors.Join(errs...)
+}
+
+func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) error {
+	v, err := Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add)
+	if err != nil {
+		return ru.posErr(t, err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok || len(m) == 0 {
+		return ru.posErr(t, errors.New("for_each> needs a mapping of names to lists, e.g. value: [a, b]"))
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	// keep file order of keys
+	order := map[string]int{}
+	for i := 0; i+1 < len(t.Command.Content); i += 2 {
+		order[t.Command.Content[i].Value] = i
+	}
+	sort.SliceStable(keys, func(i, j int) bool { return order[keys[i]] < order[keys[j]] })
+	combos := []map[string]any{{}}
+	for _, k := range keys {
+		list, ok := m[k].([]any)
+		if !ok {
+			if s, isStr := m[k].(string); isStr {
+				var parsed []any
+				if json.Unmarshal([]byte(s), &parsed) == nil {
+					list = parsed
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			return ru.posErr(t, fmt.Errorf("for_each> %s must be a list (got %s)", k, Format(m[k])))
+		}
+		var next []map[string]any
+		for _, c := range combos {
+			for _, item := range list {
+				n := map[string]any{}
+				for ck, cv := range c {
+					n[ck] = cv
+				}
+				n[k] = item
+				next = append(next, n)
+			}
+		}
+		combos = next
+	}
+	ru.progress("%s: for_each> %d iteration(s)%s", path, len(combos), map[bool]string{true: " in parallel"}[t.Parallel])
+	iter := func(i int) error {
+		is := scope.Clone()
+		var label []string
+		for _, k := range keys {
+			is.Set(k, combos[i][k])
+			label = append(label, k+"="+Format(combos[i][k]))
+		}
+		// each iteration has its own scope: nothing it stores leaves it
+		_, err := ru.task(ctx, t.Do, is, path+"["+strings.Join(label, ",")+"]")
+		return err
+	}
+	if !t.Parallel {
+		for i := range combos {
+			if err := iter(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, len(combos))
+	var wg sync.WaitGroup
+	for i := range combos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case ru.sem <- struct{}{}:
+				defer func() { <-ru.sem }()
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			errs[i] = iter(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+var unsafePath = regexp.MustCompile(`[^A-Za-z0-9._=,\-]+`)
+
+func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, attempt int) (*Result, error) {
+	op := ru.r.Operators[t.Operator]
+	logName := strings.Trim(unsafePath.ReplaceAllString(strings.TrimPrefix(path, "+"), "_"), "_")
+	if attempt > 0 {
+		logName += fmt.Sprintf(".attempt%d", attempt+1)
+	}
+	logPath := filepath.Join(ru.dir, "tasks", logName+".log")
+	rec := &TaskRecord{Path: path, Operator: t.Operator, StartedAt: time.Now(), Log: logPath, Attempts: attempt + 1}
+	ru.mu.Lock()
+	ru.records = append(ru.records, rec)
+	ru.mu.Unlock()
+
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("workflow: task log: %w", err)
+	}
+	lw := &logWriter{f: f, secrets: ru.secrets, prefix: path, run: ru}
+	finish := func(res *Result, err error) (*Result, error) {
+		rec.Duration = time.Since(rec.StartedAt)
+		if res != nil {
+			rec.JobID, rec.NumRecords = res.JobID, res.NumRecords
+		}
+		if err != nil {
+			rec.State = StateError
+			rec.Error = ru.secrets.redact(err.Error())
+			fmt.Fprintf(lw, "error: %s\n", rec.Error)
+			ru.progress("%s: error after %s: %s", path, rec.Duration.Round(time.Millisecond), firstLine(rec.Error))
+		} else {
+			rec.State = StateSuccess
+			extra := ""
+			if rec.JobID != "" {
+				extra = " (job " + rec.JobID
+				if rec.NumRecords != nil {
+					extra += fmt.Sprintf(", %d records", *rec.NumRecords)
+				}
+				extra += ")"
+			}
+			ru.progress("%s: success in %s%s", path, rec.Duration.Round(time.Millisecond), extra)
+		}
+		lw.Close()
+		return res, err
+	}
+	ru.progress("%s: %s> started", path, t.Operator)
+	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: scope, Log: lw, RunID: ru.id, Attempt: attempt, SessionTime: ru.session}
+	if tc.Command, err = Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add); err != nil {
+		return finish(nil, ru.posErr(t, err))
+	}
+	tc.Config = map[string]any{}
+	for _, p := range t.Params {
+		v, err := Eval(p.Node, scope, ru.r.Secrets, ru.secrets.add)
+		if err != nil {
+			return finish(nil, ru.posErr(t, fmt.Errorf("%s: %w", p.Key, err)))
+		}
+		tc.Config[p.Key] = v
+	}
+	if t.Env != nil {
+		v, err := Eval(t.Env, scope, ru.r.Secrets, ru.secrets.add)
+		if err != nil {
+			return finish(nil, ru.posErr(t, fmt.Errorf("_env: %w", err)))
+		}
+		tc.Env = map[string]string{}
+		if m, ok := v.(map[string]any); ok {
+			for k, val := range m {
+				tc.Env[k] = Format(val)
+			}
+		}
+	}
+	if t.K8s != nil {
+		v, err := Eval(t.K8s, scope, ru.r.Secrets, ru.secrets.add)
+		if err != nil {
+			return finish(nil, ru.posErr(t, fmt.Errorf("_k8s: %w", err)))
+		}
+		tc.K8s, _ = v.(map[string]any)
+	}
+	if err := ctx.Err(); err != nil {
+		return finish(nil, err)
+	}
+	res, err := op.Run(ctx, tc)
+	return finish(res, err)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+func (ru *run) posErr(t *Task, err error) error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	return &Error{File: t.File, Line: t.Line, Msg: t.Path + ": " + err.Error()}
+}
+
+func (ru *run) progress(format string, args ...any) {
+	if ru.r.Progress == nil {
+		return
+	}
+	line := ru.secrets.redact(fmt.Sprintf(format, args...))
+	ru.outMu.Lock()
+	defer ru.outMu.Unlock()
+	fmt.Fprintln(ru.r.Progress, line)
+}
+
+// secretSet remembers every secret value substituted, to mask it in logs.
+type secretSet struct {
+	mu   sync.RWMutex
+	vals []string
+}
+
+func (s *secretSet) add(v string) {
+	if len(v) < 3 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.vals {
+		if x == v {
+			return
+		}
+	}
+	s.vals = append(s.vals, v)
+	// longest first so a secret containing another is masked whole
+	sort.Slice(s.vals, func(i, j int) bool { return len(s.vals[i]) > len(s.vals[j]) })
+}
+
+func (s *secretSet) redact(str string) string {
+	s.mu.RLock()
+	for _, v := range s.vals {
+		str = strings.ReplaceAll(str, v, td.Mask)
+	}
+	s.mu.RUnlock()
+	return td.Redact(str)
+}
+
+// logWriter writes whole, redacted lines to the task log (and to the run's
+// Output, prefixed with the task name).
+type logWriter struct {
+	f       *os.File
+	secrets *secretSet
+	prefix  string
+	run     *run
+	mu      sync.Mutex
+	buf     bytes.Buffer
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for {
+		i := bytes.IndexByte(w.buf.Bytes(), '\n')
+		if i < 0 {
+			break
+		}
+		line := string(w.buf.Next(i + 1))
+		w.emit(line)
+	}
+	return len(p), nil
+}
+
+func (w *logWriter) emit(line string) {
+	line = w.secrets.redact(line)
+	w.f.WriteString(line)
+	if out := w.run.r.Output; out != nil {
+		w.run.outMu.Lock()
+		fmt.Fprintf(out, "%s: %s", w.prefix, line)
+		if !strings.HasSuffix(line, "\n") {
+			fmt.Fprintln(out)
+		}
+		w.run.outMu.Unlock()
+	}
+}
+
+func (w *logWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len() > 0 {
+		w.emit(w.buf.String() + "\n")
+		w.buf.Reset()
+	}
+	return w.f.Close()
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// LoadSummary reads a run's summary.json. run is a run id (looked up in
+// runsDir) or "latest"/"" for the newest run.
+func LoadSummary(runsDir, runID string) (*Summary, error) {
+	if runID == "" || runID == "latest" {
+		entries, err := os.ReadDir(runsDir)
+		if err != nil {
+			return nil, fmt.Errorf("workflow: no runs yet in %s", runsDir)
+		}
+		for i := len(entries) - 1; i >= 0; i-- {
+			if entries[i].IsDir() {
+				if _, err := os.Stat(filepath.Join(runsDir, entries[i].Name(), "summary.json")); err == nil {
+					runID = entries[i].Name()
+					break
+				}
+			}
+		}
+		if runID == "" || runID == "latest" {
+			return nil, fmt.Errorf("workflow: no runs yet in %s", runsDir)
+		}
+	}
+	if strings.ContainsAny(runID, `/\`) || runID == ".." {
+		return nil, fmt.Errorf("workflow: invalid run id %q", runID)
+	}
+	data, err := os.ReadFile(filepath.Join(runsDir, runID, "summary.json"))
+	if err != nil {
+		return nil, fmt.Errorf("workflow: run %s not found in %s (list runs with: ls %s)", runID, runsDir, runsDir)
+	}
+	var s Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("workflow: run %s: bad summary.json: %w", runID, err)
+	}
+	return &s, nil
+}
+
+// FindTask returns the records whose path equals name or ends with it
+// ("+show_num_records" finds "+wf+show_num_records").
+func (s *Summary) FindTask(name string) []*TaskRecord {
+	var out []*TaskRecord
+	for _, t := range s.Tasks {
+		if t.Path == name || strings.HasSuffix(t.Path, name) || strings.HasSuffix(t.Path, "+"+strings.TrimPrefix(name, "+")) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
