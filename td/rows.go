@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // RowReader decodes a job's msgpack.gz result row by row without holding the
@@ -204,22 +205,90 @@ func (rr *RowReader) Next() ([]any, error) {
 	if n < 0 {
 		return nil, rr.fail(errors.New("nil row"))
 	}
-	row := make([]any, n)
-	for i := range row {
-		v, err := rr.dec.DecodeInterfaceLoose()
+	// Lengths come from the data: never trust them for allocation.
+	row := make([]any, 0, min(n, 4096))
+	for i := 0; i < n; i++ {
+		v, err := rr.value(0)
 		if err != nil {
 			if err == io.EOF {
 				err = fmt.Errorf("%w: a row ended early", ErrTruncated)
 			}
 			return nil, rr.fail(err)
 		}
-		if u, ok := v.(uint64); ok && u <= math.MaxInt64 {
-			v = int64(u)
-		}
-		row[i] = v
+		row = append(row, v)
 	}
 	rr.rows++
 	return row, nil
+}
+
+// maxDepth bounds nesting of arrays and maps inside a cell.
+const maxDepth = 64
+
+// value decodes one cell. Containers are decoded here rather than by the
+// msgpack library, which preallocates whatever length the data claims.
+func (rr *RowReader) value(depth int) (any, error) {
+	c, err := rr.dec.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		if depth >= maxDepth {
+			return nil, errors.New("values nested too deeply")
+		}
+		n, err := rr.dec.DecodeArrayLen()
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		out := make([]any, 0, min(n, 1024))
+		for i := 0; i < n; i++ {
+			v, err := rr.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		if depth >= maxDepth {
+			return nil, errors.New("values nested too deeply")
+		}
+		n, err := rr.dec.DecodeMapLen()
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			return nil, nil
+		}
+		out := make(map[string]any, min(n, 1024))
+		for i := 0; i < n; i++ {
+			k, err := rr.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			v, err := rr.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			ks, ok := k.(string)
+			if !ok {
+				ks = fmt.Sprint(k)
+			}
+			out[ks] = v
+		}
+		return out, nil
+	}
+	v, err := rr.dec.DecodeInterfaceLoose()
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := v.(uint64); ok && u <= math.MaxInt64 {
+		v = int64(u)
+	}
+	return v, nil
 }
 
 func (rr *RowReader) fail(err error) error {
