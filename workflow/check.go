@@ -34,8 +34,13 @@ func (c *checker) errorf(line int, format string, args ...any) {
 	c.errs = append(c.errs, &Error{File: c.wf.File, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
+// AnyName, returned by a Definer, says the task may store params whose
+// names are only known at run time (sh> prints ::set-param lines): after it,
+// undefined names are reported when the task using them runs, not by Check.
+const AnyName = "*"
+
 func isDefined(defined map[string]bool, name string) bool {
-	if defined[name] {
+	if defined[name] || defined[AnyName] {
 		return true
 	}
 	for d := range defined {

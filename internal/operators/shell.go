@@ -32,6 +32,10 @@ type Shell struct {
 	Pod func(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error)
 }
 
+// Defines implements workflow.Definer: a script may print any
+// ::set-param, so names it might define cannot be checked statically.
+func (s *Shell) Defines(*workflow.Task) []string { return []string{workflow.AnyName} }
+
 // Run implements workflow.Operator.
 func (s *Shell) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
 	script := workflow.Format(tc.Command)

@@ -1,0 +1,80 @@
+package operators
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tdctl/tdctl/workflow"
+)
+
+func runWorkflow(t *testing.T, src string, ops map[string]workflow.Operator, secrets workflow.Secrets) (*workflow.Summary, string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "wf.dig")
+	require.NoError(t, os.WriteFile(file, []byte(src), 0o644))
+	wf, err := workflow.ParseFile(file)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	r := &workflow.Runner{Operators: ops, Secrets: secrets, RunsDir: filepath.Join(dir, "runs"), Output: &out}
+	sum, err := r.Run(context.Background(), wf)
+	return sum, out.String(), err
+}
+
+func TestShellSetParamAndEnv(t *testing.T) {
+	ops := Operators(nil)
+	_, out, err := runWorkflow(t, `
++a:
+  sh>: |
+    echo "hello $GREETING"; echo '::set-param finished_time=2026-11-25T21:00:00Z'; echo '::set-param {"n": 3, "list": [1,2]}'
+  _env:
+    GREETING: ${session_date}
++b:
+  echo>: ${finished_time} n=${n} list=${list}
+`, ops, nil)
+	require.NoError(t, err)
+	assert.Regexp(t, `\+wf\+a: hello \d{4}-\d{2}-\d{2}\n`, out)
+	assert.Contains(t, out, "+wf+b: 2026-11-25T21:00:00Z n=3 list=[1,2]\n")
+}
+
+func TestShellExitCode(t *testing.T) {
+	_, out, err := runWorkflow(t, "+a:\n  sh>: echo about to fail; exit 7\n", Operators(nil), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "script exited with code 7")
+	assert.Contains(t, out, "about to fail")
+}
+
+func TestShellCancelKillsProcessGroup(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "wf.dig")
+	require.NoError(t, os.WriteFile(file, []byte("+a:\n  sh>: sleep 30 & sleep 30; echo never\n"), 0o644))
+	wf, err := workflow.ParseFile(file)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	r := &workflow.Runner{Operators: Operators(nil), RunsDir: filepath.Join(dir, "runs")}
+	start := time.Now()
+	_, err = r.Run(ctx, wf)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "deadline exceeded")
+	assert.Less(t, time.Since(start), 7*time.Second, "the script is stopped, not waited for")
+}
+
+func TestParseSetParam(t *testing.T) {
+	p, ok, err := ParseSetParam("::set-param a=b=c")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, map[string]any{"a": "b=c"}, p)
+	_, ok, _ = ParseSetParam("plain output")
+	assert.False(t, ok)
+	_, ok, err = ParseSetParam("::set-param novalue")
+	assert.True(t, ok)
+	require.ErrorContains(t, err, "expected ::set-param key=value")
+	_, _, err = ParseSetParam("::set-param {bad json")
+	require.Error(t, err)
+}
