@@ -1,0 +1,136 @@
+package operators
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/tdctl/tdctl/workflow"
+)
+
+// ErrParamNotFound is what a ParamStore returns for a missing key.
+var ErrParamNotFound = errors.New("param not found")
+
+// ParamStore is what param_get> and param_set> need from a store: values
+// are JSON; a missing key is ErrParamNotFound (errors.Is).
+type ParamStore interface {
+	Get(ctx context.Context, key string) (json.RawMessage, error)
+	// SetMany writes all values or none.
+	SetMany(ctx context.Context, values map[string]json.RawMessage) error
+}
+
+// ParamGet is param_get>: a mapping of store key → param name. Each value
+// is bound in the current task's scope (inside a for_each> iteration, in
+// that iteration only). A missing key binds the param to null (it
+// interpolates as an empty string) unless it already has a value.
+type ParamGet struct {
+	Store func() (ParamStore, error)
+}
+
+// Defines implements workflow.Definer: the mapping's values.
+func (p *ParamGet) Defines(t *workflow.Task) []string {
+	var out []string
+	if t.Command != nil {
+		for i := 0; i+1 < len(t.Command.Content); i += 2 {
+			out = append(out, t.Command.Content[i+1].Value)
+		}
+	}
+	return out
+}
+
+func mapping(tc *workflow.TaskContext, op string) (map[string]any, []string, error) {
+	m, ok := tc.Command.(map[string]any)
+	if !ok || len(m) == 0 {
+		return nil, nil, fmt.Errorf("%s> needs a mapping, e.g. %s>:\\n    last_executed_time: last_executed_time", op, op)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return m, keys, nil
+}
+
+// Run implements workflow.Operator.
+func (p *ParamGet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
+	m, keys, err := mapping(tc, "param_get")
+	if err != nil {
+		return nil, err
+	}
+	if p.Store == nil {
+		return nil, errors.New("param_get>: no param store configured (--param-store URL)")
+	}
+	store, err := p.Store()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	for _, key := range keys {
+		name := workflow.Format(m[key])
+		if name == "" {
+			return nil, fmt.Errorf("param_get>: %s: give the param name to bind (store key: param name)", key)
+		}
+		raw, err := store.Get(ctx, key)
+		if errors.Is(err, ErrParamNotFound) {
+			if _, has := tc.Scope.Get(name); has {
+				fmt.Fprintf(tc.Log, "%s: not in the store; %s keeps its value\n", key, name)
+			} else {
+				out[name] = nil
+				fmt.Fprintf(tc.Log, "%s: not in the store; %s is empty\n", key, name)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("param_get> %s: %w", key, err)
+		}
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("param_get> %s: stored value is not JSON: %w", key, err)
+		}
+		out[name] = v
+		fmt.Fprintf(tc.Log, "%s → %s\n", key, name)
+	}
+	return &workflow.Result{Store: out}, nil
+}
+
+// ParamSet is param_set>: a mapping of store key → value, written
+// atomically (all or nothing). Strings are stored as digdag stores them;
+// numbers, booleans, lists and maps keep their JSON type.
+type ParamSet struct {
+	Store func() (ParamStore, error)
+}
+
+// Run implements workflow.Operator.
+func (p *ParamSet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
+	m, keys, err := mapping(tc, "param_set")
+	if err != nil {
+		return nil, err
+	}
+	if p.Store == nil {
+		return nil, errors.New("param_set>: no param store configured (--param-store URL)")
+	}
+	store, err := p.Store()
+	if err != nil {
+		return nil, err
+	}
+	vals := make(map[string]json.RawMessage, len(m))
+	for _, k := range keys {
+		b, err := json.Marshal(m[k])
+		if err != nil {
+			return nil, fmt.Errorf("param_set> %s: %w", k, err)
+		}
+		vals[k] = b
+	}
+	if err := store.SetMany(ctx, vals); err != nil {
+		return nil, fmt.Errorf("param_set>: %w", err)
+	}
+	for _, k := range keys {
+		fmt.Fprintf(tc.Log, "%s set\n", k)
+	}
+	return nil, nil
+}
