@@ -1,0 +1,88 @@
+// Package cmdutil holds what every tdctl command shares: the typed errors
+// that Main maps to exit codes, flag helpers and the run context.
+package cmdutil
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes. They are documented in `tdctl --help` and docs/cli.md; Main is
+// the only place that maps errors to them.
+const (
+	ExitOK          = 0   // success
+	ExitUsage       = 1   // bad flags, arguments, configuration or local input
+	ExitAPI         = 2   // the API (or the network to it) failed: auth, not found, 5xx...
+	ExitJobFailed   = 3   // a job ended in error or killed
+	ExitTimeout     = 4   // --timeout passed before the job finished
+	ExitNotFinished = 5   // the job has not finished yet (job num-records without --wait)
+	ExitInterrupted = 130 // Ctrl-C / SIGTERM
+)
+
+// FlagError is a usage error: bad flags, arguments or configuration.
+type FlagError struct{ err error }
+
+// FlagErrorf returns a usage error.
+func FlagErrorf(format string, args ...any) error {
+	return &FlagError{err: fmt.Errorf(format, args...)}
+}
+
+// NewFlagError wraps err as a usage error.
+func NewFlagError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &FlagError{err: err}
+}
+
+func (e *FlagError) Error() string { return e.err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *FlagError) Unwrap() error { return e.err }
+
+// ErrSilent ends a run with exit code 1 after the command already printed
+// what went wrong.
+var ErrSilent = errors.New("silent error")
+
+// ErrCancel is returned when the user interrupted the run (exit 130).
+var ErrCancel = errors.New("interrupted")
+
+// ErrNotFinished matches errors reporting that a job has not finished yet
+// (exit 5).
+var ErrNotFinished = errors.New("job not finished")
+
+// NotFinishedError says which job is still running and how to wait for it.
+type NotFinishedError struct {
+	JobID  string
+	Status string
+	Hint   string
+}
+
+func (e *NotFinishedError) Error() string {
+	s := fmt.Sprintf("job %s is %s: it has not finished yet", e.JobID, e.Status)
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrNotFinished) true.
+func (e *NotFinishedError) Is(target error) bool { return target == ErrNotFinished }
+
+// ConfigError is a configuration problem (a missing API key, an unreadable
+// config file): exit code 1 like a usage error, but its message already
+// names the fix, so no "see --help" hint is added.
+type ConfigError struct{ err error }
+
+// NewConfigError wraps err as a configuration error.
+func NewConfigError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ConfigError{err: err}
+}
+
+func (e *ConfigError) Error() string { return e.err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *ConfigError) Unwrap() error { return e.err }

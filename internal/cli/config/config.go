@@ -1,0 +1,294 @@
+// Package config resolves tdctl's settings — API key, endpoint, user and
+// default database — from, in order of precedence:
+//
+//  1. flags (--apikey, --endpoint);
+//  2. environment: TDCTL_API_KEY, TDCTL_ENDPOINT, then TD_API_KEY,
+//     TD_API_SERVER (the Ruby td CLI's names);
+//  3. a profile selected explicitly with --profile or TDCTL_PROFILE;
+//  4. ~/.td/td.conf, the INI file the Ruby td CLI writes ([account] with
+//     user, apikey, endpoint);
+//  5. the default profile of tdctl's own config file
+//     ($XDG_CONFIG_HOME/tdctl/config.yaml, else ~/.config/tdctl/config.yaml;
+//     --config or TDCTL_CONFIG name another file);
+//  6. built-in defaults (endpoint https://api.treasuredata.com).
+//
+// Every value remembers where it came from, so `tdctl config show` can say.
+// viper is used here and nowhere else; callers get a typed Config.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/spf13/viper"
+)
+
+// Value is one setting and where it came from.
+type Value struct {
+	Value  string `json:"value"`
+	Source string `json:"source"` // e.g. "flag --apikey", "env TD_API_KEY", "/home/me/.td/td.conf"
+}
+
+// Set reports whether the value is non-empty.
+func (v Value) Set() bool { return v.Value != "" }
+
+// Config is the configuration in effect for one run.
+type Config struct {
+	APIKey   Value `json:"apikey"`
+	Endpoint Value `json:"endpoint"`
+	User     Value `json:"user"`
+	// Database is the default database for `tdctl query` (profile only).
+	Database Value `json:"database"`
+	// Profile is the tdctl profile in use ("" when none).
+	Profile Value `json:"profile"`
+	// TDConfPath and ConfigPath are the files consulted (they may not exist).
+	TDConfPath string `json:"td_conf_path"`
+	ConfigPath string `json:"config_path"`
+}
+
+// Profile is one named profile in tdctl's config file.
+type Profile struct {
+	APIKey   string `mapstructure:"apikey"`
+	Endpoint string `mapstructure:"endpoint"`
+	User     string `mapstructure:"user"`
+	Database string `mapstructure:"database"`
+}
+
+// Flags are the values given on the command line ("" = not given).
+type Flags struct {
+	APIKey     string
+	Endpoint   string
+	Profile    string
+	ConfigFile string
+}
+
+// Options tell Load where to look. The zero value of a field means "from the
+// process": Getenv defaults to os.Getenv, HomeDir to os.UserHomeDir.
+type Options struct {
+	Flags   Flags
+	Getenv  func(string) string
+	HomeDir string
+}
+
+// DefaultEndpoint is used when nothing configures one.
+const DefaultEndpoint = "https://api.treasuredata.com"
+
+// Load resolves the configuration. It fails on a file that exists but
+// cannot be read or parsed, and on a --profile that is not defined.
+func Load(o Options) (*Config, error) {
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	home := o.HomeDir
+	if home == "" {
+		home = getenv("HOME")
+	}
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	c := &Config{
+		TDConfPath: filepath.Join(home, ".td", "td.conf"),
+		ConfigPath: ConfigFilePath(o.Flags.ConfigFile, getenv, home),
+	}
+
+	tdconf, err := readTDConf(c.TDConfPath)
+	if err != nil {
+		return nil, err
+	}
+	file, err := readConfigFile(c.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+
+	// Which profile?
+	var explicit bool
+	switch {
+	case o.Flags.Profile != "":
+		c.Profile = Value{o.Flags.Profile, "flag --profile"}
+		explicit = true
+	case getenv("TDCTL_PROFILE") != "":
+		c.Profile = Value{getenv("TDCTL_PROFILE"), "env TDCTL_PROFILE"}
+		explicit = true
+	case file.defaultProfile != "":
+		c.Profile = Value{file.defaultProfile, c.ConfigPath + " default_profile"}
+	case file.profiles["default"] != nil:
+		c.Profile = Value{"default", c.ConfigPath}
+	}
+	var prof *Profile
+	if c.Profile.Set() {
+		prof = file.profiles[strings.ToLower(c.Profile.Value)]
+		if prof == nil {
+			names := make([]string, 0, len(file.profiles))
+			for n := range file.profiles {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			have := "it defines no profiles"
+			if len(names) > 0 {
+				have = "it defines: " + strings.Join(names, ", ")
+			}
+			if !file.exists {
+				have = "the file does not exist"
+			}
+			return nil, fmt.Errorf("profile %q (%s) is not defined in %s (%s); add it under profiles: or drop --profile/TDCTL_PROFILE",
+				c.Profile.Value, c.Profile.Source, c.ConfigPath, have)
+		}
+	}
+	profSource := c.ConfigPath + " profile " + c.Profile.Value
+	pick := func(flag, flagName string, envs []string, fromProfile, fromTDConf string) Value {
+		if flag != "" {
+			return Value{flag, "flag " + flagName}
+		}
+		for _, e := range envs {
+			if v := strings.TrimSpace(getenv(e)); v != "" {
+				return Value{v, "env " + e}
+			}
+		}
+		if explicit && fromProfile != "" {
+			return Value{fromProfile, profSource}
+		}
+		if fromTDConf != "" {
+			return Value{fromTDConf, c.TDConfPath}
+		}
+		if fromProfile != "" {
+			return Value{fromProfile, profSource}
+		}
+		return Value{}
+	}
+	var p Profile
+	if prof != nil {
+		p = *prof
+	}
+	c.APIKey = pick(o.Flags.APIKey, "--apikey", []string{"TDCTL_API_KEY", "TD_API_KEY"}, p.APIKey, tdconf["apikey"])
+	c.Endpoint = pick(o.Flags.Endpoint, "--endpoint", []string{"TDCTL_ENDPOINT", "TD_API_SERVER"}, p.Endpoint, tdconf["endpoint"])
+	c.User = pick("", "", []string{"TDCTL_USER"}, p.User, tdconf["user"])
+	c.Database = pick("", "", []string{"TDCTL_DATABASE"}, p.Database, "")
+	if !c.Endpoint.Set() {
+		c.Endpoint = Value{DefaultEndpoint, "default"}
+	}
+	return c, nil
+}
+
+// ConfigFilePath is the tdctl config file: flag, then TDCTL_CONFIG, then
+// $XDG_CONFIG_HOME/tdctl/config.yaml, then ~/.config/tdctl/config.yaml
+// (%AppData%\tdctl\config.yaml on Windows).
+func ConfigFilePath(flag string, getenv func(string) string, home string) string {
+	if flag != "" {
+		return flag
+	}
+	if p := getenv("TDCTL_CONFIG"); p != "" {
+		return p
+	}
+	if x := getenv("XDG_CONFIG_HOME"); x != "" {
+		return filepath.Join(x, "tdctl", "config.yaml")
+	}
+	if runtime.GOOS == "windows" {
+		if d, err := os.UserConfigDir(); err == nil {
+			return filepath.Join(d, "tdctl", "config.yaml")
+		}
+	}
+	return filepath.Join(home, ".config", "tdctl", "config.yaml")
+}
+
+// readTDConf reads the [account] section of the Ruby CLI's td.conf. A missing
+// file is no error.
+func readTDConf(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	section := ""
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		if line[0] == '[' {
+			if !strings.HasSuffix(line, "]") {
+				return nil, fmt.Errorf("%s:%d: malformed section header %q (expected [account])", path, n, line)
+			}
+			section = strings.ToLower(strings.TrimSpace(line[1 : len(line)-1]))
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: expected key = value", path, n)
+		}
+		if section != "account" {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+			v = v[1 : len(v)-1]
+		}
+		out[strings.ToLower(strings.TrimSpace(k))] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return out, nil
+}
+
+type configFile struct {
+	exists         bool
+	defaultProfile string
+	profiles       map[string]*Profile
+}
+
+// readConfigFile reads tdctl's YAML config with viper:
+//
+//	default_profile: work
+//	profiles:
+//	  work: {apikey: ..., endpoint: us01, database: sample_datasets}
+//
+// A missing file is no error.
+func readConfigFile(path string) (*configFile, error) {
+	out := &configFile{profiles: map[string]*Profile{}}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	v := viper.New()
+	v.SetConfigFile(path)
+	if filepath.Ext(path) == "" {
+		v.SetConfigType("yaml")
+	}
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	out.exists = true
+	out.defaultProfile = v.GetString("default_profile")
+	var profiles map[string]Profile
+	if err := v.UnmarshalKey("profiles", &profiles); err != nil {
+		return nil, fmt.Errorf("%s: profiles: %w (expected profiles: {NAME: {apikey: ..., endpoint: ...}})", path, err)
+	}
+	for name, p := range profiles {
+		out.profiles[strings.ToLower(name)] = &p
+	}
+	return out, nil
+}
+
+// MaskKey hides an API key for display: the account part before "/" stays,
+// the secret part becomes "***".
+func MaskKey(key string) string {
+	if key == "" {
+		return ""
+	}
+	if i := strings.IndexByte(key, '/'); i > 0 && i < 12 {
+		return key[:i+1] + "***"
+	}
+	return "***"
+}

@@ -1,0 +1,165 @@
+// Package factory builds what commands need — streams, configuration, the
+// TD client — lazily and at most once per run, so a command that needs none
+// of it (tdctl version, completion) loads nothing.
+package factory
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/tdctl/tdctl/internal/cli/build"
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/config"
+	"github.com/tdctl/tdctl/internal/cli/iostreams"
+	"github.com/tdctl/tdctl/td"
+)
+
+// GlobalFlags are the root command's persistent flags.
+type GlobalFlags struct {
+	APIKey     string
+	Endpoint   string
+	Profile    string
+	ConfigFile string
+	Debug      bool
+}
+
+// Factory hands out lazily built, cached dependencies.
+type Factory struct {
+	IOStreams *iostreams.IOStreams
+	// Flags are filled in by the root command's flag parsing.
+	Flags GlobalFlags
+	// Getenv reads the environment (os.Getenv unless a test sets it).
+	Getenv func(string) string
+	// HomeDir overrides the home directory (tests); "" = $HOME.
+	HomeDir string
+	// HTTPClient, when set, is used by the TD client (tests).
+	HTTPClient *http.Client
+	// RetryPolicy, when set, replaces td's default retry policy (tests).
+	RetryPolicy *td.RetryPolicy
+
+	configOnce sync.Once
+	config     *config.Config
+	configErr  error
+
+	clientOnce sync.Once
+	client     *td.Client
+	clientErr  error
+}
+
+// New returns a Factory over the given streams reading the process
+// environment.
+func New(ios *iostreams.IOStreams) *Factory {
+	return &Factory{IOStreams: ios, Getenv: os.Getenv}
+}
+
+// Config loads the configuration once.
+func (f *Factory) Config() (*config.Config, error) {
+	f.configOnce.Do(func() {
+		f.config, f.configErr = config.Load(config.Options{
+			Flags: config.Flags{
+				APIKey:     f.Flags.APIKey,
+				Endpoint:   f.Flags.Endpoint,
+				Profile:    f.Flags.Profile,
+				ConfigFile: f.Flags.ConfigFile,
+			},
+			Getenv:  f.Getenv,
+			HomeDir: f.HomeDir,
+		})
+		if f.configErr != nil {
+			f.configErr = cmdutil.NewConfigError(f.configErr)
+		}
+	})
+	return f.config, f.configErr
+}
+
+// ErrNoAPIKey is returned by TDClient when no API key is configured.
+var ErrNoAPIKey = errors.New("no API key: set TD_API_KEY (or TDCTL_API_KEY), pass --apikey, " +
+	"add [account] apikey to ~/.td/td.conf (what `td account` writes) or a profile to ~/.config/tdctl/config.yaml; " +
+	"to try tdctl without an account run `tdctl dev-server`")
+
+// TDClient builds the TD client once from the configuration.
+func (f *Factory) TDClient() (*td.Client, error) {
+	f.clientOnce.Do(func() {
+		cfg, err := f.Config()
+		if err != nil {
+			f.clientErr = err
+			return
+		}
+		if !cfg.APIKey.Set() {
+			f.clientErr = cmdutil.NewConfigError(ErrNoAPIKey)
+			return
+		}
+		opts := []td.Option{
+			td.WithEndpoint(cfg.Endpoint.Value),
+			td.WithUserAgent("tdctl/" + build.Version),
+		}
+		if f.HTTPClient != nil {
+			opts = append(opts, td.WithHTTPClient(f.HTTPClient))
+		}
+		if f.RetryPolicy != nil {
+			opts = append(opts, td.WithRetryPolicy(*f.RetryPolicy))
+		}
+		if f.Flags.Debug || truthy(f.getenv("TDCTL_DEBUG")) {
+			w := &redactingWriter{w: f.IOStreams.ErrOut, secret: cfg.APIKey.Value}
+			opts = append(opts, td.WithLogger(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		}
+		c, err := td.NewClient(cfg.APIKey.Value, opts...)
+		if err != nil {
+			f.clientErr = cmdutil.NewConfigError(fmt.Errorf("%s (%s)", strings.TrimPrefix(err.Error(), "td: "), sourceOf(cfg, err)))
+			return
+		}
+		f.client = c
+	})
+	return f.client, f.clientErr
+}
+
+func sourceOf(cfg *config.Config, err error) string {
+	if strings.Contains(err.Error(), "endpoint") {
+		return "endpoint set by " + cfg.Endpoint.Source
+	}
+	return "API key set by " + cfg.APIKey.Source
+}
+
+func (f *Factory) getenv(k string) string {
+	if f.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return f.Getenv(k)
+}
+
+func truthy(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// redactingWriter is a second line of defence for --debug output: td already
+// redacts what it logs, and this masks the API key and URL passwords again
+// on the way to stderr. slog's handlers write one record per Write.
+type redactingWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	secret string
+}
+
+func (r *redactingWriter) Write(p []byte) (int, error) {
+	s := td.Redact(string(p))
+	if len(r.secret) >= 4 {
+		s = strings.ReplaceAll(s, r.secret, td.Mask)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := io.Copy(r.w, bytes.NewBufferString(s)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
