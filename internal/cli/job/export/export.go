@@ -85,6 +85,9 @@ With --wait, waits for every export job and fails (exit 3) if any of them failed
 				return err
 			}
 			opts.JobID = jobID
+			if tl.err != nil {
+				return cmdutil.NewFlagError(tl.err)
+			}
 			if len(tl.targets) == 0 {
 				return cmdutil.FlagErrorf("no destination: add --result-url URL or --connection NAME|ID [--settings JSON]")
 			}
@@ -112,9 +115,21 @@ With --wait, waits for every export job and fails (exit 3) if any of them failed
 // targetList collects destinations in command-line order; pflag calls Set
 // in the order the flags appear, which is what pairs each --settings with
 // the --connection before it.
+//
+// Set methods never fail: pflag would quote the raw value (which may hold a
+// password) in its error. The first problem is kept in err, reported by
+// RunE without the value.
 type targetList struct {
 	targets     []td.ExportTarget
 	hasSettings []bool
+	err         error
+}
+
+func (l *targetList) fail(flag string, err error) error {
+	if l.err == nil {
+		l.err = fmt.Errorf("%s #%d: %w", flag, len(l.targets)+1, err)
+	}
+	return nil
 }
 
 type urlFlag struct{ l *targetList }
@@ -124,10 +139,10 @@ func (f *urlFlag) Type() string   { return "URL" }
 func (f *urlFlag) Set(s string) error {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return errors.New("empty result URL")
+		return f.l.fail("--result-url", errors.New("empty result URL"))
 	}
 	if !strings.Contains(s, "://") {
-		return fmt.Errorf("%q is not a result URL: expected scheme://..., e.g. td://@/db/table", td.Redact(s))
+		return f.l.fail("--result-url", errors.New("not a result URL: expected scheme://..., e.g. td://@/db/table"))
 	}
 	f.l.targets = append(f.l.targets, td.ExportTarget{ResultURL: s})
 	f.l.hasSettings = append(f.l.hasSettings, false)
@@ -141,12 +156,12 @@ func (f *connFlag) Type() string   { return "NAME|ID" }
 func (f *connFlag) Set(s string) error {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return errors.New("empty connection name")
+		return f.l.fail("--connection", errors.New("empty connection name"))
 	}
 	ct := &td.ConnectionTarget{Name: s, Settings: map[string]any{}}
 	if id, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if id <= 0 {
-			return fmt.Errorf("connection id %d must be positive", id)
+			return f.l.fail("--connection", fmt.Errorf("connection id %d must be positive", id))
 		}
 		ct = &td.ConnectionTarget{ID: id, Settings: map[string]any{}}
 	}
@@ -162,22 +177,22 @@ func (f *settingsFlag) Type() string   { return "JSON|@FILE" }
 func (f *settingsFlag) Set(s string) error {
 	n := len(f.l.targets)
 	if n == 0 || f.l.targets[n-1].Connection == nil {
-		return errors.New("--settings must follow the --connection it belongs to (a --result-url carries its options in the URL)")
+		return f.l.fail("--settings", errors.New("--settings must follow the --connection it belongs to (a --result-url carries its options in the URL)"))
 	}
 	if f.l.hasSettings[n-1] {
-		return fmt.Errorf("a second --settings for %s: give each --connection one --settings", f.l.targets[n-1])
+		return f.l.fail("--settings", fmt.Errorf("a second --settings for %s: give each --connection one --settings", f.l.targets[n-1]))
 	}
 	data := []byte(s)
 	if name, ok := strings.CutPrefix(s, "@"); ok {
 		b, err := os.ReadFile(name)
 		if err != nil {
-			return fmt.Errorf("reading settings: %w", err)
+			return f.l.fail("--settings", fmt.Errorf("reading settings: %w", err))
 		}
 		data = b
 	}
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return fmt.Errorf("settings must be a JSON object such as {\"bucket\":\"b\",\"path\":\"/logs/\"}: %s", td.Redact(errText(err)))
+		return f.l.fail("--settings", fmt.Errorf("settings must be a JSON object such as {\"bucket\":\"b\",\"path\":\"/logs/\"} (%s)", errText(err)))
 	}
 	f.l.targets[n-1].Connection.Settings = m
 	f.l.hasSettings[n-1] = true

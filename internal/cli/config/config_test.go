@@ -1,0 +1,157 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type env map[string]string
+
+func (e env) get(k string) string { return e[k] }
+
+func write(t *testing.T, path, body string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+}
+
+const tdconf = `[account]
+  user = ruby@example.com
+  apikey = 1/from-tdconf
+  endpoint = https://api.treasuredata.co.jp
+[http]
+  proxy = http://proxy:8080
+`
+
+const yamlConf = `default_profile: work
+profiles:
+  work:
+    apikey: 2/from-work
+    endpoint: eu01
+    database: sample_datasets
+  Other:
+    apikey: 3/from-other
+    endpoint: ap02
+`
+
+func setup(t *testing.T, withTDConf, withYAML bool) (home string, e env) {
+	home = t.TempDir()
+	if withTDConf {
+		write(t, filepath.Join(home, ".td", "td.conf"), tdconf)
+	}
+	if withYAML {
+		write(t, filepath.Join(home, "xdg", "tdctl", "config.yaml"), yamlConf)
+	}
+	return home, env{"XDG_CONFIG_HOME": filepath.Join(home, "xdg")}
+}
+
+func TestNothingConfigured(t *testing.T) {
+	home, e := setup(t, false, false)
+	c, err := Load(Options{Getenv: e.get, HomeDir: home})
+	require.NoError(t, err)
+	assert.False(t, c.APIKey.Set())
+	assert.Equal(t, Value{DefaultEndpoint, "default"}, c.Endpoint)
+	assert.Equal(t, filepath.Join(home, "xdg", "tdctl", "config.yaml"), c.ConfigPath)
+}
+
+func TestTDConfBeatsDefaultProfile(t *testing.T) {
+	home, e := setup(t, true, true)
+	c, err := Load(Options{Getenv: e.get, HomeDir: home})
+	require.NoError(t, err)
+	tdPath := filepath.Join(home, ".td", "td.conf")
+	assert.Equal(t, Value{"1/from-tdconf", tdPath}, c.APIKey)
+	assert.Equal(t, Value{"https://api.treasuredata.co.jp", tdPath}, c.Endpoint)
+	assert.Equal(t, Value{"ruby@example.com", tdPath}, c.User)
+	// td.conf has no database: the default profile's fills it in
+	assert.Equal(t, "sample_datasets", c.Database.Value)
+	assert.Contains(t, c.Database.Source, "profile work")
+	assert.Equal(t, "work", c.Profile.Value)
+}
+
+func TestDefaultProfileWithoutTDConf(t *testing.T) {
+	home, e := setup(t, false, true)
+	c, err := Load(Options{Getenv: e.get, HomeDir: home})
+	require.NoError(t, err)
+	assert.Equal(t, "2/from-work", c.APIKey.Value)
+	assert.Equal(t, "eu01", c.Endpoint.Value)
+	assert.Contains(t, c.APIKey.Source, "config.yaml profile work")
+}
+
+func TestExplicitProfileBeatsTDConf(t *testing.T) {
+	home, e := setup(t, true, true)
+	c, err := Load(Options{Getenv: e.get, HomeDir: home, Flags: Flags{Profile: "other"}})
+	require.NoError(t, err)
+	assert.Equal(t, "3/from-other", c.APIKey.Value, "profile names are case-insensitive")
+	assert.Equal(t, "ap02", c.Endpoint.Value)
+	assert.Equal(t, "flag --profile", c.Profile.Source)
+
+	e["TDCTL_PROFILE"] = "work"
+	c, err = Load(Options{Getenv: e.get, HomeDir: home})
+	require.NoError(t, err)
+	assert.Equal(t, "2/from-work", c.APIKey.Value)
+	assert.Equal(t, "env TDCTL_PROFILE", c.Profile.Source)
+}
+
+func TestEnvBeatsFilesAndFlagsBeatEnv(t *testing.T) {
+	home, e := setup(t, true, true)
+	e["TD_API_KEY"] = "4/from-env"
+	e["TD_API_SERVER"] = "http://127.0.0.1:9"
+	c, err := Load(Options{Getenv: e.get, HomeDir: home, Flags: Flags{Profile: "work"}})
+	require.NoError(t, err)
+	assert.Equal(t, Value{"4/from-env", "env TD_API_KEY"}, c.APIKey)
+	assert.Equal(t, Value{"http://127.0.0.1:9", "env TD_API_SERVER"}, c.Endpoint)
+
+	e["TDCTL_API_KEY"] = "5/from-tdctl-env"
+	c, err = Load(Options{Getenv: e.get, HomeDir: home})
+	require.NoError(t, err)
+	assert.Equal(t, Value{"5/from-tdctl-env", "env TDCTL_API_KEY"}, c.APIKey, "TDCTL_ beats TD_")
+
+	c, err = Load(Options{Getenv: e.get, HomeDir: home, Flags: Flags{APIKey: "6/flag", Endpoint: "us01"}})
+	require.NoError(t, err)
+	assert.Equal(t, Value{"6/flag", "flag --apikey"}, c.APIKey)
+	assert.Equal(t, Value{"us01", "flag --endpoint"}, c.Endpoint)
+}
+
+func TestConfigFileFlagAndEnv(t *testing.T) {
+	home, e := setup(t, false, false)
+	p := filepath.Join(home, "custom.yml")
+	write(t, p, "profiles:\n  default:\n    apikey: 7/custom\n")
+	c, err := Load(Options{Getenv: e.get, HomeDir: home, Flags: Flags{ConfigFile: p}})
+	require.NoError(t, err)
+	assert.Equal(t, "7/custom", c.APIKey.Value, "a profile named default is used without default_profile")
+	e["TDCTL_CONFIG"] = p
+	c, err = Load(Options{Getenv: e.get, HomeDir: home})
+	require.NoError(t, err)
+	assert.Equal(t, p, c.ConfigPath)
+}
+
+func TestUnknownProfile(t *testing.T) {
+	home, e := setup(t, false, true)
+	_, err := Load(Options{Getenv: e.get, HomeDir: home, Flags: Flags{Profile: "nope"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `profile "nope"`)
+	assert.Contains(t, err.Error(), "it defines: other, work")
+	assert.NotContains(t, err.Error(), "from-work", "no key in errors")
+}
+
+func TestBrokenFiles(t *testing.T) {
+	home, e := setup(t, false, false)
+	write(t, filepath.Join(home, ".td", "td.conf"), "[account\napikey = x\n")
+	_, err := Load(Options{Getenv: e.get, HomeDir: home})
+	require.ErrorContains(t, err, "td.conf:1: malformed section header")
+
+	home, e = setup(t, false, false)
+	write(t, filepath.Join(home, "xdg", "tdctl", "config.yaml"), "profiles: [1, 2\n")
+	_, err = Load(Options{Getenv: e.get, HomeDir: home})
+	require.ErrorContains(t, err, "config.yaml")
+}
+
+func TestMaskKey(t *testing.T) {
+	assert.Equal(t, "1234/***", MaskKey("1234/abcdefabcdef"))
+	assert.Equal(t, "***", MaskKey("abcdefabcdef"))
+	assert.Equal(t, "", MaskKey(""))
+}
