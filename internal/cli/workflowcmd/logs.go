@@ -1,0 +1,87 @@
+package workflowcmd
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/output"
+	"github.com/tdctl/tdctl/workflow"
+)
+
+type logsOptions struct {
+	*Options
+	Run  string
+	Task string
+}
+
+func newCmdLogs(o *Options, runF func(*logsOptions) error) *cobra.Command {
+	lo := &logsOptions{Options: o}
+	cmd := &cobra.Command{
+		Use:   "logs [RUN_ID]",
+		Short: "Show a run's summary, or one task's log with --task",
+		Long: `Show the summary of a run (the latest when RUN_ID is omitted), or with --task NAME the
+log of that task (NAME may be the full path +wf+group+task or its end, e.g. +task).`,
+		Example: "  tdctl workflow logs\n  tdctl workflow logs --task +show_num_records\n  tdctl workflow logs 20261125T210000Z-1a2b3c -o json",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				lo.Run = args[0]
+			}
+			lo.Ctx = cmd.Context()
+			if runF != nil {
+				return runF(lo)
+			}
+			return logsRun(lo)
+		},
+	}
+	cmd.Flags().StringVar(&lo.Task, "task", "", "print this task's log")
+	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR)")
+	output.AddFormatFlag(cmd, &o.Format)
+	return cmd
+}
+
+func logsRun(o *logsOptions) error {
+	dir := o.RunsDir
+	if dir == "" {
+		var err error
+		if dir, err = RunsDir(o.getenv); err != nil {
+			return cmdutil.NewConfigError(err)
+		}
+	}
+	sum, err := workflow.LoadSummary(dir, o.Run)
+	if err != nil {
+		return cmdutil.NewFlagError(err)
+	}
+	if o.Task == "" {
+		return printSummary(output.New(o.IO, o.Format), o.IO, sum)
+	}
+	recs := sum.FindTask(o.Task)
+	if len(recs) == 0 {
+		var names []string
+		for _, t := range sum.Tasks {
+			names = append(names, t.Path)
+		}
+		return cmdutil.FlagErrorf("run %s has no task %q; its tasks: %s", sum.RunID, o.Task, strings.Join(names, ", "))
+	}
+	for _, rec := range recs {
+		if len(recs) > 1 {
+			fmt.Fprintf(o.IO.Out, "==> %s (%s, %s) <==\n", rec.Path, rec.State, rec.Duration.Round(time.Millisecond))
+		}
+		f, err := os.Open(rec.Log)
+		if err != nil {
+			return cmdutil.NewFlagError(fmt.Errorf("task log: %w", err))
+		}
+		_, err = io.Copy(o.IO.Out, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,337 @@
+// Package workflowcmd implements `tdctl workflow run|check|logs`: digdag
+// .dig files run by the workflow package over the shared operators.
+package workflowcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/factory"
+	"github.com/tdctl/tdctl/internal/cli/iostreams"
+	"github.com/tdctl/tdctl/internal/cli/output"
+	"github.com/tdctl/tdctl/internal/operators"
+	"github.com/tdctl/tdctl/td"
+	"github.com/tdctl/tdctl/workflow"
+)
+
+// Options are the inputs of `workflow run` and `workflow check`.
+type Options struct {
+	IO       *iostreams.IOStreams
+	TDClient func() (*td.Client, error)
+	// APIKey returns the configured API key ("" when none), for
+	// ${secret:td.apikey}.
+	APIKey func() string
+	// ParamStore opens the param store (lazily: only when a task needs it).
+	ParamStore func(ctx context.Context, url string, site int32) (operators.ParamStore, io.Closer, error)
+	// Pod runs sh> tasks that have _k8s settings (nil: not configured).
+	Pod    func(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error)
+	Getenv func(string) string
+	Ctx    context.Context
+
+	File          string
+	Params        []string
+	SessionTime   string
+	ParamStoreURL string
+	Site          int32
+	SecretsFile   string
+	RunsDir       string
+	Format        output.Format
+	// JobPoll overrides the td> wait schedule (tests).
+	JobPoll *td.WaitOptions
+}
+
+// NewCmdWorkflow returns `tdctl workflow` with run, check and logs.
+func NewCmdWorkflow(f *factory.Factory, deps func(*Options)) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "workflow <command>",
+		Short: "Run digdag-style .dig workflows (td>, td_result_export>, param_get>, param_set>, sh>, echo>)",
+		Long: `Run digdag-style .dig workflows locally: _export, +task groups run in order, ${...}
+interpolation (params, session_time, td.last_job_id, td.last_job.num_records,
+secret:NAME), _parallel, for_each> with _do, _error and _retry.
+
+Secrets: ${secret:NAME} comes from TDCTL_SECRET_<NAME> (td.apikey → TDCTL_SECRET_TD_APIKEY),
+then the --secrets file (YAML/JSON mapping), then, for td.apikey, the configured API key.
+Secret values are masked in every log and output.
+
+Params stored by a task are visible to the tasks after it. Parallel branches start from the
+scope before the group and are merged in declaration order when all are done. Each for_each>
+iteration has its own scope: a param_get> inside one binds the value for that iteration only.
+
+Every task's output goes to its own log under the run directory; the run ends with a summary
+(task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again.`,
+	}
+	opts := func() *Options {
+		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv}
+		o.APIKey = func() string {
+			cfg, err := f.Config()
+			if err != nil || !cfg.APIKey.Set() {
+				return ""
+			}
+			return cfg.APIKey.Value
+		}
+		if deps != nil {
+			deps(o)
+		}
+		return o
+	}
+	cmd.AddCommand(newCmdRun(opts(), nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil))
+	return cmd
+}
+
+func addCommonFlags(cmd *cobra.Command, o *Options) {
+	cmd.Flags().StringArrayVarP(&o.Params, "param", "p", nil, "set a param: -p key=value (repeatable; dotted keys like td.database=x)")
+	cmd.Flags().StringVar(&o.SecretsFile, "secrets", "", "YAML/JSON file of secret names to values")
+}
+
+func newCmdRun(o *Options, runF func(*Options) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run FILE.dig",
+		Short: "Run a workflow",
+		Example: `  tdctl workflow run examples/workflows/num_records.dig
+  tdctl workflow run daily.dig -p td.database=www_access --param-store postgres://postgres@127.0.0.1/test
+  tdctl workflow run export.dig --secrets ~/.config/tdctl/secrets.yaml -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.File, o.Ctx = args[0], cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			return runRun(o)
+		},
+	}
+	addCommonFlags(cmd, o)
+	cmd.Flags().StringVar(&o.SessionTime, "session-time", "", "the run's session time (RFC 3339 or YYYY-MM-DD; default now)")
+	cmd.Flags().StringVar(&o.ParamStoreURL, "param-store", "", "param store URL: sqlite:///path, postgres://..., redis://... (env TDCTL_PARAM_STORE; default SQLite in the user config dir)")
+	cmd.Flags().Int32Var(&o.Site, "site", 0, "site id params are scoped to (env TDCTL_SITE)")
+	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR; default ~/.local/state/tdctl/runs)")
+	output.AddFormatFlag(cmd, &o.Format)
+	return cmd
+}
+
+func newCmdCheck(o *Options, runF func(*Options) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "check FILE.dig",
+		Short: "Parse a workflow and report every problem with file:line, running nothing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.File, o.Ctx = args[0], cmd.Context()
+			if runF != nil {
+				return runF(o)
+			}
+			wf, r, _, err := prepare(o)
+			if err != nil {
+				return err
+			}
+			if err := r.Check(wf); err != nil {
+				return cmdutil.NewFlagError(err)
+			}
+			fmt.Fprintf(o.IO.Out, "%s: ok (%d tasks)\n", o.File, countTasks(wf.Root))
+			return nil
+		},
+	}
+	addCommonFlags(cmd, o)
+	return cmd
+}
+
+func countTasks(t *workflow.Task) int {
+	n := 0
+	if t.Operator != "" {
+		n++
+	}
+	for _, c := range t.Children {
+		n += countTasks(c)
+	}
+	if t.Do != nil {
+		n += countTasks(t.Do)
+	}
+	if t.Error != nil {
+		n += countTasks(t.Error)
+	}
+	return n
+}
+
+func (o *Options) getenv(k string) string {
+	if o.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return o.Getenv(k)
+}
+
+// prepare parses the file and builds a runner; nothing connects yet (the
+// param store opens on first use).
+func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, error) {
+	wf, err := workflow.ParseFile(o.File)
+	if err != nil {
+		return nil, nil, nil, cmdutil.NewFlagError(err)
+	}
+	params := map[string]any{}
+	for _, p := range o.Params {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, nil, nil, cmdutil.FlagErrorf("-p %q: expected key=value", p)
+		}
+		params[strings.TrimSpace(k)] = v
+	}
+	file, err := loadSecretsFile(o.SecretsFile)
+	if err != nil {
+		return nil, nil, nil, cmdutil.NewFlagError(err)
+	}
+	secrets := &secretSource{getenv: o.getenv, file: file, apiKey: o.APIKey}
+	env := &operators.Env{TD: o.TDClient, Wait: o.JobPoll}
+	ops := operators.Operators(env)
+	ps := &lazyStore{o: o}
+	ops["param_get"] = &operators.ParamGet{Store: ps.get}
+	ops["param_set"] = &operators.ParamSet{Store: ps.get}
+	ops["sh"] = &operators.Shell{Pod: o.Pod}
+	r := &workflow.Runner{Operators: ops, Secrets: secrets, Params: params}
+	return wf, r, ps, nil
+}
+
+// lazyStore opens the param store on first use.
+type lazyStore struct {
+	o      *Options
+	store  operators.ParamStore
+	closer io.Closer
+	err    error
+	done   bool
+}
+
+func (l *lazyStore) get() (operators.ParamStore, error) {
+	if l.done {
+		return l.store, l.err
+	}
+	l.done = true
+	if l.o.ParamStore == nil {
+		l.err = errors.New("no param store configured")
+		return nil, l.err
+	}
+	url := l.o.ParamStoreURL
+	if url == "" {
+		url = l.o.getenv("TDCTL_PARAM_STORE")
+	}
+	l.store, l.closer, l.err = l.o.ParamStore(l.o.Ctx, url, l.o.Site)
+	return l.store, l.err
+}
+
+func (l *lazyStore) close() {
+	if l.closer != nil {
+		l.closer.Close()
+	}
+}
+
+// RunsDir is where run logs go: TDCTL_RUNS_DIR, $XDG_STATE_HOME/tdctl/runs,
+// or ~/.local/state/tdctl/runs.
+func RunsDir(getenv func(string) string) (string, error) {
+	if d := getenv("TDCTL_RUNS_DIR"); d != "" {
+		return d, nil
+	}
+	if d := getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "tdctl", "runs"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find a home directory for run logs: set TDCTL_RUNS_DIR or --runs-dir")
+	}
+	return filepath.Join(home, ".local", "state", "tdctl", "runs"), nil
+}
+
+func parseSessionTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, l := range []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, cmdutil.FlagErrorf("--session-time %q: use RFC 3339 (2026-11-25T21:00:00Z) or YYYY-MM-DD", s)
+}
+
+// FailedError is a workflow whose task failed (exit code 3, like a failed job).
+type FailedError struct {
+	RunID string
+	Err   error
+}
+
+func (e *FailedError) Error() string {
+	return fmt.Sprintf("workflow failed (run %s): %v", e.RunID, e.Err)
+}
+
+// Is makes a failed workflow exit like a failed job.
+func (e *FailedError) Is(target error) bool { return target == td.ErrJobFailed }
+
+// Unwrap returns the task error.
+func (e *FailedError) Unwrap() error { return e.Err }
+
+func runRun(o *Options) error {
+	wf, r, ps, err := prepare(o)
+	if err != nil {
+		return err
+	}
+	defer ps.close()
+	if r.SessionTime, err = parseSessionTime(o.SessionTime); err != nil {
+		return err
+	}
+	if o.Site == 0 {
+		if s := o.getenv("TDCTL_SITE"); s != "" {
+			var n int32
+			if _, err := fmt.Sscan(s, &n); err != nil {
+				return cmdutil.FlagErrorf("TDCTL_SITE=%q: expected an integer site id", s)
+			}
+			o.Site = n
+		}
+	}
+	r.RunsDir = o.RunsDir
+	if r.RunsDir == "" {
+		if r.RunsDir, err = RunsDir(o.getenv); err != nil {
+			return cmdutil.NewConfigError(err)
+		}
+	}
+	p := output.New(o.IO, o.Format)
+	r.Progress = o.IO.ErrOut
+	if p.Structured() {
+		r.Output = o.IO.ErrOut // keep stdout for the JSON summary
+	} else {
+		r.Output = o.IO.Out
+	}
+	if err := r.Check(wf); err != nil {
+		return cmdutil.NewFlagError(err)
+	}
+	sum, runErr := r.Run(o.Ctx, wf)
+	if sum == nil {
+		return runErr
+	}
+	if err := printSummary(p, o.IO, sum); err != nil {
+		return err
+	}
+	if runErr != nil {
+		if o.Ctx.Err() != nil {
+			return cmdutil.ErrCancel
+		}
+		return &FailedError{RunID: sum.RunID, Err: runErr}
+	}
+	return nil
+}
+
+func printSummary(p *output.Printer, ios *iostreams.IOStreams, sum *workflow.Summary) error {
+	if p.Structured() {
+		return p.JSON(sum)
+	}
+	t := p.Table("task", "state", "duration", "job_id", "num_records", "log")
+	for _, rec := range sum.Tasks {
+		t.Row(rec.Path, rec.State, rec.Duration.Round(time.Millisecond).String(), rec.JobID, output.Int(rec.NumRecords), rec.Log)
+	}
+	if p.Human() {
+		fmt.Fprintf(ios.Out, "\nrun %s: %s in %s (logs: %s)\n", sum.RunID, sum.State, sum.Duration.Round(time.Millisecond), sum.Dir)
+	}
+	return t.Render()
+}
