@@ -1,0 +1,92 @@
+package paramstore_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tdctl/tdctl/paramstore"
+)
+
+func TestOpenRejectsBadURLs(t *testing.T) {
+	for url, want := range map[string]string{
+		"":                          "not a store URL",
+		"/tmp/params.db":            "not a store URL",
+		"mysql://u:pw@h/db":         `unknown store URL scheme "mysql"`,
+		"sqlite://params.db":        "three slashes",
+		"sqlite:params.db":          "three slashes",
+		"sqlite://":                 "no path",
+		"mem://?ttl=soon":           "ttl=\"soon\"",
+		"mem://?ttl=0":              "ttl=\"0\"",
+		"mem://?ttl=-5s":            "out of range",
+		"postgres://u:pw@h:x/db":    "invalid port",
+		"redis://u:pw@h:6379/db?x=": "redis",
+	} {
+		_, err := paramstore.Open(t.Context(), url)
+		require.Error(t, err, url)
+		assert.ErrorIs(t, err, paramstore.ErrBadURL, "%s: %v", url, err)
+		assert.Contains(t, err.Error(), want, url)
+		assert.NotContains(t, err.Error(), ":pw@", url)
+	}
+}
+
+func TestOpenTTL(t *testing.T) {
+	for url, want := range map[string]time.Duration{
+		"mem://":           paramstore.DefaultTTL,
+		"mem://?ttl=24h":   24 * time.Hour,
+		"mem://?ttl=3600":  time.Hour,
+		"memory://?ttl=1m": time.Minute,
+	} {
+		s, err := paramstore.Open(t.Context(), url, paramstore.WithTTL(time.Second))
+		require.NoError(t, err, url)
+		if url == "mem://" {
+			want = time.Second // no ttl in the URL: the option's
+		}
+		assert.Equal(t, want, s.TTL(), url)
+		assert.Equal(t, want, s.Site(1).TTL())
+		assert.Equal(t, "memory", s.Backend())
+		require.NoError(t, s.Close())
+	}
+	assert.Equal(t, 7776000*time.Second, paramstore.DefaultTTL)
+	_, err := paramstore.Open(t.Context(), "mem://", paramstore.WithTTL(-time.Second))
+	assert.ErrorIs(t, err, paramstore.ErrInvalid)
+}
+
+func TestOpenSQLiteURLWithTTL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	s, err := paramstore.Open(t.Context(), "sqlite://"+path+"?ttl=2h")
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, 2*time.Hour, s.TTL())
+	assert.Equal(t, "sqlite", s.Backend())
+	require.NoError(t, s.Site(0).Set(t.Context(), "k", paramstore.String("v")))
+	assert.FileExists(t, path)
+}
+
+func TestDefaultURL(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "cfg dir"))
+	t.Setenv("HOME", home)
+	u, err := paramstore.DefaultURL()
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(u, "sqlite:///"), u)
+	assert.True(t, strings.HasSuffix(u, "/tdctl/params.db"), u)
+	s, err := paramstore.Open(t.Context(), u)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Site(0).Set(t.Context(), "k", paramstore.String("v")))
+	assert.FileExists(t, filepath.Join(home, "cfg dir", "tdctl", "params.db"))
+}
+
+func TestNotFoundAndTextHelpers(t *testing.T) {
+	s, err := paramstore.Open(t.Context(), "mem://")
+	require.NoError(t, err)
+	h := s.Site(0)
+	_, err = h.Get(t.Context(), "missing")
+	assert.ErrorIs(t, err, paramstore.ErrNotFound)
+	assert.EqualError(t, err, `paramstore memory: get "missing" (site 0): param not found`)
+}
