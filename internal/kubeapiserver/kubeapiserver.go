@@ -2,10 +2,23 @@
 // for end-to-end tests of code that talks to Kubernetes (k8sexec).
 //
 // There is no kubelet, scheduler or controller-manager: objects are stored
-// and validated for real, watches and RBAC are real, but nothing runs pods.
-// Tests play the kubelet by writing pod status through the status
-// subresource. Namespaces deleted here stay Terminating (no namespace
-// controller); the whole cluster is thrown away at the end of the test.
+// and validated for real, watches, authentication and RBAC are real, but
+// nothing runs pods. What follows from that (pinned by this package's tests):
+//   - Tests play the kubelet by writing pod status through the status
+//     subresource (UpdateStatus): Pending -> Running -> Succeeded/Failed with
+//     container states, which watches then deliver.
+//   - Pods stay unbound (spec.nodeName empty). The log of an unbound pod is
+//     an empty 200 answer; a pod bound to a node that does not exist has no
+//     log (404).
+//   - Deleting a pod that is unbound or in a terminal phase removes it at
+//     once (a MODIFIED event with deletionTimestamp, then DELETED). A bound,
+//     non-terminal pod only gets a deletion mark and would wait for its
+//     kubelet forever: only GracePeriodSeconds=0 removes it.
+//   - The ServiceAccount admission plugin is off (no controller makes
+//     `default` service accounts), so pods keep an empty serviceAccountName
+//     and get no token volume.
+//   - Namespaces deleted here stay Terminating (no namespace controller);
+//     the whole cluster is thrown away at the end of the test.
 //
 // The binaries come from .ci/k8s-e2e-setup.sh (see FindBinaries); when they
 // are missing the test is skipped with a message saying how to get them,
@@ -71,6 +84,7 @@ type Cluster struct {
 	etcd      *process
 	apiserver *process
 	stopOnce  sync.Once
+	logsShown bool
 }
 
 // Option changes how StartCluster starts the cluster.
@@ -157,6 +171,7 @@ func requireBinaries() bool {
 // fatal fails the test with the tail of both logs.
 func (c *Cluster) fatal(format string, args ...any) {
 	c.t.Helper()
+	c.logsShown = true
 	c.t.Fatalf("k8s e2e: %s\n%s", fmt.Sprintf(format, args...), c.logTails())
 }
 
@@ -176,7 +191,7 @@ func (c *Cluster) logTails() string {
 // is fine. If the test failed, the tail of both logs is logged first.
 func (c *Cluster) Stop() {
 	c.stopOnce.Do(func() {
-		if c.t.Failed() {
+		if c.t.Failed() && !c.logsShown {
 			c.t.Logf("k8s e2e: test failed; cluster logs:\n%s", c.logTails())
 		}
 		if c.apiserver != nil {

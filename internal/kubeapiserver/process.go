@@ -18,8 +18,11 @@ type process struct {
 	cmd     *exec.Cmd
 	logPath string
 	logFile *os.File
-	done    chan struct{} // closed once Wait has returned
-	waitErr error
+	// logStart is where this run's output begins in logPath (a retry
+	// appends to the same file).
+	logStart int64
+	done     chan struct{} // closed once Wait has returned
+	waitErr  error
 }
 
 // startProcess runs bin with args, stdout and stderr appended to logPath.
@@ -27,6 +30,10 @@ func startProcess(name, bin string, args []string, logPath string) (*process, er
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("%s: log file: %w", name, err)
+	}
+	var logStart int64
+	if fi, err := logFile.Stat(); err == nil {
+		logStart = fi.Size()
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = logFile
@@ -37,7 +44,7 @@ func startProcess(name, bin string, args []string, logPath string) (*process, er
 		logFile.Close()
 		return nil, fmt.Errorf("%s: start %s: %w", name, bin, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, logFile: logFile, done: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, logPath: logPath, logFile: logFile, logStart: logStart, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		logFile.Close()
@@ -76,10 +83,13 @@ func (p *process) stop(grace time.Duration) {
 	signalGroup(p.cmd, syscall.SIGKILL)
 }
 
-// logContains reports whether the log so far contains s.
+// logContains reports whether this run's output so far contains s.
 func (p *process) logContains(s string) bool {
 	b, err := os.ReadFile(p.logPath)
-	return err == nil && bytes.Contains(b, []byte(s))
+	if err != nil || int64(len(b)) < p.logStart {
+		return false
+	}
+	return bytes.Contains(b[p.logStart:], []byte(s))
 }
 
 // tailFile returns the last n lines of a file (at most the last 64 KiB).
