@@ -8,14 +8,16 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/workflow"
 )
 
 // ErrParamNotFound is what a ParamStore returns for a missing key.
-var ErrParamNotFound = errors.New("param not found")
+var ErrParamNotFound = paramstore.ErrNotFound
 
 // ParamStore is what param_get> and param_set> need from a store: values
 // are JSON; a missing key is ErrParamNotFound (errors.Is).
+// *paramstore.Site implements it.
 type ParamStore interface {
 	Get(ctx context.Context, key string) (json.RawMessage, error)
 	// SetMany writes all values or none.
@@ -134,3 +136,5 @@ func (p *ParamSet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow
 	}
 	return nil, nil
 }
+
+var _ ParamStore = (*paramstore.Site)(nil)

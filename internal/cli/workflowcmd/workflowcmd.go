@@ -19,6 +19,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/output"
 	"github.com/tdctl/tdctl/internal/operators"
+	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/td"
 	"github.com/tdctl/tdctl/workflow"
 )
@@ -70,7 +71,7 @@ Every task's output goes to its own log under the run directory; the run ends wi
 (task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again.`,
 	}
 	opts := func() *Options {
-		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv}
+		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore}
 		o.APIKey = func() string {
 			cfg, err := f.Config()
 			if err != nil || !cfg.APIKey.Set() {
@@ -194,6 +195,22 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 	ops["sh"] = &operators.Shell{Pod: o.Pod}
 	r := &workflow.Runner{Operators: ops, Secrets: secrets, Params: params}
 	return wf, r, ps, nil
+}
+
+// OpenParamStore opens the store at url (default: paramstore.DefaultURL, the
+// embedded SQLite file) scoped to site.
+func OpenParamStore(ctx context.Context, url string, site int32) (operators.ParamStore, io.Closer, error) {
+	if url == "" {
+		var err error
+		if url, err = paramstore.DefaultURL(); err != nil {
+			return nil, nil, cmdutil.NewConfigError(err)
+		}
+	}
+	s, err := paramstore.Open(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.Site(site), s, nil
 }
 
 // lazyStore opens the param store on first use.
