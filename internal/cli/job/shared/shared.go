@@ -69,8 +69,21 @@ func Wait(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, id string
 	if err != nil && ctx.Err() != nil {
 		return job, Interrupted(ios, c, w, id)
 	}
+	if errors.Is(err, td.ErrWaitTimeout) {
+		return job, &timeoutError{msg: fmt.Sprintf("job %s did not finish within --timeout %s; it keeps running", id, w.Timeout), err: err}
+	}
 	return job, err
 }
+
+// timeoutError words a wait timeout for the CLI and still matches
+// td.ErrWaitTimeout.
+type timeoutError struct {
+	msg string
+	err error
+}
+
+func (e *timeoutError) Error() string { return e.msg }
+func (e *timeoutError) Unwrap() error { return e.err }
 
 // Interrupted handles an interrupt during a wait: it kills the given jobs
 // with --kill-on-interrupt, says what happened on stderr, and returns an
