@@ -402,9 +402,6 @@ func (h *Site) List(ctx context.Context, prefix string, opts *ListOptions) (*Pag
 	case o.Limit < 0 || o.Limit > MaxListLimit:
 		return nil, fmt.Errorf("paramstore %s: list %q (site %d): %w: limit %d is out of range 1..%d", h.s.backend, prefix, h.id, ErrInvalid, o.Limit, MaxListLimit)
 	}
-	if o.After < prefix {
-		o.After = "" // every key with the prefix sorts at or after it
-	}
 	es, err := h.s.d.List(ctx, h.id, prefix, o.After, o.Limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("paramstore %s: list %q (site %d): %w", h.s.backend, prefix, h.id, err)

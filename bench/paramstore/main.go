@@ -251,7 +251,9 @@ func setupRedis(ctx context.Context) ([]pair, func(), error) {
 		{"Get", func(ctx context.Context, _ int) error { _, err := h.Get(ctx, "k"); return err },
 			func(ctx context.Context, _ int) error { return c.Get(ctx, key("k")).Err() }},
 		{"Set", func(ctx context.Context, _ int) error { return h.Set(ctx, "k", json.RawMessage(value)) },
-			func(ctx context.Context, _ int) error { return c.SetEx(ctx, key("r"), body, paramstore.DefaultTTL).Err() }},
+			func(ctx context.Context, _ int) error {
+				return c.SetEx(ctx, key("r"), body, paramstore.DefaultTTL).Err()
+			}},
 	}
 	return pairs, cleanup, nil
 }

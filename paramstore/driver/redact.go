@@ -23,9 +23,14 @@ func Secrets(raw string) []string {
 			}
 		}
 	}
-	// Textual fallback: scheme://user:PASSWORD@host...
+	// Textual fallback, for URLs that do not parse:
+	// scheme://user:PASSWORD@host..., user info ending at the last '@'
+	// before the query.
 	if i := strings.Index(raw, "://"); i >= 0 {
 		rest := raw[i+3:]
+		if j := strings.IndexAny(rest, "?#"); j >= 0 {
+			rest = rest[:j]
+		}
 		if at := strings.LastIndex(rest, "@"); at >= 0 {
 			if c := strings.Index(rest[:at], ":"); c >= 0 && c+1 < at {
 				out = append(out, rest[c+1:at])

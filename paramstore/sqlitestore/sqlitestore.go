@@ -91,11 +91,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Driver, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, driver.OpenError(driver.ErrUnavailable, "", err, "paramstore sqlite: cannot create the directory of %s", path)
 	}
-	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
 		return nil, driver.OpenError(driver.ErrUnavailable, "", err, "paramstore sqlite: cannot open %s (check the path and its permissions)", path)
-	} else {
-		f.Close()
 	}
+	f.Close()
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
