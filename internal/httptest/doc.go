@@ -1,0 +1,48 @@
+// Package httptest is an in-process emulator of the Treasure Data REST API v3
+// (the subset described in shared/TD_API.md), for tests and for
+// `tdctl dev-server`.
+//
+// Its name clashes with net/http/httptest, so importers always alias it:
+//
+//	import tdtest "github.com/tdctl/tdctl/internal/httptest"
+//
+//	srv, baseURL := tdtest.NewTestServer(t, tdtest.Options{APIKeys: []string{"k"}})
+//
+// What it does:
+//   - Jobs really run: the SQL is executed on an embedded SQLite database
+//     (modernc.org/sqlite). Every TD database is one SQLite file; other
+//     databases named in a query as `db.table` are attached on demand.
+//     `sample_datasets` holds deterministic `www_access` and `nasdaq` tables.
+//     TD_TIME_RANGE, TD_TIME_FORMAT and TD_TIME_PARSE are available.
+//   - Jobs move queued → running → success/error on a Clock (Options.QueuedFor,
+//     Options.RunningFor). Pass a *ManualClock to drive time from a test; reads
+//     of a job whose time is up wait until its work is done, so they are
+//     deterministic.
+//   - Results are written once, as msgpack.gz, when the query finishes; the
+//     msgpack, json (one JSON array per line), csv and tsv forms (no header
+//     line) are derived once into files on first request. Every result is
+//     served from a file with an ETag, `Range: bytes=...` (206 +
+//     Content-Range) and `If-Range`, through the sendfile path of net/http.
+//   - Exports really write: td://@/db/table into the emulator's own tables,
+//     postgresql:// into a real PostgreSQL table (pgx), s3://bucket/path into a
+//     CSV file under the data directory (s3/<bucket>/<path>/<job_id>.csv).
+//     Other schemes end the export job in error.
+//   - Faults (status codes, Retry-After, lost responses, connection resets after
+//     N bytes, truncated gzip bodies, latency) are scripted per route through
+//     Server.Faults.
+//
+// Choices where TD's behaviour is not pinned by TD_API.md:
+//   - Killing a finished job answers 200 with former_status set to the job's
+//     final status and leaves the job unchanged.
+//   - Fetching the result of a job that is not (yet) a success answers 422.
+//   - A result request without format= gets tsv.
+//   - num_records and result_size stay null for jobs that end in error or are
+//     killed (they have no result); duration and end_at are set for every
+//     finished job.
+//   - Export jobs have type "result_export", the source job's database and
+//     query, and answer the result_export call with {"job_id": "..."} only.
+//
+// The emulator never prints the API key; passwords in result URLs are
+// redacted in its logs and in job error messages (the job's `result` field
+// echoes the URL as given, like TD).
+package httptest

@@ -1,0 +1,244 @@
+package httptest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault describes a misbehaviour the emulator injects into matching requests.
+// A Fault with only Latency set delays the request and then answers normally.
+type Fault struct {
+	Method string // "GET", "POST"...; "" matches any method
+	Path   string // prefix of the (unescaped) request path, e.g. "/v3/job/issue/"; "" matches any path
+	Times  int    // how many matching requests it hits; 0 = every one
+
+	Status     int    // answer with this status instead of handling the request (e.g. 503, 429)
+	RetryAfter string // Retry-After header sent with Status (e.g. "2")
+	Body       string // body sent with Status; default: a JSON error naming the fault
+
+	// AfterHandler runs the real handler (so a job is really created) and
+	// then drops the connection without sending any response: a lost
+	// response.
+	AfterHandler bool
+	// ResetAfterBytes sends this many bytes of the response body, then
+	// closes the connection abruptly (RST).
+	ResetAfterBytes int64
+	// TruncateGzip makes result downloads send only the first half of the
+	// requested bytes, with a consistent (shorter) Content-Length: the HTTP
+	// exchange looks complete but the gzip stream is cut.
+	TruncateGzip bool
+	// Latency is waited before answering (or before the fault's other
+	// effects); a cancelled request stops waiting.
+	Latency time.Duration
+}
+
+// Faults is the scriptable fault list of a Server. It is safe for concurrent
+// use. The first fault (in the order added) that matches a request applies.
+type Faults struct {
+	mu   sync.Mutex
+	list []*faultEntry
+	hits int
+}
+
+type faultEntry struct {
+	f    Fault
+	left int // remaining hits; -1 = unlimited
+}
+
+// Add appends f to the list.
+func (fs *Faults) Add(f Fault) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	left := f.Times
+	if left <= 0 {
+		left = -1
+	}
+	fs.list = append(fs.list, &faultEntry{f: f, left: left})
+}
+
+// Reset removes every fault.
+func (fs *Faults) Reset() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.list = nil
+}
+
+// Hits reports how many requests faults have applied to so far.
+func (fs *Faults) Hits() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.hits
+}
+
+func (fs *Faults) match(method, path string) (Fault, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, e := range fs.list {
+		if e.f.Method != "" && !strings.EqualFold(e.f.Method, method) {
+			continue
+		}
+		if e.f.Path != "" && !strings.HasPrefix(path, e.f.Path) {
+			continue
+		}
+		if e.left > 0 {
+			e.left--
+			if e.left == 0 {
+				fs.list = append(fs.list[:i:i], fs.list[i+1:]...)
+			}
+		}
+		fs.hits++
+		return e.f, true
+	}
+	return Fault{}, false
+}
+
+type ctxKey int
+
+const truncateKey ctxKey = 1
+
+// serveWithFault applies f to the request and runs next when the fault lets
+// the request through.
+func (s *Server) serveWithFault(w http.ResponseWriter, r *http.Request, f Fault, next http.HandlerFunc) {
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	switch {
+	case f.Status != 0:
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		if f.Body != "" {
+			if json.Valid([]byte(f.Body)) {
+				w.Header().Set("Content-Type", "application/json")
+			} else {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			}
+			w.WriteHeader(f.Status)
+			_, _ = io.WriteString(w, f.Body)
+			return
+		}
+		msg := "injected fault: " + http.StatusText(f.Status)
+		writeError(w, f.Status, msg, nil)
+	case f.AfterHandler:
+		next(&discardWriter{h: http.Header{}}, r)
+		abortConnection(w)
+	case f.ResetAfterBytes > 0:
+		cw := &cutWriter{ResponseWriter: w, left: f.ResetAfterBytes}
+		next(cw, r)
+		// The body was shorter than the limit: still drop the connection,
+		// so the fault is never silently a no-op.
+		abortConnection(w)
+	case f.TruncateGzip:
+		next(w, r.WithContext(context.WithValue(r.Context(), truncateKey, true)))
+	default:
+		next(w, r)
+	}
+}
+
+// abortConnection closes the client connection without (more of) a response:
+// it flushes what was written, hijacks the connection and resets it. Without
+// a hijackable connection it aborts the handler the net/http way.
+func abortConnection(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	conn, _, err := rc.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0) // RST instead of FIN
+	}
+	_ = conn.Close()
+	panic(http.ErrAbortHandler) // unwinds the handler; net/http ignores it silently
+}
+
+// discardWriter is the ResponseWriter of a handler whose response is lost.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// cutWriter lets through left body bytes, then resets the connection.
+type cutWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) < c.left {
+		n, err := c.ResponseWriter.Write(p)
+		c.left -= int64(n)
+		return n, err
+	}
+	n, _ := c.ResponseWriter.Write(p[:c.left])
+	c.left = 0
+	abortConnection(c.ResponseWriter)
+	return n, errors.New("unreachable")
+}
+
+func (c *cutWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// statusWriter records the status and body size for the request log. It
+// forwards ReadFrom so that result files keep net/http's sendfile path.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (sw *statusWriter) WriteHeader(code int) {
+	if sw.status == 0 {
+		sw.status = code
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *statusWriter) Write(p []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	n, err := sw.ResponseWriter.Write(p)
+	sw.bytes += int64(n)
+	return n, err
+}
+
+func (sw *statusWriter) ReadFrom(src io.Reader) (int64, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	if rf, ok := sw.ResponseWriter.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(src)
+		sw.bytes += n
+		return n, err
+	}
+	n, err := io.Copy(writerOnly{sw.ResponseWriter}, src)
+	sw.bytes += n
+	return n, err
+}
+
+func (sw *statusWriter) Flush() {
+	_ = http.NewResponseController(sw.ResponseWriter).Flush()
+}
+
+func (sw *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(sw.ResponseWriter).Hijack()
+}
+
+func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+type writerOnly struct{ io.Writer }

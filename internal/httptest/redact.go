@@ -1,0 +1,55 @@
+package httptest
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+var (
+	// scheme://user:password@ → scheme://user:***@
+	reURLPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s/]*@`)
+	// td://APIKEY@ → td://***@
+	reTDKey = regexp.MustCompile(`(?i)(td://)[^@/\s:]+@`)
+	// password=... in DSNs
+	reDSNPassword = regexp.MustCompile(`(?i)(password=)[^\s&]+`)
+)
+
+// redact hides passwords and API keys that may appear in s: URL passwords,
+// the key of td://KEY@ URLs and password= DSN fields.
+func redact(s string) string {
+	s = reURLPassword.ReplaceAllString(s, "$1:***@")
+	s = reTDKey.ReplaceAllString(s, "$1***@")
+	s = reDSNPassword.ReplaceAllString(s, "$1***")
+	return s
+}
+
+// redactURL renders u for a message, without its password (or, for td://,
+// without its API key).
+func redactURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	if c.User != nil {
+		if strings.EqualFold(c.Scheme, "td") {
+			if c.User.Username() != "" {
+				c.User = url.User("***")
+			}
+		} else if _, ok := c.User.Password(); ok {
+			c.User = url.UserPassword(c.User.Username(), "***")
+		}
+	}
+	return c.String()
+}
+
+// scrub removes secret from msg (a driver error may quote it) and redacts
+// URL passwords.
+func scrub(msg string, secrets ...string) string {
+	for _, s := range secrets {
+		if len(s) >= 3 {
+			msg = strings.ReplaceAll(msg, s, "***")
+		}
+	}
+	return redact(msg)
+}

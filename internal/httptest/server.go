@@ -1,0 +1,401 @@
+package httptest
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	nethttptest "net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Options configure a Server. The zero value is a usable in-memory emulator
+// accepting any API key, whose jobs finish at once.
+type Options struct {
+	// APIKeys are the accepted keys; empty accepts any non-empty key.
+	APIKeys []string
+	// QueuedFor is how long a new job stays queued.
+	QueuedFor time.Duration
+	// RunningFor is how long a job then runs before it finishes.
+	RunningFor time.Duration
+	// Clock defaults to real time; tests may pass a *ManualClock.
+	Clock Clock
+	// DataDir, when set, holds the state (SQLite files, results, s3/) so it
+	// survives Close and a later New on the same directory. "" keeps the
+	// state in a temporary directory removed by Close.
+	DataDir string
+	// UserName is reported as user_name on jobs (default "user@example.com").
+	UserName string
+	// Logf, when set, receives one line per request and per failed export.
+	// It never receives the API key or URL passwords.
+	Logf func(format string, args ...any)
+}
+
+// Server is the emulator. It implements http.Handler.
+type Server struct {
+	opts  Options
+	clock Clock
+	root  string
+	temp  bool // root is ours to remove
+	logf  func(format string, args ...any)
+
+	ctx    context.Context // cancelled by Close; bounds job executions
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	state *sql.DB // jobs and connections
+
+	mu         sync.Mutex
+	closed     bool
+	jobs       map[int64]*job
+	domainKeys map[string]int64
+	conns      map[int64]*connection
+	connNames  map[string]int64
+	dbs        map[string]*database
+	nextJob    int64
+	nextConn   int64
+	stops      []func()
+
+	deriveMu sync.Mutex
+	deriving map[string]*sync.Mutex
+
+	faults Faults
+
+	reqMu sync.Mutex
+	reqs  []RequestRecord
+}
+
+// RequestRecord is what the emulator saw of one request.
+type RequestRecord struct {
+	Method  string
+	Path    string      // unescaped path
+	RawPath string      // path as sent (escaped)
+	Query   url.Values  // query string values
+	Form    url.Values  // query and form-body values together
+	Header  http.Header // request headers without Authorization
+	Time    time.Time   // on the server's clock
+}
+
+// New starts an emulator. With Options.DataDir set, it reopens the state kept
+// there.
+func New(opts Options) (*Server, error) {
+	s := &Server{
+		opts:       opts,
+		clock:      opts.Clock,
+		logf:       opts.Logf,
+		jobs:       map[int64]*job{},
+		domainKeys: map[string]int64{},
+		conns:      map[int64]*connection{},
+		connNames:  map[string]int64{},
+		dbs:        map[string]*database{},
+		nextJob:    1,
+		nextConn:   1,
+		deriving:   map[string]*sync.Mutex{},
+	}
+	if s.clock == nil {
+		s.clock = realClock{}
+	}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	if s.opts.UserName == "" {
+		s.opts.UserName = "user@example.com"
+	}
+	if opts.QueuedFor < 0 || opts.RunningFor < 0 {
+		return nil, errors.New("tdtest: Options.QueuedFor and Options.RunningFor must not be negative")
+	}
+	if opts.DataDir != "" {
+		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("tdtest: creating Options.DataDir: %w", err)
+		}
+		s.root = opts.DataDir
+	} else {
+		dir, err := os.MkdirTemp("", "tdtest-")
+		if err != nil {
+			return nil, fmt.Errorf("tdtest: creating a temporary state directory: %w", err)
+		}
+		s.root, s.temp = dir, true
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.open(); err != nil {
+		s.cancel()
+		s.closeDBs()
+		if s.temp {
+			_ = os.RemoveAll(s.root)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops the emulator: it stops timers, waits for running jobs (which
+// are cancelled), closes its databases and, without DataDir, removes its
+// state. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	stops := s.stops
+	s.stops = nil
+	s.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+	s.cancel()
+	s.wg.Wait()
+	err := s.closeDBs()
+	if s.temp {
+		if rerr := os.RemoveAll(s.root); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+func (s *Server) closeDBs() error {
+	var errs []error
+	s.mu.Lock()
+	dbs := s.dbs
+	s.dbs = map[string]*database{}
+	s.mu.Unlock()
+	for _, d := range dbs {
+		errs = append(errs, d.db.Close())
+	}
+	if s.state != nil {
+		errs = append(errs, s.state.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// NewTestServer starts an emulator behind a net/http/httptest server and
+// returns it with its base URL; both are closed when t ends.
+func NewTestServer(t testing.TB, opts Options) (*Server, string) {
+	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatalf("tdtest.New: %v", err)
+	}
+	ts := nethttptest.NewServer(s)
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		if err := s.Close(); err != nil {
+			t.Errorf("tdtest: Close: %v", err)
+		}
+	})
+	return s, ts.URL
+}
+
+// Faults returns the server's scriptable fault list.
+func (s *Server) Faults() *Faults { return &s.faults }
+
+// Requests returns every request received so far, oldest first.
+func (s *Server) Requests() []RequestRecord {
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
+	return append([]RequestRecord(nil), s.reqs...)
+}
+
+// ServeHTTP answers one API request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if sw.status != 0 {
+			s.logf("tdtest: %s %s -> %d (%d bytes, %s)", r.Method, r.URL.Path, sw.status, sw.bytes, time.Since(start).Round(time.Microsecond))
+		}
+	}()
+	formErr := r.ParseForm()
+	s.record(r)
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		if formErr != nil {
+			writeError(w, http.StatusBadRequest, "cannot read the request form: "+formErr.Error(), nil)
+			return
+		}
+		s.route(w, r)
+	}
+	if f, ok := s.faults.match(r.Method, r.URL.Path); ok {
+		s.serveWithFault(sw, r, f, handler)
+		return
+	}
+	handler(sw, r)
+}
+
+func (s *Server) record(r *http.Request) {
+	h := r.Header.Clone()
+	h.Del("Authorization")
+	rec := RequestRecord{
+		Method:  r.Method,
+		Path:    r.URL.Path,
+		RawPath: r.URL.EscapedPath(),
+		Query:   r.URL.Query(),
+		Form:    cloneValues(r.Form),
+		Header:  h,
+		Time:    s.clock.Now(),
+	}
+	s.reqMu.Lock()
+	s.reqs = append(s.reqs, rec)
+	s.reqMu.Unlock()
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+func (s *Server) authorized(r *http.Request) (bool, string) {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if h == "" {
+		return false, "missing API key: send the header \"Authorization: TD1 <apikey>\""
+	}
+	scheme, key, _ := strings.Cut(h, " ")
+	key = strings.TrimSpace(key)
+	if !strings.EqualFold(scheme, "TD1") || key == "" {
+		return false, "malformed Authorization header: expected \"TD1 <apikey>\""
+	}
+	if len(s.opts.APIKeys) == 0 {
+		return true, ""
+	}
+	for _, k := range s.opts.APIKeys {
+		if subtle.ConstantTimeCompare([]byte(k), []byte(key)) == 1 {
+			return true, ""
+		}
+	}
+	return false, "invalid API key"
+}
+
+// route dispatches on the escaped path, unescaping each segment, so that
+// %2E or %2F inside a segment stay inside it and no path cleaning redirect
+// ever happens.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if ok, msg := s.authorized(r); !ok {
+		writeError(w, http.StatusUnauthorized, msg, nil)
+		return
+	}
+	raw := strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/")
+	segs := make([]string, len(raw))
+	for i, p := range raw {
+		u, err := url.PathUnescape(p)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("bad escape in path segment %q", p), nil)
+			return
+		}
+		segs[i] = u
+	}
+	if len(segs) < 2 || segs[0] != "v3" {
+		writeError(w, http.StatusNotFound, "no such API route: "+r.URL.Path, nil)
+		return
+	}
+	get := r.Method == http.MethodGet || r.Method == http.MethodHead
+	post := r.Method == http.MethodPost
+	type route struct {
+		n      int
+		method bool
+		h      func()
+	}
+	var rt *route
+	switch p := segs[1:]; {
+	case len(p) == 4 && p[0] == "job" && p[1] == "issue":
+		rt = &route{4, post, func() { s.handleIssue(w, r, p[2], p[3]) }}
+	case len(p) == 3 && p[0] == "job" && p[1] == "show":
+		rt = &route{3, get, func() { s.handleShow(w, r, p[2]) }}
+	case len(p) == 3 && p[0] == "job" && p[1] == "status":
+		rt = &route{3, get, func() { s.handleStatus(w, r, p[2]) }}
+	case len(p) == 3 && p[0] == "job" && p[1] == "status_by_domain_key":
+		rt = &route{3, get, func() { s.handleStatusByDomainKey(w, r, p[2]) }}
+	case len(p) == 2 && p[0] == "job" && p[1] == "list":
+		rt = &route{2, get, func() { s.handleList(w, r) }}
+	case len(p) == 3 && p[0] == "job" && p[1] == "kill":
+		rt = &route{3, post, func() { s.handleKill(w, r, p[2]) }}
+	case len(p) == 3 && p[0] == "job" && p[1] == "result":
+		rt = &route{3, get, func() { s.handleResult(w, r, p[2]) }}
+	case len(p) == 3 && p[0] == "job" && p[1] == "result_export":
+		rt = &route{3, post, func() { s.handleResultExport(w, r, p[2]) }}
+	case len(p) == 2 && p[0] == "connections" && p[1] == "lookup":
+		rt = &route{2, get, func() { s.handleConnectionLookup(w, r) }}
+	case len(p) == 2 && p[0] == "database" && p[1] == "list":
+		rt = &route{2, get, func() { s.handleDatabaseList(w, r) }}
+	case len(p) == 3 && p[0] == "table" && p[1] == "list":
+		rt = &route{3, get, func() { s.handleTableList(w, r, p[2]) }}
+	}
+	if rt == nil {
+		writeError(w, http.StatusNotFound, "no such API route: "+r.URL.Path, nil)
+		return
+	}
+	if !rt.method {
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path), nil)
+		return
+	}
+	rt.h()
+}
+
+// writeJSON answers 200 with v, gzip-encoded when the client accepts it.
+func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding the answer: "+err.Error(), nil)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Add("Vary", "Accept-Encoding")
+	if acceptsGzip(r) {
+		h.Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusOK)
+		zw := gzip.NewWriter(w)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		return
+	}
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
+}
+
+// writeError answers status with a JSON error body carrying both "error" and
+// "message" (clients read one or the other), never gzip-encoded.
+func writeError(w http.ResponseWriter, status int, msg string, details map[string]any) {
+	body := map[string]any{"error": msg, "message": msg, "severity": "error"}
+	if details != nil {
+		body["details"] = details
+	}
+	b, _ := json.Marshal(body)
+	h := w.Header()
+	h.Del("Content-Encoding")
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", fmt.Sprint(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// formatTime renders t the TD way: "2016-07-26 08:14:46 UTC".
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+func (s *Server) resultsDir() string { return filepath.Join(s.root, "results") }

@@ -1,0 +1,249 @@
+package httptest
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// sqliteDriver is a private modernc.org/sqlite driver, so the TD functions
+// registered on it reach the emulator's connections only.
+var (
+	sqliteDriver     = &sqlite.Driver{}
+	registerFuncOnce sync.Once
+)
+
+type connector struct{ dsn string }
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return sqliteDriver.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                         { return sqliteDriver }
+
+func openSQLite(path string) (*sql.DB, error) {
+	registerFuncOnce.Do(registerTDFunctions)
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	db := sql.OpenDB(connector{dsn: dsn})
+	// One connection per database: databases attached on demand stay
+	// attached, and SQLite writes are serialised anyway.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	if err := db.Ping(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// database is one TD database: one SQLite file.
+type database struct {
+	name    string
+	path    string
+	db      *sql.DB
+	created time.Time
+}
+
+var reDBName = regexp.MustCompile(`^[A-Za-z0-9_]{1,128}$`)
+
+func validName(kind, name string) error {
+	if !reDBName.MatchString(name) {
+		return fmt.Errorf("invalid %s name %q: use letters, digits and underscores (at most 128)", kind, name)
+	}
+	return nil
+}
+
+func (s *Server) databasesDir() string { return filepath.Join(s.root, "databases") }
+
+// open loads or creates the state under s.root.
+func (s *Server) open() error {
+	for _, d := range []string{s.databasesDir(), s.resultsDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("tdtest: %w", err)
+		}
+	}
+	st, err := openSQLite(filepath.Join(s.root, "state.sqlite"))
+	if err != nil {
+		return fmt.Errorf("tdtest: opening state: %w", err)
+	}
+	s.state = st
+	if _, err := st.Exec(`CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS connections (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, settings TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("tdtest: creating state tables: %w", err)
+	}
+	// Databases: one file each.
+	entries, err := os.ReadDir(s.databasesDir())
+	if err != nil {
+		return fmt.Errorf("tdtest: %w", err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".sqlite")
+		if !ok || e.IsDir() || validName("database", name) != nil {
+			continue
+		}
+		if err := s.openDatabase(name); err != nil {
+			return err
+		}
+	}
+	if _, ok := s.dbs["sample_datasets"]; !ok {
+		if err := writeSampleDatasets(filepath.Join(s.databasesDir(), "sample_datasets.sqlite")); err != nil {
+			return fmt.Errorf("tdtest: creating sample_datasets: %w", err)
+		}
+		if err := s.openDatabase("sample_datasets"); err != nil {
+			return err
+		}
+	}
+	// Connections.
+	rows, err := st.Query(`SELECT id, name, url, settings FROM connections`)
+	if err != nil {
+		return fmt.Errorf("tdtest: loading connections: %w", err)
+	}
+	for rows.Next() {
+		c := &connection{}
+		var settings string
+		if err := rows.Scan(&c.ID, &c.Name, &c.URL, &settings); err != nil {
+			rows.Close()
+			return fmt.Errorf("tdtest: loading connections: %w", err)
+		}
+		_ = json.Unmarshal([]byte(settings), &c.Settings)
+		s.conns[c.ID] = c
+		s.connNames[c.Name] = c.ID
+		s.nextConn = max(s.nextConn, c.ID+1)
+	}
+	rows.Close()
+	// Jobs.
+	rows, err = st.Query(`SELECT id, data FROM jobs ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("tdtest: loading jobs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var data string
+		if err := rows.Scan(&id, &data); err != nil {
+			return fmt.Errorf("tdtest: loading jobs: %w", err)
+		}
+		j := &job{}
+		if err := json.Unmarshal([]byte(data), j); err != nil {
+			return fmt.Errorf("tdtest: loading job %d: %w", id, err)
+		}
+		s.jobs[j.ID] = j
+		if j.DomainKey != "" {
+			s.domainKeys[j.DomainKey] = j.ID
+		}
+		s.nextJob = max(s.nextJob, j.ID+1)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("tdtest: loading jobs: %w", err)
+	}
+	// Jobs left unfinished by a previous run go on.
+	for _, j := range s.jobs {
+		if !j.final() {
+			s.scheduleLocked(j)
+		}
+	}
+	return nil
+}
+
+func (s *Server) openDatabase(name string) error {
+	path := filepath.Join(s.databasesDir(), name+".sqlite")
+	db, err := openSQLite(path)
+	if err != nil {
+		return fmt.Errorf("tdtest: opening database %s: %w", name, err)
+	}
+	created := s.clock.Now()
+	if fi, err := os.Stat(path); err == nil {
+		created = fi.ModTime()
+	}
+	s.dbs[name] = &database{name: name, path: path, db: db, created: created}
+	return nil
+}
+
+// CreateDatabase creates an empty TD database (a no-op when it exists).
+func (s *Server) CreateDatabase(name string) error {
+	if err := validName("database", name); err != nil {
+		return fmt.Errorf("tdtest: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("tdtest: server closed")
+	}
+	if _, ok := s.dbs[name]; ok {
+		return nil
+	}
+	return s.openDatabase(name)
+}
+
+func (s *Server) database(name string) (*database, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.dbs[name]
+	return d, ok
+}
+
+func (s *Server) databaseNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.dbs))
+	for n := range s.dbs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// persistLocked writes j to the state database. s.mu is held.
+func (s *Server) persistLocked(j *job) {
+	data, err := json.Marshal(j)
+	if err == nil {
+		_, err = s.state.Exec(`INSERT OR REPLACE INTO jobs (id, data) VALUES (?, ?)`, j.ID, string(data))
+	}
+	if err != nil {
+		s.logf("tdtest: saving job %d: %v", j.ID, err)
+	}
+}
+
+// connection is a saved result output target.
+type connection struct {
+	ID       int64
+	Name     string
+	URL      string
+	Settings map[string]any
+}
+
+// AddConnection registers (or, for an existing name, updates) a named
+// connection whose URL gives the type (td, postgresql, s3...) and settings
+// its defaults (e.g. {"table": "t", "mode": "replace"} or {"bucket": "b"}).
+// It returns the connection id.
+func (s *Server) AddConnection(name, rawURL string, settings map[string]any) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.connNames[name]
+	if !ok {
+		id = s.nextConn
+		s.nextConn++
+	}
+	c := &connection{ID: id, Name: name, URL: rawURL, Settings: map[string]any{}}
+	for k, v := range settings {
+		c.Settings[k] = v
+	}
+	s.conns[id] = c
+	s.connNames[name] = id
+	b, _ := json.Marshal(c.Settings)
+	if _, err := s.state.Exec(`INSERT OR REPLACE INTO connections (id, name, url, settings) VALUES (?, ?, ?, ?)`, id, name, rawURL, string(b)); err != nil {
+		s.logf("tdtest: saving connection %q: %v", name, err)
+	}
+	return id
+}

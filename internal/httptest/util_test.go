@@ -1,0 +1,47 @@
+package httptest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+func sprintf(f string, a ...any) string { return fmt.Sprintf(f, a...) }
+
+func gunzip(t testing.TB, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	require.NoError(t, err)
+	out, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	return out
+}
+
+func decodeMsgpack(t testing.TB, b []byte) [][]any {
+	t.Helper()
+	dec := msgpack.NewDecoder(bytes.NewReader(b))
+	var rows [][]any
+	for {
+		n, err := dec.DecodeArrayLen()
+		if err == io.EOF {
+			return rows
+		}
+		require.NoError(t, err)
+		row := make([]any, n)
+		for i := range row {
+			row[i], err = dec.DecodeInterfaceLoose()
+			require.NoError(t, err)
+		}
+		rows = append(rows, row)
+	}
+}
+
+func decodeMsgpackGz(t testing.TB, b []byte) [][]any {
+	t.Helper()
+	return decodeMsgpack(t, gunzip(t, b))
+}
