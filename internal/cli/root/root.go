@@ -7,7 +7,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/completion"
 	"github.com/tdctl/tdctl/internal/cli/configcmd"
-	// DEVSERVER "github.com/tdctl/tdctl/internal/cli/devserver"
+	"github.com/tdctl/tdctl/internal/cli/devserver"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/job"
 	"github.com/tdctl/tdctl/internal/cli/query"
@@ -70,7 +70,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		query.NewCmdQuery(f, nil),
 		job.NewCmdJob(f),
 		configcmd.NewCmdConfig(f),
-		// DEVSERVER devserver.NewCmdDevServer(f, nil),
+		devserver.NewCmdDevServer(f, nil),
 		versioncmd.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),
 	)

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# End-to-end script run by e2e_test.go: every tdctl command as a process
+# against `tdctl dev-server`, checking outputs and exit codes the way a CI
+# script would. Needs TDCTL (the binary), TD_API_SERVER and TD_API_KEY.
+set -uo pipefail
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_code() { # expect_code WANT CMD...
+  local want=$1; shift
+  "$@" >"$out" 2>"$err"; local got=$?
+  [ "$got" = "$want" ] || fail "$* exited $got, want $want; stderr: $(cat "$err")"
+}
+out=$(mktemp); err=$(mktemp); trap 'rm -f "$out" "$err"' EXIT
+t=$TDCTL
+
+# version, completion
+expect_code 0 $t version; grep -q '^tdctl ' "$out" || fail "version: $(cat "$out")"
+for sh in bash zsh fish; do expect_code 0 $t completion $sh; grep -q tdctl "$out" || fail "completion $sh"; done
+expect_code 1 $t completion tcsh
+
+# query without -w: the job id alone on stdout
+job=$($t query -d sample_datasets 'SELECT 1 AS a, 2 AS b') || fail "query exited $?"
+[[ $job =~ ^[0-9]+$ ]] || fail "query printed '$job', want a job id"
+
+# wait, status, num-records, show, result
+expect_code 0 $t job wait "$job" --poll-interval 100ms -o json
+grep -q '"status": "success"' "$out" || fail "wait -o json: $(cat "$out")"
+[ "$($t job status "$job")" = success ] || fail "status"
+n=$($t job num-records "$job") || fail "num-records exited $?"
+[ "$n" = 1 ] || fail "num-records printed '$n', want 1"
+$t job show "$job" -o json | grep -q '"num_records": 1' || fail "show -o json"
+[ "$($t job result "$job" -f csv -c)" = "$(printf 'a,b\n1,2')" ] || fail "result csv: $($t job result "$job" -f csv -c)"
+[ "$($t job result "$job")" = "$(printf '1\t2')" ] || fail "result tsv (piped default)"
+
+# query -w with -f/-o like the Ruby td CLI, SQL from stdin
+echo "SELECT code, COUNT(1) AS n FROM www_access GROUP BY code ORDER BY code" |
+  $t query -d sample_datasets -w --poll-interval 100ms -f jsonl -o "$out.jsonl" - 2>"$err" || fail "query -w exited $?: $(cat "$err")"
+head -1 "$out.jsonl" | grep -q '"code":' || fail "jsonl file: $(head -2 "$out.jsonl")"
+rm -f "$out.jsonl"
+
+# job list: piped output is tab-separated with RFC 3339 times
+expect_code 0 $t job list --limit 5
+grep -q "^$job	success	presto	sample_datasets	20[0-9-]*T[0-9:]*Z	" "$out" || fail "list tsv: $(cat "$out")"
+[ "$($t job list --limit 1 -o jsonl | wc -l)" = 1 ] || fail "list --limit 1"
+
+# export to the emulator's own table, and wait for it
+expect_code 0 $t job export --job-id "$job" --result-url 'td://@/sample_datasets/e2e_copy?mode=replace' --wait --poll-interval 100ms
+grep -q "success" "$out" || fail "export: $(cat "$out")"
+[ "$($t query -d sample_datasets -w --poll-interval 100ms 'SELECT COUNT(1) FROM e2e_copy' 2>/dev/null)" = 1 ] || fail "exported table has no row"
+
+# failed job: exit 3, num-records too
+bad=$($t query -d sample_datasets 'SELECT * FROM no_such_table')
+expect_code 3 $t job wait "$bad" --poll-interval 100ms
+expect_code 3 $t job num-records "$bad" --wait --poll-interval 100ms
+expect_code 3 $t query -d sample_datasets -w --poll-interval 100ms 'SELECT * FROM no_such_table'
+
+# unknown job: API error, exit 2
+expect_code 2 $t job show 999999999
+# usage errors: exit 1
+expect_code 1 $t job show
+expect_code 1 $t job list --status nope
+expect_code 1 $t query -d sample_datasets -T spark 'SELECT 1'
+# no API key: exit 1 and a message naming the fix
+expect_code 1 env -u TD_API_KEY $t job list
+grep -q 'no API key: set TD_API_KEY' "$err" || fail "no key message: $(cat "$err")"
+
+# a closed pipe is success
+$t job list --limit 0 | head -c 1 >/dev/null; [ "${PIPESTATUS[0]}" = 0 ] || fail "EPIPE exit ${PIPESTATUS[0]}"
+
+echo "e2e OK"

@@ -1,0 +1,143 @@
+// Package devserver implements `tdctl dev-server`: the TD API emulator
+// (internal/httptest) served over HTTP, so every tdctl command can be tried
+// without an account.
+package devserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/factory"
+	"github.com/tdctl/tdctl/internal/cli/iostreams"
+	tdtest "github.com/tdctl/tdctl/internal/httptest"
+)
+
+// DevServerOptions are the inputs of `dev-server`.
+type DevServerOptions struct {
+	IO  *iostreams.IOStreams
+	Ctx context.Context
+
+	Addr       string
+	DataDir    string
+	Keys       []string
+	QueuedFor  time.Duration
+	RunningFor time.Duration
+	UserName   string
+	Verbose    bool
+	// Ready, when set, is called with the base URL once the server listens
+	// (tests).
+	Ready func(baseURL string)
+}
+
+// NewCmdDevServer returns `dev-server`.
+func NewCmdDevServer(f *factory.Factory, runF func(*DevServerOptions) error) *cobra.Command {
+	opts := &DevServerOptions{IO: f.IOStreams}
+	cmd := &cobra.Command{
+		Use:   "dev-server",
+		Short: "Serve a local TD API emulator to try tdctl without an account",
+		Long: `Serve the TD API emulator: jobs really run (on an embedded SQLite database seeded with
+sample_datasets.www_access and nasdaq), move queued → running → success/error, and results
+export to td://@/db/table, PostgreSQL or saved connections.
+
+The first line on stdout is the address ("listening on http://HOST:PORT"), the second a
+line to paste into your shell. Any API key is accepted unless --require-key is given.
+--addr 127.0.0.1:0 picks a free port. Stop it with Ctrl-C.`,
+		Example: "  tdctl dev-server &\n  eval \"$(tdctl dev-server --addr 127.0.0.1:0 | sed -n 2p)\"  # in a script: read line 2",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Ctx = cmd.Context()
+			if _, _, err := net.SplitHostPort(opts.Addr); err != nil {
+				return cmdutil.FlagErrorf("invalid --addr %q: expected HOST:PORT, e.g. 127.0.0.1:8080 or 127.0.0.1:0", opts.Addr)
+			}
+			if opts.QueuedFor < 0 || opts.RunningFor < 0 {
+				return cmdutil.FlagErrorf("--queued-for and --running-for must not be negative")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return devServerRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
+	fl.StringVar(&opts.DataDir, "data", "", "keep the emulator's state in `DIR` (default: in memory, gone on exit)")
+	fl.StringSliceVar(&opts.Keys, "require-key", nil, "accept only these API keys (default: any key)")
+	fl.DurationVar(&opts.QueuedFor, "queued-for", 0, "how long each job stays queued")
+	fl.DurationVar(&opts.RunningFor, "running-for", 500*time.Millisecond, "how long each job stays running")
+	fl.StringVar(&opts.UserName, "user", "dev@example.com", "user_name the emulator reports on jobs")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every request on stderr")
+	return cmd
+}
+
+func devServerRun(opts *DevServerOptions) error {
+	if opts.DataDir != "" {
+		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+			return cmdutil.FlagErrorf("--data %s: %v", opts.DataDir, err)
+		}
+	}
+	to := tdtest.Options{
+		APIKeys:    opts.Keys,
+		QueuedFor:  opts.QueuedFor,
+		RunningFor: opts.RunningFor,
+		DataDir:    opts.DataDir,
+		UserName:   opts.UserName,
+	}
+	if opts.Verbose {
+		to.Logf = func(format string, args ...any) {
+			fmt.Fprintf(opts.IO.ErrOut, format+"\n", args...)
+		}
+	}
+	emu, err := tdtest.New(to)
+	if err != nil {
+		return fmt.Errorf("starting the emulator: %w", err)
+	}
+	defer emu.Close()
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return cmdutil.FlagErrorf("cannot listen on %s: %v (is another dev-server running? try --addr 127.0.0.1:0)", opts.Addr, err)
+	}
+	base := "http://" + ln.Addr().String()
+	key := "dev"
+	if len(opts.Keys) > 0 {
+		key = "<one of your --require-key values>"
+	}
+	fmt.Fprintf(opts.IO.Out, "listening on %s\n", base)
+	fmt.Fprintf(opts.IO.Out, "export TD_API_SERVER=%s TD_API_KEY=%s\n", base, key)
+	if f, ok := opts.IO.Out.(interface{ Sync() error }); ok {
+		_ = f.Sync()
+	}
+	if opts.IO.IsStderrTTY() {
+		fmt.Fprintln(opts.IO.ErrOut, "Try: tdctl query -d sample_datasets -w 'SELECT code, COUNT(1) AS n FROM www_access GROUP BY code'")
+		fmt.Fprintln(opts.IO.ErrOut, "Stop with Ctrl-C.")
+	}
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	if opts.Ready != nil {
+		opts.Ready(base)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-opts.Ctx.Done():
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if opts.IO.IsStderrTTY() {
+			fmt.Fprintln(opts.IO.ErrOut, strings.TrimSpace("dev-server stopped"))
+		}
+		return nil // Ctrl-C is how a dev-server ends: exit 0
+	}
+}
