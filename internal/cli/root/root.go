@@ -12,6 +12,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/job"
 	"github.com/tdctl/tdctl/internal/cli/query"
 	versioncmd "github.com/tdctl/tdctl/internal/cli/version"
+	"github.com/tdctl/tdctl/internal/cli/workflowcmd"
 )
 
 // Help is the part of `tdctl --help` that documents behaviour every
@@ -71,6 +72,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		job.NewCmdJob(f),
 		configcmd.NewCmdConfig(f),
 		devserver.NewCmdDevServer(f, nil),
+		workflowcmd.NewCmdWorkflow(f, nil),
 		versioncmd.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),
 	)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -133,7 +134,7 @@ func newCmdCheck(o *Options, runF func(*Options) error) *cobra.Command {
 				return err
 			}
 			if err := r.Check(wf); err != nil {
-				return cmdutil.NewFlagError(err)
+				return cmdutil.NewConfigError(err)
 			}
 			fmt.Fprintf(o.IO.Out, "%s: ok (%d tasks)\n", o.File, countTasks(wf.Root))
 			return nil
@@ -172,7 +173,7 @@ func (o *Options) getenv(k string) string {
 func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, error) {
 	wf, err := workflow.ParseFile(o.File)
 	if err != nil {
-		return nil, nil, nil, cmdutil.NewFlagError(err)
+		return nil, nil, nil, cmdutil.NewConfigError(err)
 	}
 	params := map[string]any{}
 	for _, p := range o.Params {
@@ -213,9 +214,10 @@ func OpenParamStore(ctx context.Context, url string, site int32) (operators.Para
 	return s.Site(site), s, nil
 }
 
-// lazyStore opens the param store on first use.
+// lazyStore opens the param store on first use; parallel tasks share it.
 type lazyStore struct {
 	o      *Options
+	mu     sync.Mutex
 	store  operators.ParamStore
 	closer io.Closer
 	err    error
@@ -223,6 +225,8 @@ type lazyStore struct {
 }
 
 func (l *lazyStore) get() (operators.ParamStore, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.done {
 		return l.store, l.err
 	}
@@ -240,6 +244,8 @@ func (l *lazyStore) get() (operators.ParamStore, error) {
 }
 
 func (l *lazyStore) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.closer != nil {
 		l.closer.Close()
 	}
@@ -321,7 +327,7 @@ func runRun(o *Options) error {
 		r.Output = o.IO.Out
 	}
 	if err := r.Check(wf); err != nil {
-		return cmdutil.NewFlagError(err)
+		return cmdutil.NewConfigError(err)
 	}
 	sum, runErr := r.Run(o.Ctx, wf)
 	if sum == nil {

@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/paramstore"
+)
+
+const pgPassword = "pg-secret-Pa55word"
+
+func examplesDir(t *testing.T) string {
+	dir, err := filepath.Abs("../../examples/workflows")
+	require.NoError(t, err)
+	return dir
+}
+
+// storeURLs returns a fresh param store of each backend: SQLite in a temp
+// dir, PostgreSQL in its own schema, Redis (isolated by a random site id).
+func storeURLs(t *testing.T) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	schema := fmt.Sprintf("tdctl_wf_%d", rand.Int64N(1<<40))
+	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test")
+	require.NoError(t, err, "PostgreSQL must run on 127.0.0.1:5432 (bash .ci/services.sh)")
+	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		conn.Close(context.Background())
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	require.NoError(t, rdb.Ping(ctx).Err(), "Redis must run on 127.0.0.1:6379 (bash .ci/services.sh)")
+	rdb.Close()
+	return map[string]string{
+		"sqlite":   "sqlite://" + filepath.Join(t.TempDir(), "params.db"),
+		"postgres": "postgres://postgres@127.0.0.1:5432/test?search_path=" + schema,
+		"redis":    "redis://127.0.0.1:6379/0",
+	}
+}
+
+func cleanupRedisSite(t *testing.T, site int32) {
+	t.Cleanup(func() {
+		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+		defer rdb.Close()
+		keys, _ := rdb.Keys(context.Background(), fmt.Sprintf("%d:*", site)).Result()
+		if len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+	})
+}
+
+func wfEnv(t *testing.T) (*env, *tdtest.Server, string) {
+	data := t.TempDir()
+	srv, base := tdtest.NewTestServer(t, tdtest.Options{DataDir: data})
+	home := t.TempDir()
+	e := &env{t: t, base: base, home: home, ctx: context.Background(), vars: map[string]string{
+		"TD_API_KEY":      testKey,
+		"TD_API_SERVER":   base,
+		"XDG_CONFIG_HOME": filepath.Join(home, ".config"),
+		"TDCTL_RUNS_DIR":  filepath.Join(home, "runs"),
+	}}
+	return e, srv, data
+}
+
+func TestWorkflowNumRecords(t *testing.T) {
+	e, _, _ := wfEnv(t)
+	r := e.run("workflow", "run", filepath.Join(examplesDir(t), "num_records.dig"))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "+num_records+show_num_records: 1\n", "echo ${td.last_job.num_records} prints 1")
+	assert.Regexp(t, `(?m)^\+num_records\+run\tsuccess\t\S+\t\d+\t1\t\S+\.log$`, r.stdout, "summary: task, state, duration, job id, num_records, log")
+
+	// the per-task log view
+	r = e.run("workflow", "logs", "--task", "+show_num_records")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "1\n", r.stdout)
+	r = e.run("workflow", "logs", "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var sum struct {
+		State string `json:"state"`
+		Tasks []struct {
+			Task       string `json:"task"`
+			NumRecords *int64 `json:"num_records"`
+		} `json:"tasks"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+	assert.Equal(t, "success", sum.State)
+	require.Len(t, sum.Tasks, 2)
+	assert.EqualValues(t, 1, *sum.Tasks[0].NumRecords)
+}
+
+func TestWorkflowResultExportToTDTablePostgresAndConnection(t *testing.T) {
+	e, srv, data := wfEnv(t)
+	srv.AddConnection("my_s3_connection", "s3://", nil)
+	e.vars["TDCTL_SECRET_PG_USER"] = "postgres"
+	e.vars["TDCTL_SECRET_PG_PASSWORD"] = pgPassword
+	e.vars["TDCTL_SECRET_PG_HOST"] = "127.0.0.1:5432"
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test")
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP TABLE IF EXISTS code_counts") })
+
+	r := e.run("workflow", "run", filepath.Join(examplesDir(t), "result_export.dig"), "--session-time", "2026-11-25T21:00:00Z", "--debug")
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.NotContains(t, r.stdout+r.stderr, pgPassword)
+
+	// td://${secret:td.apikey}@/${td.database}/code_counts landed in the emulator
+	rows, _, err := srv.TableRows("sample_datasets", "code_counts")
+	require.NoError(t, err)
+	require.NotEmpty(t, rows)
+	// postgresql:// landed in the real PostgreSQL table, same row count
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM code_counts").Scan(&n))
+	assert.Equal(t, len(rows), n)
+	// the connection + settings exports wrote CSV files under the data dir
+	var files []string
+	filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
+		if err == nil && strings.HasSuffix(p, ".csv") && strings.Contains(p, "my_bucket") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	assert.Len(t, files, 2, "td> result_connection and td_result_export> result_connection: %v", files)
+	var found bool
+	for _, f := range files {
+		found = found || strings.Contains(filepath.ToSlash(f), "/exports/20261125/")
+	}
+	assert.True(t, found, "settings path interpolated with session_date_compact: %v", files)
+	// no secret in any task log either
+	logs := filepath.Join(e.home, "runs")
+	filepath.Walk(logs, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			assert.NotContains(t, string(b), pgPassword, p)
+			assert.NotContains(t, string(b), testKey, p)
+		}
+		return nil
+	})
+}
+
+func TestWorkflowDailyParamsOnEveryStore(t *testing.T) {
+	for backend, url := range storeURLs(t) {
+		t.Run(backend, func(t *testing.T) {
+			e, _, _ := wfEnv(t)
+			site := fmt.Sprint(1_000_000 + rand.Int32N(1_000_000_000))
+			if backend == "redis" {
+				var s int32
+				fmt.Sscan(site, &s)
+				cleanupRedisSite(t, s)
+			}
+			args := []string{"workflow", "run", filepath.Join(examplesDir(t), "daily_params.dig"), "--param-store", url, "--site", site}
+			r := e.run(args...)
+			require.Equal(t, 0, r.code, r.stdout+r.stderr)
+			assert.Contains(t, r.stdout, "first run: no previous execution recorded")
+			stored := regexp.MustCompile(`finished_time=(\S+)`).FindStringSubmatch(r.stdout)
+			require.Len(t, stored, 2, r.stdout)
+
+			r = e.run(args...)
+			require.Equal(t, 0, r.code, r.stdout+r.stderr)
+			assert.Contains(t, r.stdout, "previous run finished at "+stored[1], "the second run reads what the first stored")
+
+			// the stored value is digdag's string type
+			s, err := paramstore.Open(context.Background(), url)
+			require.NoError(t, err)
+			defer s.Close()
+			var id int32
+			fmt.Sscan(site, &id)
+			v, err := s.Site(id).Get(context.Background(), "last_executed_time")
+			require.NoError(t, err)
+			assert.Regexp(t, `^"\d{4}-\d{2}-\d{2}T`, string(v))
+		})
+	}
+}
+
+func TestWorkflowParallelForEachOnEveryStore(t *testing.T) {
+	for backend, url := range storeURLs(t) {
+		t.Run(backend, func(t *testing.T) {
+			e, _, _ := wfEnv(t)
+			site := 1_000_000 + rand.Int32N(1_000_000_000)
+			if backend == "redis" {
+				cleanupRedisSite(t, site)
+			}
+			s, err := paramstore.Open(context.Background(), url)
+			require.NoError(t, err)
+			vals := map[string]json.RawMessage{"key": paramstore.String("K")}
+			for i := 1; i <= 5; i++ {
+				vals[fmt.Sprintf("value%d", i)] = paramstore.String(fmt.Sprintf("stored-%d", i))
+			}
+			require.NoError(t, s.Site(site).SetMany(context.Background(), vals))
+			s.Close()
+
+			r := e.run("workflow", "run", filepath.Join(examplesDir(t), "parallel_params.dig"), "--param-store", url, "--site", fmt.Sprint(site))
+			require.Equal(t, 0, r.code, r.stdout+r.stderr)
+			var shown, fetched []string
+			for _, l := range strings.Split(r.stdout, "\n") {
+				if _, v, ok := strings.Cut(l, "+show_value: "); ok {
+					shown = append(shown, v)
+				}
+				if _, v, ok := strings.Cut(l, "+show_fetched: "); ok {
+					fetched = append(fetched, v)
+				}
+			}
+			sort.Strings(shown)
+			sort.Strings(fetched)
+			assert.Equal(t, []string{"value1", "value2", "value3", "value4", "value5"}, shown)
+			assert.Equal(t, []string{"value1 is stored-1", "value2 is stored-2", "value3 is stored-3", "value4 is stored-4", "value5 is stored-5"}, fetched)
+		})
+	}
+}
+
+func TestWorkflowCheckAndFailureExitCodes(t *testing.T) {
+	e, _, _ := wfEnv(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.dig")
+	require.NoError(t, os.WriteFile(bad, []byte("+a:\n  echo>: ${nope}\n+b:\n  mystery>: x\n"), 0o644))
+	r := e.run("workflow", "check", bad)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "bad.dig:2: +bad+a: param ${nope} is not defined")
+	assert.Contains(t, r.stderr, "bad.dig:4: +bad+b: unknown operator mystery>")
+
+	failing := filepath.Join(dir, "failing.dig")
+	require.NoError(t, os.WriteFile(failing, []byte("+q:\n  td>:\n  data: SELECT no_such_column FROM www_access\n  database: sample_datasets\n+after:\n  echo>: never\n"), 0o644))
+	r = e.run("workflow", "run", failing)
+	assert.Equal(t, 3, r.code, "a failed task exits like a failed job")
+	assert.Contains(t, r.stderr, "workflow failed")
+	assert.NotContains(t, r.stdout, "never")
+	assert.Regexp(t, `(?m)^\+failing\+q\terror\t`, r.stdout)
+}
