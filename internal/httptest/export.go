@@ -37,7 +37,7 @@ func (s *Server) resolveTarget(f url.Values, required bool) (*target, int, strin
 	case cs != "" && cid == "":
 		return nil, http.StatusUnprocessableEntity, "result_connection_settings needs result_connection_id (the id of a connection, see /v3/connections/lookup)"
 	case result != "":
-		u, err := url.Parse(result)
+		u, err := parseResultURL(result)
 		if err != nil || u.Scheme == "" {
 			return nil, http.StatusUnprocessableEntity, "result must be a result URL such as td://@/db/table or postgresql://user:pass@host:5432/db/table, got " + strconv.Quote(redact(result))
 		}
@@ -76,6 +76,25 @@ func (s *Server) resolveTarget(f url.Values, required bool) (*target, int, strin
 	return nil, 0, ""
 }
 
+// parseResultURL parses a result URL. TD API keys hold a "/" ("1234/abcd"),
+// so td://KEY@/db/table is split at its last "@" by hand.
+func parseResultURL(raw string) (*url.URL, error) {
+	if len(raw) > 5 && strings.EqualFold(raw[:5], "td://") {
+		rest := raw[5:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 && !strings.ContainsAny(rest[:at], "?#") {
+			u, err := url.Parse("td://" + rest[at+1:])
+			if err != nil {
+				return nil, err
+			}
+			if key := rest[:at]; key != "" {
+				u.User = url.User(key)
+			}
+			return u, nil
+		}
+	}
+	return url.Parse(raw)
+}
+
 // setting returns the named setting: from the settings map first, then
 // from the URL's query.
 func (t *target) setting(u *url.URL, key string) string {
@@ -96,7 +115,7 @@ func (t *target) setting(u *url.URL, key string) string {
 // returns how many rows it wrote and a line for the job's cmdout. Errors
 // never hold the target's password.
 func (s *Server) export(ctx context.Context, src string, schema []Column, t *target, jobID int64) (int64, string, error) {
-	u, err := url.Parse(t.URL)
+	u, err := parseResultURL(t.URL)
 	if err != nil {
 		return 0, "", fmt.Errorf("invalid result URL %q", redact(t.URL))
 	}

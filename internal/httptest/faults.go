@@ -135,13 +135,13 @@ func (s *Server) serveWithFault(w http.ResponseWriter, r *http.Request, f Fault,
 		writeError(w, f.Status, msg, nil)
 	case f.AfterHandler:
 		next(&discardWriter{h: http.Header{}}, r)
-		abortConnection(w)
+		abortConnection(w, false)
 	case f.ResetAfterBytes > 0:
 		cw := &cutWriter{ResponseWriter: w, left: f.ResetAfterBytes}
 		next(cw, r)
 		// The body was shorter than the limit: still drop the connection,
 		// so the fault is never silently a no-op.
-		abortConnection(w)
+		abortConnection(w, true)
 	case f.TruncateGzip:
 		next(w, r.WithContext(context.WithValue(r.Context(), truncateKey, true)))
 	default:
@@ -150,11 +150,13 @@ func (s *Server) serveWithFault(w http.ResponseWriter, r *http.Request, f Fault,
 }
 
 // abortConnection closes the client connection without (more of) a response:
-// it flushes what was written, hijacks the connection and resets it. Without
+// it flushes what was written (when flush is set), hijacks the connection and resets it. Without
 // a hijackable connection it aborts the handler the net/http way.
-func abortConnection(w http.ResponseWriter) {
+func abortConnection(w http.ResponseWriter, flush bool) {
 	rc := http.NewResponseController(w)
-	_ = rc.Flush()
+	if flush {
+		_ = rc.Flush()
+	}
 	conn, _, err := rc.Hijack()
 	if err != nil {
 		panic(http.ErrAbortHandler)
@@ -187,7 +189,7 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 	}
 	n, _ := c.ResponseWriter.Write(p[:c.left])
 	c.left = 0
-	abortConnection(c.ResponseWriter)
+	abortConnection(c.ResponseWriter, true)
 	return n, errors.New("unreachable")
 }
 

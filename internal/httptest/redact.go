@@ -8,9 +8,9 @@ import (
 
 var (
 	// scheme://user:password@ → scheme://user:***@
-	reURLPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s/]*@`)
+	reURLPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s]*@`)
 	// td://APIKEY@ → td://***@
-	reTDKey = regexp.MustCompile(`(?i)(td://)[^@/\s:]+@`)
+	reTDKey = regexp.MustCompile(`(?i)(td://)[^@\s]+@`)
 	// password=... in DSNs
 	reDSNPassword = regexp.MustCompile(`(?i)(password=)[^\s&]+`)
 )
@@ -30,17 +30,18 @@ func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
+	const mark = "REDACTEDxSECRET"
 	c := *u
 	if c.User != nil {
 		if strings.EqualFold(c.Scheme, "td") {
 			if c.User.Username() != "" {
-				c.User = url.User("***")
+				c.User = url.User(mark)
 			}
 		} else if _, ok := c.User.Password(); ok {
-			c.User = url.UserPassword(c.User.Username(), "***")
+			c.User = url.UserPassword(c.User.Username(), mark)
 		}
 	}
-	return c.String()
+	return strings.Replace(c.String(), mark, "***", 1)
 }
 
 // scrub removes secret from msg (a driver error may quote it) and redacts

@@ -145,6 +145,9 @@ func (rr *rowReader) Next() ([]any, error) {
 		if row[i], err = rr.dec.DecodeInterfaceLoose(); err != nil {
 			return nil, fmt.Errorf("decoding result row: %w", err)
 		}
+		if u, ok := row[i].(uint64); ok && u <= math.MaxInt64 {
+			row[i] = int64(u) // compact ints: positive numbers arrive unsigned
+		}
 	}
 	return row, nil
 }

@@ -28,7 +28,7 @@ var (
 type connector struct{ dsn string }
 
 func (c connector) Connect(context.Context) (driver.Conn, error) { return sqliteDriver.Open(c.dsn) }
-func (c connector) Driver() driver.Driver                         { return sqliteDriver }
+func (c connector) Driver() driver.Driver                        { return sqliteDriver }
 
 func openSQLite(path string) (*sql.DB, error) {
 	registerFuncOnce.Do(registerTDFunctions)

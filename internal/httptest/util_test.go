@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -36,6 +38,9 @@ func decodeMsgpack(t testing.TB, b []byte) [][]any {
 		for i := range row {
 			row[i], err = dec.DecodeInterfaceLoose()
 			require.NoError(t, err)
+			if u, ok := row[i].(uint64); ok && u <= math.MaxInt64 {
+				row[i] = int64(u)
+			}
 		}
 		rows = append(rows, row)
 	}
@@ -44,4 +49,11 @@ func decodeMsgpack(t testing.TB, b []byte) [][]any {
 func decodeMsgpackGz(t testing.TB, b []byte) [][]any {
 	t.Helper()
 	return decodeMsgpack(t, gunzip(t, b))
+}
+
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return ln
 }
