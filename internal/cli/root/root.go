@@ -7,6 +7,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/completion"
 	"github.com/tdctl/tdctl/internal/cli/configcmd"
+	"github.com/tdctl/tdctl/internal/cli/democmd"
 	"github.com/tdctl/tdctl/internal/cli/devserver"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/job"
@@ -72,6 +73,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		job.NewCmdJob(f),
 		configcmd.NewCmdConfig(f),
 		devserver.NewCmdDevServer(f, nil),
+		democmd.NewCmdDemo(f),
 		workflowcmd.NewCmdWorkflow(f, nil),
 		versioncmd.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),

@@ -107,7 +107,7 @@ func newCmdRun(o *Options, runF func(*Options) error) *cobra.Command {
 			if runF != nil {
 				return runF(o)
 			}
-			return runRun(o)
+			return Run(o)
 		},
 	}
 	addCommonFlags(cmd, o)
@@ -295,7 +295,9 @@ func (e *FailedError) Is(target error) bool { return target == td.ErrJobFailed }
 // Unwrap returns the task error.
 func (e *FailedError) Unwrap() error { return e.Err }
 
-func runRun(o *Options) error {
+// Run runs o.File with the options' dependencies (used by `workflow run`
+// and `tdctl demo`).
+func Run(o *Options) error {
 	wf, r, ps, err := prepare(o)
 	if err != nil {
 		return err
