@@ -33,14 +33,20 @@
 //
 // Choices where TD's behaviour is not pinned by TD_API.md:
 //   - Killing a finished job answers 200 with former_status set to the job's
-//     final status and leaves the job unchanged.
+//     final status and leaves the job unchanged. A job's work runs in the
+//     background from the moment it starts running, so a job killed while
+//     running may already have written its export; its result is never served.
 //   - Fetching the result of a job that is not (yet) a success answers 422.
 //   - A result request without format= gets tsv.
 //   - num_records and result_size stay null for jobs that end in error or are
 //     killed (they have no result); duration and end_at are set for every
 //     finished job.
 //   - Export jobs have type "result_export", the source job's database and
-//     query, and answer the result_export call with {"job_id": "..."} only.
+//     query, num_records = rows exported, hive_result_schema null, and the
+//     result_export call answers {"job_id": "..."} only.
+//   - /v3/job/list answers count = number of jobs matching the status filter,
+//     and from/to as used (to defaults to from+19).
+//   - td://KEY@/db/table is split at its last "@", since TD keys contain "/".
 //
 // The emulator never prints the API key; passwords in result URLs are
 // redacted in its logs and in job error messages (the job's `result` field

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,7 +37,7 @@ type JobInfo struct {
 	ScheduledTime int64
 	// Form holds every form value the issue (or result_export) call sent,
 	// unknown fields included.
-	Form map[string][]string
+	Form url.Values
 
 	CreatedAt  time.Time
 	StartAt    time.Time // zero until the job runs

@@ -394,7 +394,7 @@ func (s *Server) showOf(r *http.Request, j *job, withDebug bool) showJSON {
 		ResultExportTargetJobID: j.ExportTarget,
 		LinkedResultExportJobID: j.LinkedExport,
 	}
-	if j.Status == statusSuccess && j.Schema != nil {
+	if j.Status == statusSuccess && j.Kind != kindExport {
 		pairs := make([][2]string, len(j.Schema))
 		for i, c := range j.Schema {
 			pairs[i] = [2]string{c.Name, c.Type}

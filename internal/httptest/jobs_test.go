@@ -2,6 +2,7 @@ package httptest
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -436,4 +437,35 @@ func TestDatabaseAndTableList(t *testing.T) {
 	id := c.issue("analytics", "SELECT COUNT(1) AS n FROM sample_datasets.www_access", nil)
 	assert.Equal(t, float64(1), c.wait(id)["num_records"])
 	assert.Equal(t, "[5000]\n", string(c.get("/v3/job/result/"+id+"?format=json").body))
+}
+
+func TestPostWithoutContentTypeIsReadAsForm(t *testing.T) {
+	_, c := newEmu(t, Options{})
+	req, err := http.NewRequest("POST", c.base+"/v3/job/issue/presto/sample_datasets", strings.NewReader("query=SELECT+7+AS+n"))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "TD1 "+testKey)
+	res, err := c.hc.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&m))
+	show := c.wait(m["job_id"].(string))
+	assert.Equal(t, float64(1), show["num_records"])
+}
+
+func TestWritingQueriesRunToo(t *testing.T) {
+	s, c := newEmu(t, Options{})
+	require.NoError(t, s.CreateDatabase("scratch"))
+	show := c.wait(c.issue("scratch", "CREATE TABLE t AS SELECT code FROM sample_datasets.www_access WHERE code = 500", nil))
+	require.Equal(t, "success", show["status"], "%v", show["debug"])
+	assert.Equal(t, float64(0), show["num_records"])
+	assert.Equal(t, "[]", show["hive_result_schema"])
+	show = c.wait(c.issue("scratch", "INSERT INTO t VALUES (501)", nil))
+	require.Equal(t, "success", show["status"], "%v", show["debug"])
+	rows, cols, err := s.TableRows("scratch", "t")
+	require.NoError(t, err)
+	assert.Equal(t, "code", cols[0].Name)
+	assert.Equal(t, []any{int64(501)}, rows[len(rows)-1])
+	assert.Greater(t, len(rows), 1)
 }

@@ -218,7 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.logf("tdtest: %s %s -> %d (%d bytes, %s)", r.Method, r.URL.Path, sw.status, sw.bytes, time.Since(start).Round(time.Microsecond))
 		}
 	}()
-	formErr := r.ParseForm()
+	formErr := parseForm(r)
 	s.record(r)
 	handler := func(w http.ResponseWriter, r *http.Request) {
 		if formErr != nil {
@@ -232,6 +232,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	handler(sw, r)
+}
+
+// parseForm parses the query and a form body. A POST body sent without any
+// Content-Type is read as a form too (lenient, like TD's servers); an empty
+// (even chunked) body or an octet-stream body is fine.
+func parseForm(r *http.Request) error {
+	if r.Method == http.MethodPost && r.Header.Get("Content-Type") == "" && r.Body != nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		defer r.Header.Del("Content-Type")
+	}
+	return r.ParseForm()
 }
 
 func (s *Server) record(r *http.Request) {
