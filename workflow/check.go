@@ -128,7 +128,7 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 			}
 			known = append(known, "for_each>")
 			sort.Strings(known)
-			c.errorf(t.Line, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
+			c.errorf(t.OpLine, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
 		default:
 			c.refs(t.Command, defined, t.Path)
 			for _, p := range t.Params {

@@ -46,6 +46,7 @@ type Task struct {
 	File     string
 	Line     int
 	Operator string     // "td", "sh", "for_each"...; "" for a pure group
+	OpLine   int        // line of the "op>:" key
 	Command  *yaml.Node // the value of "op>:"
 	Params   []Param    // operator parameters, in file order
 	Export   *yaml.Node // _export
@@ -136,7 +137,7 @@ func Parse(file string, data []byte) (*Workflow, error) {
 		return nil, &Error{File: file, Line: root.Line, Msg: "a workflow must be a YAML mapping of +tasks and settings"}
 	}
 	p := &parser{file: file}
-	wf.Root = p.task(name, "+"+name, root, true)
+	wf.Root = p.task(name, "+"+name, root, root.Line, true)
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		switch root.Content[i].Value {
 		case "timezone":
@@ -177,8 +178,9 @@ func (p *parser) errorf(line int, format string, args ...any) {
 // top-level keys that configure the workflow, not a task
 var workflowKeys = map[string]bool{"timezone": true, "schedule": true, "sla": true}
 
-func (p *parser) task(name, path string, n *yaml.Node, root bool) *Task {
-	t := &Task{Name: name, Path: path, File: p.file, Line: n.Line}
+// task parses one task; line is where its key stands.
+func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Task {
+	t := &Task{Name: name, Path: path, File: p.file, Line: line}
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n.Line, "task %s must be a mapping (got %s)", name, kindName(n))
 		return t
@@ -197,13 +199,14 @@ func (p *parser) task(name, path string, n *yaml.Node, root bool) *Task {
 				p.errorf(k.Line, "a task needs a name after +")
 				continue
 			}
-			t.Children = append(t.Children, p.task(key, path+key, v, false))
+			t.Children = append(t.Children, p.task(key, path+key, v, k.Line, false))
 		case strings.HasSuffix(key, ">"):
 			if t.Operator != "" {
 				p.errorf(k.Line, "task %s has two operators (%s> and %s): split it into two +tasks", name, t.Operator, key)
 				continue
 			}
 			t.Operator = strings.TrimSuffix(key, ">")
+			t.OpLine = k.Line
 			t.Command = v
 		case key == "_export":
 			if v.Kind != yaml.MappingNode {
@@ -232,9 +235,9 @@ func (p *parser) task(name, path string, n *yaml.Node, root bool) *Task {
 			}
 			t.Retry = r
 		case key == "_error":
-			t.Error = p.task(name+"^error", path+"^error", v, false)
+			t.Error = p.task(name+"^error", path+"^error", v, k.Line, false)
 		case key == "_do":
-			t.Do = p.task(name+"^do", path+"^do", v, false)
+			t.Do = p.task(name+"^do", path+"^do", v, k.Line, false)
 		case key == "_check", key == "_background", key == "_secrets":
 			p.errorf(k.Line, "%s is not supported by tdctl yet", key)
 		case strings.HasPrefix(key, "_"):
@@ -250,6 +253,9 @@ func (p *parser) task(name, path string, n *yaml.Node, root bool) *Task {
 	}
 	if t.Do != nil && t.Operator != "for_each" {
 		p.errorf(t.Do.Line, "_do belongs to a for_each> task")
+	}
+	if t.Operator == "for_each" && len(t.Children) > 0 {
+		p.errorf(t.Children[0].Line, "for_each> repeats only its _do: block; move %s into _do", t.Children[0].Name)
 	}
 	if t.Operator == "for_each" && t.Do == nil {
 		p.errorf(t.Line, "for_each> needs a _do: block with the tasks to repeat")

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tdctl/tdctl/td"
@@ -133,7 +134,7 @@ type Runner struct {
 	Output io.Writer
 	// Progress, when set, receives one line as each task starts and ends.
 	Progress io.Writer
-	// MaxParallel bounds concurrent branches (default 8).
+	// MaxParallel bounds operators running at once (default 8).
 	MaxParallel int
 }
 
@@ -148,6 +149,7 @@ type run struct {
 	mu      sync.Mutex
 	records []*TaskRecord
 	sem     chan struct{}
+	logSeq  atomic.Int64
 }
 
 // NewRunID returns a sortable, unique run id.
@@ -191,13 +193,25 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 	if err != nil {
 		sum.State = StateError
 		sum.Error = ru.secrets.redact(err.Error())
-		err = errors.New(sum.Error)
+		err = &RunError{msg: sum.Error, err: err}
 	}
 	if werr := writeJSON(filepath.Join(ru.dir, "summary.json"), sum); werr != nil && err == nil {
 		err = werr
 	}
 	return sum, err
 }
+
+// RunError is a failed run. Its message has secrets masked; Unwrap gives the
+// task's error (context.Canceled, *td.JobFailedError...).
+type RunError struct {
+	msg string
+	err error
+}
+
+func (e *RunError) Error() string { return e.msg }
+
+// Unwrap returns the underlying error.
+func (e *RunError) Unwrap() error { return e.err }
 
 func (ru *run) builtins() Scope {
 	tz := time.UTC
@@ -255,7 +269,13 @@ func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (ma
 			ru.progress("%s: retrying (attempt %d of %d)", path, attempt+1, t.Retry+1)
 		}
 		stored = Scope{}
-		err = ru.body(ctx, t, scope.Clone(), path, attempt, stored)
+		// A retry is a new task instance: its name (and so every job
+		// domain key derived below it) carries the attempt number.
+		p := path
+		if attempt > 0 {
+			p = fmt.Sprintf("%s#%d", path, attempt+1)
+		}
+		err = ru.body(ctx, t, scope.Clone(), p, attempt, stored)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -309,13 +329,6 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case ru.sem <- struct{}{}:
-				defer func() { <-ru.sem }()
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
 			stores[i], errs[i] = ru.task(ctx, c, scope, path+c.Name)
 		}()
 	}
@@ -400,13 +413,6 @@ func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case ru.sem <- struct{}{}:
-				defer func() { <-ru.sem }()
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
 			errs[i] = iter(i)
 		}()
 	}
@@ -418,17 +424,19 @@ var unsafePath = regexp.MustCompile(`[^A-Za-z0-9._=,\-]+`)
 
 func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, attempt int) (*Result, error) {
 	op := ru.r.Operators[t.Operator]
-	logName := strings.Trim(unsafePath.ReplaceAllString(strings.TrimPrefix(path, "+"), "_"), "_")
-	if attempt > 0 {
-		logName += fmt.Sprintf(".attempt%d", attempt+1)
+	label := strings.Trim(unsafePath.ReplaceAllString(strings.TrimPrefix(path, "+"), "_"), "_")
+	if len(label) > 80 {
+		label = label[:80]
 	}
-	logPath := filepath.Join(ru.dir, "tasks", logName+".log")
+	// a sequence number keeps names unique (a+b vs a_b, long for_each
+	// values, retries)
+	logPath := filepath.Join(ru.dir, "tasks", fmt.Sprintf("%04d-%s.log", ru.logSeq.Add(1), label))
 	rec := &TaskRecord{Path: path, Operator: t.Operator, StartedAt: time.Now(), Log: logPath, Attempts: attempt + 1}
 	ru.mu.Lock()
 	ru.records = append(ru.records, rec)
 	ru.mu.Unlock()
 
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("workflow: task log: %w", err)
 	}
@@ -493,7 +501,15 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 	if err := ctx.Err(); err != nil {
 		return finish(nil, err)
 	}
+	// MaxParallel bounds operators running at once. Only leaf runs take a
+	// slot, so nested parallel groups can never wait on each other.
+	select {
+	case ru.sem <- struct{}{}:
+	case <-ctx.Done():
+		return finish(nil, ctx.Err())
+	}
 	res, err := op.Run(ctx, tc)
+	<-ru.sem
 	return finish(res, err)
 }
 
@@ -531,6 +547,15 @@ type secretSet struct {
 func (s *secretSet) add(v string) {
 	if len(v) < 3 {
 		return
+	}
+	// logs are masked line by line: mask each line of a multi-line secret
+	// (a PEM key) too
+	if strings.Contains(v, "\n") {
+		for _, line := range strings.Split(v, "\n") {
+			if line = strings.TrimSpace(line); len(line) >= 8 {
+				s.add(line)
+			}
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -208,11 +208,11 @@ func TestParallelForEachParamGetBindsPerIteration(t *testing.T) {
 func TestParallelMergeIsDeclarationOrder(t *testing.T) {
 	var out bytes.Buffer
 	r := newRunner(t, &out)
-	var n atomic.Int32
 	r.Operators["slowset"] = OperatorFunc(func(_ context.Context, tc *TaskContext) (*Result, error) {
-		// first declared branch finishes last
-		d := 30 - 10*int(n.Add(1))
-		time.Sleep(time.Duration(max(d, 0)) * time.Millisecond)
+		// the first declared branch finishes last
+		if Format(tc.Command) == "one" {
+			time.Sleep(50 * time.Millisecond)
+		}
 		return &Result{Store: map[string]any{"winner": Format(tc.Command)}}, nil
 	})
 	wf := parse(t, `
@@ -266,7 +266,101 @@ func TestErrorTaskAndRetry(t *testing.T) {
 		states[rec.Path] = rec.State
 	}
 	assert.Equal(t, StateError, states["+test+broken"])
-	assert.Equal(t, StateSuccess, states["+test+retried"])
+	assert.Equal(t, StateError, states["+test+retried"])
+	assert.Equal(t, StateError, states["+test+retried#2"])
+	assert.Equal(t, StateSuccess, states["+test+retried#3"], "each attempt is its own task instance")
+}
+
+func TestGroupRetryGivesChildrenNewNames(t *testing.T) {
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	var mu sync.Mutex
+	var names []string
+	var tries atomic.Int32
+	r.Operators["flaky"] = OperatorFunc(func(_ context.Context, tc *TaskContext) (*Result, error) {
+		mu.Lock()
+		names = append(names, Format(tc.Scope["task_name"]))
+		mu.Unlock()
+		if tries.Add(1) < 2 {
+			return nil, errors.New("transient")
+		}
+		return nil, nil
+	})
+	wf := parse(t, "+g:\n  _retry: 1\n  +q:\n    flaky>:\n")
+	_, err := r.Run(context.Background(), wf)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"+test+g+q", "+test+g#2+q"}, names, "operators deriving idempotency keys from task_name issue new work on a retry")
+}
+
+func TestNestedParallelDoesNotDeadlock(t *testing.T) {
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	r.MaxParallel = 2
+	wf := parse(t, `
++outer:
+  for_each>:
+    table: [a, b, c, d, e, f, g, h, i, j]
+  _parallel: true
+  _do:
+    +pair:
+      _parallel: true
+      +x:
+        echo>: x ${table}
+      +y:
+        echo>: y ${table}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sum, err := r.Run(ctx, wf)
+	require.NoError(t, err)
+	assert.Len(t, sum.Tasks, 20)
+}
+
+func TestLogNamesNeverCollide(t *testing.T) {
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	long := strings.Repeat("v", 300)
+	wf := parse(t, "+a:\n  +b:\n    echo>: first\n+a_b:\n  echo>: second\n+l:\n  for_each>:\n    v: ["+long+", "+long+"]\n  _do:\n    echo>: ${v}\n")
+	sum, err := r.Run(context.Background(), wf)
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	for _, rec := range sum.Tasks {
+		assert.False(t, seen[rec.Log], "log %s reused", rec.Log)
+		seen[rec.Log] = true
+	}
+	b1, _ := os.ReadFile(sum.Tasks[0].Log)
+	b2, _ := os.ReadFile(sum.Tasks[1].Log)
+	assert.Equal(t, "first\n", string(b1))
+	assert.Equal(t, "second\n", string(b2))
+}
+
+func TestForEachWithSubtasksIsRejected(t *testing.T) {
+	_, err := Parse("f.dig", []byte("+l:\n  for_each>:\n    v: [1]\n  _do:\n    echo>: ${v}\n  +after:\n    echo>: x\n"))
+	require.ErrorContains(t, err, "f.dig:6: for_each> repeats only its _do: block; move +after into _do")
+}
+
+func TestMultiLineSecretMasked(t *testing.T) {
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	pem := "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf\n-----END KEY-----"
+	r.Secrets = SecretMap{"key": pem}
+	wf := parse(t, "+a:\n  echo>: ${secret:key}\n")
+	_, err := r.Run(context.Background(), wf)
+	require.NoError(t, err)
+	assert.NotContains(t, out.String(), "MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf")
+}
+
+func TestRunErrorKeepsItsCause(t *testing.T) {
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	r.Operators["block"] = OperatorFunc(func(ctx context.Context, _ *TaskContext) (*Result, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := r.Run(ctx, parse(t, "+a:\n  block>:\n"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 func TestSecretsNeverReachLogs(t *testing.T) {
