@@ -67,27 +67,51 @@ type setParamScanner struct {
 }
 
 func (s *setParamScanner) scan(r io.Reader, log io.Writer) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		fmt.Fprintln(log, line)
-		p, ok, err := ParseSetParam(line)
-		if !ok {
-			continue
-		}
-		if err != nil {
-			if s.err == nil {
-				s.err = err
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// an over-long line: log it in pieces; it cannot be a set-param
+			log.Write(line)
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				log.Write(line)
+			}
+			if len(line) == 0 || line[len(line)-1] != '\n' {
+				log.Write([]byte{'\n'})
+			}
+			if err != nil {
+				return
 			}
 			continue
 		}
-		if s.params == nil {
-			s.params = map[string]any{}
+		if len(line) > 0 {
+			text := strings.TrimRight(string(line), "\r\n")
+			fmt.Fprintln(log, text)
+			s.parse(text)
 		}
-		for k, v := range p {
-			s.params[k] = v
+		if err != nil {
+			return
 		}
+	}
+}
+
+func (s *setParamScanner) parse(line string) {
+	p, ok, err := ParseSetParam(line)
+	if !ok {
+		return
+	}
+	if err != nil {
+		if s.err == nil {
+			s.err = err
+		}
+		return
+	}
+	if s.params == nil {
+		s.params = map[string]any{}
+	}
+	for k, v := range p {
+		s.params[k] = v
 	}
 }
 

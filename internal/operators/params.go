@@ -69,6 +69,9 @@ func (p *ParamGet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow
 	if err != nil {
 		return nil, err
 	}
+	if store == nil {
+		return nil, errors.New("no param store available")
+	}
 	out := map[string]any{}
 	for _, key := range keys {
 		name := workflow.Format(m[key])
@@ -119,6 +122,9 @@ func (p *ParamSet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow
 	store, err := p.Store()
 	if err != nil {
 		return nil, err
+	}
+	if store == nil {
+		return nil, errors.New("no param store available")
 	}
 	vals := make(map[string]json.RawMessage, len(m))
 	for _, k := range keys {

@@ -78,3 +78,16 @@ func TestParseSetParam(t *testing.T) {
 	_, _, err = ParseSetParam("::set-param {bad json")
 	require.Error(t, err)
 }
+
+func TestShellLongLineKeepsLaterOutput(t *testing.T) {
+	_, out, err := runWorkflow(t, `
++a:
+  sh>: |
+    head -c 300000 /dev/zero | tr '\0' x; echo; echo AFTER; echo '::set-param k=v'
++b:
+  echo>: k=${k}
+`, Operators(nil), nil)
+	require.NoError(t, err)
+	assert.Contains(t, out, "+wf+a: AFTER\n")
+	assert.Contains(t, out, "+wf+b: k=v\n")
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tdctl/tdctl/td"
 	"github.com/tdctl/tdctl/workflow"
@@ -34,7 +35,7 @@ type Query struct{ Env *Env }
 // Defines implements workflow.Definer.
 func (q *Query) Defines(t *workflow.Task) []string {
 	out := []string{"td.last_job_id", "td.last_job"}
-	if n := t.Param("store_last_results"); n != nil && n.Value == "true" {
+	if n := t.Param("store_last_results"); n != nil && truthy(n.Value) {
 		out = append(out, "td.last_results")
 	}
 	return out
@@ -76,6 +77,9 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 		}
 		raw = string(data)
 		// file contents are interpolated like the workflow itself
+		if strings.Contains(raw, "${secret:") {
+			return "", fmt.Errorf("td>: %s: ${secret:...} cannot be used in a query file: TD stores and shows the query text", file)
+		}
 		v, err := workflow.EvalString(raw, tc.Scope)
 		if err != nil {
 			return "", fmt.Errorf("td>: %s: %w", file, err)
@@ -152,6 +156,17 @@ func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 	fmt.Fprintf(tc.Log, "issued job %s on %s (%s)%s\n", issued.JobID, db, engineName(engine), map[bool]string{true: " (already issued under this domain key)"}[issued.Existing])
 	job, err := c.Jobs.Wait(ctx, issued.JobID, q.Env.Wait)
 	res := &workflow.Result{JobID: issued.JobID}
+	if ctx.Err() != nil {
+		// like digdag: a cancelled workflow does not leave its job running
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		if former, kerr := c.Jobs.Kill(kctx, issued.JobID); kerr == nil {
+			fmt.Fprintf(tc.Log, "cancelled: killed job %s (was %s)\n", issued.JobID, former)
+		} else {
+			fmt.Fprintf(tc.Log, "cancelled: could not kill job %s: %v\n", issued.JobID, kerr)
+		}
+		return res, ctx.Err()
+	}
 	if job != nil {
 		res.NumRecords = job.NumRecords
 		fmt.Fprintf(tc.Log, "job %s %s", job.ID, job.Status)
@@ -168,7 +183,7 @@ func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 	}
 	lastJob := map[string]any{"id": job.ID, "status": job.Status, "num_records": nullableInt(job.NumRecords)}
 	res.Store = map[string]any{"td.last_job_id": job.ID, "td.last_job": lastJob}
-	if b, _ := tc.Config["store_last_results"].(bool); b {
+	if truthy(workflow.Format(tc.Config["store_last_results"])) {
 		first, err := firstRow(ctx, c, job)
 		if err != nil {
 			return res, fmt.Errorf("td>: store_last_results: %w", err)
@@ -176,6 +191,11 @@ func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 		res.Store["td.last_results"] = first
 	}
 	return res, nil
+}
+
+func truthy(s string) bool {
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	return err == nil && b
 }
 
 func engineName(e string) string {
