@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -256,8 +255,8 @@ func TestExportToPostgreSQL(t *testing.T) {
 }
 
 func TestExportToUnreachablePostgreSQLFailsWithRedactedReason(t *testing.T) {
-	var logs strings.Builder
-	_, c := newEmu(t, Options{Logf: func(f string, a ...any) { fmt.Fprintf(&logs, f+"\n", a...) }})
+	var logs logSink
+	_, c := newEmu(t, Options{Logf: logs.logf})
 	id := c.issue("sample_datasets", "SELECT 1 AS a", url.Values{"result": {"postgresql://postgres:hunter2secret@127.0.0.1:1/test/t"}})
 	show := c.wait(id)
 	assert.Equal(t, "error", show["status"])

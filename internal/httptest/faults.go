@@ -29,7 +29,8 @@ type Fault struct {
 	// response.
 	AfterHandler bool
 	// ResetAfterBytes sends this many bytes of the response body, then
-	// closes the connection abruptly (RST).
+	// closes the connection abruptly (RST). A shorter body is sent whole
+	// before the reset.
 	ResetAfterBytes int64
 	// TruncateGzip makes result downloads send only the first half of the
 	// requested bytes, with a consistent (shorter) Content-Length: the HTTP

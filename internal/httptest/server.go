@@ -36,8 +36,9 @@ type Options struct {
 	DataDir string
 	// UserName is reported as user_name on jobs (default "user@example.com").
 	UserName string
-	// Logf, when set, receives one line per request and per failed export.
-	// It never receives the API key or URL passwords.
+	// Logf, when set, receives one line per request and per failed job
+	// (calls are serialised). It never receives the API key or URL
+	// passwords.
 	Logf func(format string, args ...any)
 }
 
@@ -107,6 +108,14 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
+	} else {
+		var logMu sync.Mutex // calls come from handlers and job goroutines
+		logf := s.logf
+		s.logf = func(format string, args ...any) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			logf(format, args...)
+		}
 	}
 	if s.opts.UserName == "" {
 		s.opts.UserName = "user@example.com"

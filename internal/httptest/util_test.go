@@ -7,13 +7,14 @@ import (
 	"io"
 	"math"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-func sprintf(f string, a ...any) string { return fmt.Sprintf(f, a...) }
 
 func gunzip(t testing.TB, b []byte) []byte {
 	t.Helper()
@@ -56,4 +57,22 @@ func listenLoopback(t *testing.T) net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	return ln
+}
+
+// logSink collects Logf output safely.
+type logSink struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logSink) logf(f string, a ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.b, f+"\n", a...)
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
