@@ -15,7 +15,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-
 func gunzip(t testing.TB, b []byte) []byte {
 	t.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(b))
