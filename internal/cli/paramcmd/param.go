@@ -1,0 +1,280 @@
+// Package paramcmd implements `tdctl param`: get, set, delete, list,
+// export and import of the params workflows keep between runs (digdag's
+// param_get> / param_set>), in the store the paramstore package opens.
+//
+// Every subcommand works on one store (--store, env TDCTL_PARAM_STORE,
+// default the embedded SQLite file of paramstore.DefaultURL) and one site
+// (--site, env TDCTL_SITE, default 0).
+package paramcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/factory"
+	"github.com/tdctl/tdctl/paramstore"
+	"github.com/tdctl/tdctl/paramstore/driver"
+)
+
+// Environment variables read by every param command.
+const (
+	EnvStore = "TDCTL_PARAM_STORE"
+	EnvSite  = "TDCTL_SITE"
+)
+
+// Opener opens a param store from its URL.
+type Opener func(ctx context.Context, url string) (*paramstore.Store, error)
+
+// StoreOptions name the store and site a param command works on, resolved
+// from --store/--site, the environment and the defaults.
+type StoreOptions struct {
+	// URL of the store (it may carry a password: print Redacted instead).
+	URL string
+	// Site is digdag's site id params are scoped to.
+	Site int32
+	// Open opens URL (OpenStore unless a test replaces it).
+	Open Opener
+}
+
+// Redacted is the store URL with any password masked, for messages.
+func (s StoreOptions) Redacted() string { return driver.RedactURL(s.URL) }
+
+// runFuncs replace the commands' run functions (argv → options tests).
+type runFuncs struct {
+	get    func(*GetOptions) error
+	set    func(*SetOptions) error
+	delete func(*DeleteOptions) error
+	list   func(*ListOptions) error
+	export func(*ExportOptions) error
+	imp    func(*ImportOptions) error
+}
+
+// NewCmdParam returns the `param` group: get, set, delete, list, export
+// and import.
+func NewCmdParam(f *factory.Factory) *cobra.Command {
+	return newCmdParam(f, runFuncs{})
+}
+
+func newCmdParam(f *factory.Factory, run runFuncs) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "param <command>",
+		Short: "Read and write the params workflows keep between runs (param_get> / param_set>)",
+		Long: `Read and write the params workflows keep between runs: what param_set> stores and
+param_get> reads, in the same store 'tdctl workflow run' uses.
+
+Values are JSON. 'param set' stores VALUE as JSON when it parses as JSON (42, true,
+{"a":1}, "quoted") and as a string otherwise; --string always stores a string.
+'param get' prints what a workflow interpolates for ${KEY}: a string's text, any
+other value as compact JSON.
+
+Store (--store, env TDCTL_PARAM_STORE; default the SQLite file ~/.config/tdctl/params.db):
+  sqlite:///abs/path/params.db
+  postgres://user[:password]@host[:port]/db[?search_path=schema]   digdag's params table
+  redis://[:password@]host[:port][/db]                           digdag's <site>:<key> keys
+Add ?ttl=24h to any URL to change how long written values live (default 90 days).
+Site (--site, env TDCTL_SITE; default 0): digdag's site id; sites never see each
+other's params.
+
+Exit codes: 0 ok; 1 usage, a param that is not set, or a bad file; 2 the store
+failed (unreachable server, refused login, a table not in digdag's layout).`,
+		Example: `  tdctl param set last_run "$(date -u +%FT%TZ)"
+  since=$(tdctl param get last_run)
+  tdctl param list --store postgres://digdag@db/digdag --site 3
+  tdctl param export > params.json && tdctl param import --store redis://127.0.0.1:6379/0 params.json`,
+	}
+	sf := &storeFlags{getenv: f.Getenv}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&sf.url, "store", "", "param store URL: sqlite:///path, postgres://..., redis://... (env TDCTL_PARAM_STORE; default SQLite in the user config dir)")
+	pf.Int32Var(&sf.site, "site", 0, "site id params are scoped to (env TDCTL_SITE; default 0)")
+	cmd.AddCommand(
+		newCmdGet(f, sf, run.get),
+		newCmdSet(f, sf, run.set),
+		newCmdDelete(f, sf, run.delete),
+		newCmdList(f, sf, run.list),
+		newCmdExport(f, sf, run.export),
+		newCmdImport(f, sf, run.imp),
+	)
+	return cmdutil.MakeGroup(cmd)
+}
+
+// storeFlags are the group's --store and --site.
+type storeFlags struct {
+	url    string
+	site   int32
+	getenv func(string) string
+}
+
+// resolve applies flag > environment > default.
+func (sf *storeFlags) resolve(cmd *cobra.Command) (StoreOptions, error) {
+	getenv := sf.getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	o := StoreOptions{URL: strings.TrimSpace(sf.url), Site: sf.site, Open: OpenStore}
+	if fl := cmd.Flag("store"); fl == nil || !fl.Changed {
+		o.URL = strings.TrimSpace(getenv(EnvStore))
+	} else if o.URL == "" {
+		return o, cmdutil.FlagErrorf("--store is empty: give a store URL such as sqlite:///abs/path/params.db, postgres://user@host/db or redis://host:6379/0")
+	}
+	if o.URL == "" {
+		u, err := paramstore.DefaultURL()
+		if err != nil {
+			return o, cmdutil.NewConfigError(err)
+		}
+		o.URL = u
+	}
+	if fl := cmd.Flag("site"); fl == nil || !fl.Changed {
+		if s := strings.TrimSpace(getenv(EnvSite)); s != "" {
+			n, err := strconv.ParseInt(s, 10, 32)
+			if err != nil {
+				return o, cmdutil.NewConfigError(fmt.Errorf("%s=%q is not a site id: give an integer such as 0 (digdag's site_id)", EnvSite, s))
+			}
+			o.Site = int32(n)
+		}
+	}
+	return o, nil
+}
+
+// OpenStore opens the store at url for the CLI: like paramstore.Open, but
+// a Redis store does not let go-redis log its own connection errors to
+// stderr (the command reports the failure once, as its error).
+func OpenStore(ctx context.Context, url string) (*paramstore.Store, error) {
+	scheme, _, _ := strings.Cut(url, "://")
+	switch strings.ToLower(scheme) {
+	case "redis", "rediss":
+		redis.SetLogger(quietLogger{})
+	}
+	return paramstore.Open(ctx, url)
+}
+
+// quietLogger drops go-redis's log lines.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+// withSite opens the store, runs fn on the site and closes the store. Its
+// errors are typed for the exit code and never contain the URL's password.
+func withSite(ctx context.Context, so StoreOptions, fn func(st *paramstore.Store, site *paramstore.Site) error) (err error) {
+	open := so.Open
+	if open == nil {
+		open = OpenStore
+	}
+	st, err := open(ctx, so.URL)
+	if err != nil {
+		return storeError(so, err)
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = storeError(so, cerr)
+		}
+	}()
+	return fn(st, st.Site(so.Site))
+}
+
+// StoreError is a failure of the param store itself: the server cannot be
+// reached or refused the login, the table or keys are not in digdag's
+// layout, a query failed. tdctl exits 2 on it, as on an API error.
+type StoreError struct {
+	msg string
+	err error
+}
+
+func (e *StoreError) Error() string { return e.msg }
+
+// Unwrap returns the paramstore error (errors.Is(err, paramstore.ErrUnavailable)...).
+func (e *StoreError) Unwrap() error { return e.err }
+
+// ExitCode is the exit code of a store failure: 2, like an API error.
+func (e *StoreError) ExitCode() int { return cmdutil.ExitAPI }
+
+// NotSetError is a param that has no value (never set, deleted or
+// expired). tdctl exits 1 on it.
+type NotSetError struct {
+	Key   string
+	Site  int32
+	Store string // the store URL, password masked
+	err   error
+}
+
+func (e *NotSetError) Error() string {
+	return fmt.Sprintf("param %s not set (site %d, store %s)", showKey(e.Key), e.Site, e.Store)
+}
+
+// Unwrap returns the paramstore error: errors.Is(err, paramstore.ErrNotFound).
+func (e *NotSetError) Unwrap() error { return e.err }
+
+// ExitCode is the exit code of a missing param: 1.
+func (e *NotSetError) ExitCode() int { return cmdutil.ExitUsage }
+
+func notSet(so StoreOptions, key string, err error) error {
+	return &NotSetError{Key: key, Site: so.Site, Store: so.Redacted(), err: err}
+}
+
+// scrubbed is an error whose message had the store's password masked.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+// storeError types a paramstore error for the exit code: bad input is a
+// usage error (1), a bad URL a configuration error (1), anything else a
+// StoreError (2). The message never contains the URL's password.
+func storeError(so StoreOptions, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := driver.Scrub(msg, driver.Secrets(so.URL)); clean != msg {
+		err = &scrubbed{msg: clean, err: err}
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, paramstore.ErrInvalid):
+		return cmdutil.NewFlagError(err)
+	case errors.Is(err, paramstore.ErrBadURL):
+		return cmdutil.NewConfigError(err)
+	}
+	return &StoreError{msg: err.Error(), err: err}
+}
+
+// showKey prints a key as is, or quoted when it is empty or holds spaces
+// or control characters.
+func showKey(k string) string {
+	if k == "" || strings.IndexFunc(k, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '"' }) >= 0 {
+		return strconv.Quote(k)
+	}
+	return k
+}
+
+// checkKeyArg rejects a key argument paramstore cannot store.
+func checkKeyArg(key string) error {
+	if err := paramstore.CheckKey(key); err != nil {
+		return cmdutil.FlagErrorf("KEY %s: %s", showKey(key), strings.TrimPrefix(err.Error(), paramstore.ErrInvalid.Error()+": "))
+	}
+	return nil
+}
+
+// readAll reads a value or file from r, at most limit bytes.
+func readAll(r io.Reader, limit int64, what string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d MiB", what, limit>>20)
+	}
+	return b, nil
+}
