@@ -175,6 +175,8 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 func defaultTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 16
+	// a server that accepts and then says nothing must not hang a call
+	t.ResponseHeaderTimeout = 5 * time.Minute
 	t.ReadBufferSize = 256 << 10
 	// We ask for gzip ourselves on JSON calls and must see msgpack.gz
 	// results as they were sent.
@@ -215,7 +217,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 	} else if r.method == http.MethodPost {
 		body = []byte{}
 	}
-	ctx = context.WithValue(ctx, retryKey{}, r.retry)
+	ctx = context.WithValue(ctx, retryKey{}, &retryState{retry: r.retry, maxWait: c.retry.MaxWait})
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
 		return nil, fmt.Errorf("td: %s %s: %s", r.method, r.path, c.red.redact(err.Error()))
@@ -239,7 +241,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		return nil, fmt.Errorf("td: %s %s: %s", r.method, r.path, c.red.redact(unwrapURLError(err).Error()))
+		return nil, &NetError{Method: r.method, Path: r.path, Err: unwrapURLError(err), red: c.red}
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
 		defer resp.Body.Close()

@@ -112,6 +112,9 @@ func (f *flexTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// zoneOffsets are the abbreviations TD regions' times may carry.
+var zoneOffsets = map[string]int{"JST": 9 * 3600, "KST": 9 * 3600, "CET": 3600, "CEST": 7200, "PST": -8 * 3600, "PDT": -7 * 3600}
+
 // ParseTime parses the time formats TD answers with ("2016-07-26 08:14:46
 // UTC", RFC 3339, "... -0700"). An empty string is the zero time.
 func ParseTime(s string) (time.Time, error) {
@@ -119,10 +122,26 @@ func ParseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
+	var zoneErr error
 	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), nil
+		t, err := time.Parse(l, s)
+		if err != nil {
+			continue
 		}
+		// time.Parse gives an unknown abbreviation ("JST") offset 0 without
+		// complaint: resolve the ones TD regions use, refuse the others.
+		if name, off := t.Zone(); off == 0 && name != "UTC" && name != "GMT" && name != "" && name != "Z" {
+			o, ok := zoneOffsets[name]
+			if !ok {
+				zoneErr = fmt.Errorf("td: time %q has an unknown zone %s", truncate(s, 40), name)
+				continue // a later layout may read it (e.g. "+0000")
+			}
+			t = t.Add(-time.Duration(o) * time.Second)
+		}
+		return t.UTC(), nil
+	}
+	if zoneErr != nil {
+		return time.Time{}, zoneErr
 	}
 	return time.Time{}, fmt.Errorf("td: cannot parse time %q", truncate(s, 40))
 }

@@ -69,6 +69,27 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
+// ErrNetwork matches (errors.Is) a request that got no HTTP answer:
+// connection refused or reset, DNS failure, TLS failure, timeout.
+var ErrNetwork = errors.New("td: network error")
+
+// NetError is a request that got no HTTP answer.
+type NetError struct {
+	Method, Path string
+	Err          error // the transport's error (redacted in Error)
+	red          redactor
+}
+
+func (e *NetError) Error() string {
+	return fmt.Sprintf("td: %s %s: %s", e.Method, e.Path, e.red.redact(e.Err.Error()))
+}
+
+// Unwrap returns the transport error.
+func (e *NetError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrNetwork) true.
+func (e *NetError) Is(target error) bool { return target == ErrNetwork }
+
 // ErrJobFailed matches (errors.Is) a *JobFailedError.
 var ErrJobFailed = errors.New("td: job failed")
 
@@ -168,7 +189,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 {
+		if secs < 0 || secs != secs || secs > 24*3600 {
 			return 0, false
 		}
 		return time.Duration(secs * float64(time.Second)), true

@@ -2,7 +2,6 @@ package td
 
 import (
 	"bytes"
-	"net/url"
 	"strings"
 	"testing"
 )
@@ -15,13 +14,17 @@ func FuzzRedact(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s, pw string) {
 		_ = Redact(s)
-		if len(pw) < 4 || strings.ContainsAny(pw, "@/:?#[]% \t\r\n\"'<>&;,}=") {
+		// any printable password without white space or quotes, as users
+		// paste them (unescaped / and @ included)
+		if len(pw) < 4 || strings.ContainsAny(pw, " \t\r\n\"'<>") || strings.Contains(pw, Mask) {
 			return
+		}
+		for _, r := range pw {
+			if r < 0x21 || r > 0x7e {
+				return
+			}
 		}
 		u := "postgresql://user:" + pw + "@host/db/table"
-		if _, err := url.Parse(u); err != nil {
-			return
-		}
 		if got := Redact("export to " + u + " failed"); strings.Contains(got, pw) {
 			t.Fatalf("password survived: %q", got)
 		}

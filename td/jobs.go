@@ -315,6 +315,9 @@ func (s *JobsService) Issue(ctx context.Context, req *IssueRequest) (*IssuedJob,
 			}
 			id = st.JobID
 		}
+		if id == "" {
+			return nil, fmt.Errorf("%w (the API named no existing job for domain key %q)", err, key)
+		}
 		return &IssuedJob{JobID: id, Database: req.Database, DomainKey: key, Existing: true}, nil
 	}
 	if err != nil {
@@ -501,17 +504,18 @@ func (s *JobsService) List(ctx context.Context, opts *ListOptions) (*JobList, er
 
 // All iterates over every job matching opts, newest first, walking pages
 // until one comes back empty (or opts.Limit jobs were yielded). opts is not
-// modified. A job seen on an earlier page (the list shifts as new jobs
+// modified, and the sequence can be ranged over more than once. A job seen on an earlier page (the list shifts as new jobs
 // arrive) is not yielded twice. The iterator stops after yielding an error.
 func (s *JobsService) All(ctx context.Context, opts *ListOptions) iter.Seq2[*Job, error] {
-	o := ListOptions{}
+	base := ListOptions{}
 	if opts != nil {
-		o = *opts
+		base = *opts
 	}
-	if o.PageSize <= 0 {
-		o.PageSize = DefaultPageSize
+	if base.PageSize <= 0 {
+		base.PageSize = DefaultPageSize
 	}
 	return func(yield func(*Job, error) bool) {
+		o := base // each range starts over
 		seen := map[string]bool{}
 		n := 0
 		for {
@@ -536,10 +540,8 @@ func (s *JobsService) All(ctx context.Context, opts *ListOptions) iter.Seq2[*Job
 					return
 				}
 			}
-			if len(page.Jobs) < o.PageSize {
-				return
-			}
-			o.From += o.PageSize
+			// a short page is not the end: servers may cap page sizes
+			o.From += len(page.Jobs)
 		}
 	}
 }

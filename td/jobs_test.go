@@ -283,8 +283,14 @@ func TestListAllWalksPages(t *testing.T) {
 	assert.Len(t, ids, 45)
 	assert.Equal(t, "45", ids[0])
 	assert.Equal(t, "1", ids[44])
-	assert.Equal(t, []string{"0-19", "20-39", "40-59"}, pages)
+	assert.Equal(t, []string{"0-19", "20-39", "40-59", "45-64"}, pages, "walks until an empty page")
 	assert.Equal(t, 0, opts.From, "caller's options untouched")
+	n := 0
+	for _, err := range c.Jobs.All(context.Background(), opts) {
+		require.NoError(t, err)
+		n++
+	}
+	assert.Equal(t, 45, n, "the sequence can be ranged again")
 
 	ids = nil
 	for j, err := range c.Jobs.All(context.Background(), &ListOptions{Status: "success", Limit: 5}) {

@@ -47,6 +47,9 @@ type DownloadOptions struct {
 	MaxResumes int
 	// BufferSize is the copy buffer (default 1 MiB).
 	BufferSize int
+	// IdleTimeout resumes a download that received nothing for this long
+	// (default 2 minutes): a stalled connection is treated like a cut one.
+	IdleTimeout time.Duration
 }
 
 // DownloadInfo describes a finished download.
@@ -106,6 +109,8 @@ func (s *ResultsService) Download(ctx context.Context, id string, format Format,
 type ResultReader struct {
 	c       *Client
 	ctx     context.Context
+	cancel  context.CancelFunc
+	idle    *time.Timer
 	path    string
 	query   url.Values
 	opts    DownloadOptions
@@ -129,14 +134,19 @@ func (s *ResultsService) Open(ctx context.Context, id string, format Format, opt
 	if _, err := ParseFormat(string(format)); err != nil {
 		return nil, err
 	}
-	r := &ResultReader{c: s.client, ctx: ctx, path: path("/v3/job/result", id), query: url.Values{"format": {string(format)}}, total: -1}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &ResultReader{c: s.client, ctx: ctx, cancel: cancel, path: path("/v3/job/result", id), query: url.Values{"format": {string(format)}}, total: -1}
 	if opts != nil {
 		r.opts = *opts
 	}
 	if r.opts.MaxResumes <= 0 {
 		r.opts.MaxResumes = 20
 	}
+	if r.opts.IdleTimeout <= 0 {
+		r.opts.IdleTimeout = 2 * time.Minute
+	}
 	if err := r.open(); err != nil {
+		cancel()
 		return nil, err
 	}
 	return r, nil
@@ -187,6 +197,10 @@ func (r *ResultReader) open() error {
 			resp.Body.Close()
 			return fmt.Errorf("td: GET %s: resuming at byte %d: bad Content-Range %q: %w", r.path, r.offset, resp.Header.Get("Content-Range"), ErrTruncated)
 		}
+		if total >= 0 && r.total >= 0 && total != r.total {
+			resp.Body.Close()
+			return fmt.Errorf("td: GET %s: the result changed while downloading (size %d, was %d): %w", r.path, total, r.total, ErrTruncated)
+		}
 		if total >= 0 {
 			r.total = total
 		}
@@ -196,6 +210,12 @@ func (r *ResultReader) open() error {
 		}
 	}
 	r.body = resp.Body
+	body := resp.Body
+	if r.idle != nil {
+		r.idle.Stop()
+	}
+	// closing the body makes the blocked Read fail, and Read resumes
+	r.idle = time.AfterFunc(r.opts.IdleTimeout, func() { body.Close() })
 	return nil
 }
 
@@ -240,6 +260,7 @@ func (r *ResultReader) Read(p []byte) (int, error) {
 				return 0, err
 			}
 		}
+		r.idle.Reset(r.opts.IdleTimeout)
 		n, err := r.body.Read(p)
 		r.offset += int64(n)
 		if n > 0 && r.opts.Progress != nil {
@@ -282,8 +303,17 @@ func (r *ResultReader) resume() error {
 	return r.open()
 }
 
-// Close releases the connection.
+// abort makes a Read in progress on another goroutine return; safe to call
+// concurrently with Read.
+func (r *ResultReader) abort() { r.cancel() }
+
+// Close releases the connection. Do not call it while a Read is in
+// progress on another goroutine.
 func (r *ResultReader) Close() error {
+	r.cancel()
+	if r.idle != nil {
+		r.idle.Stop()
+	}
 	if r.err == nil {
 		r.err = errors.New("td: result reader closed")
 	}

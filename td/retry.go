@@ -5,8 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
+	"syscall"
 	"time"
 
 	retryablehttp "github.com/hashicorp/go-retryablehttp"
@@ -49,17 +52,27 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return false, ctxErr
 	}
-	retryable, _ := ctx.Value(retryKey{}).(bool)
-	if !retryable {
+	st, _ := ctx.Value(retryKey{}).(*retryState)
+	if st == nil || !st.retry {
 		return false, nil
 	}
 	if err != nil {
-		return isTransientNetErr(err), nil
+		if !isTransientNetErr(err) {
+			return false, nil
+		}
+		// nothing listening: a restart takes a moment, a wrong endpoint
+		// never heals — give up after a few quick tries
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			st.refused++
+			return st.refused <= maxRefusedRetries, nil
+		}
+		return true, nil
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusServiceUnavailable:
 		// Do not sleep past the caller's deadline: give the error back now.
 		if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			ra = min(ra, st.maxWait)
 			if dl, has := ctx.Deadline(); has && time.Until(dl) < ra {
 				return false, nil
 			}
@@ -71,11 +84,30 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	return false, nil
 }
 
+// maxRefusedRetries bounds retries of a refused connection.
+const maxRefusedRetries = 2
+
+// retryState travels in a request's context to checkRetry.
+type retryState struct {
+	retry   bool // the call is safe to retry
+	refused int  // refused connections so far
+	maxWait time.Duration
+}
+
 // isTransientNetErr is false for errors a retry cannot fix.
 func isTransientNetErr(err error) bool {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return false
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "unsupported protocol scheme") || strings.Contains(msg, "server gave HTTP response to HTTPS client") ||
+		strings.Contains(msg, "tls: ") {
+		return false
 	}
 	var certErr *x509.UnknownAuthorityError
 	var hostErr x509.HostnameError

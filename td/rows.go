@@ -23,6 +23,8 @@ type RowReader struct {
 	src    *ResultReader
 	chunks chan chunk
 	free   chan []byte
+	stop   chan struct{} // closed by Close: the inflater quits
+	src0   io.Reader     // the source as given
 	cur    chunk
 	pos    int
 	dec    *msgpack.Decoder
@@ -76,7 +78,9 @@ func newRowReader(r io.Reader, cols []Column, cancel context.CancelFunc) (*RowRe
 		cols:   cols,
 		chunks: make(chan chunk, rowChunkCount),
 		free:   make(chan []byte, rowChunkCount+2),
+		stop:   make(chan struct{}),
 		cancel: cancel,
+		src0:   r,
 	}
 	if src, ok := r.(*ResultReader); ok {
 		rr.src = src
@@ -104,8 +108,21 @@ func newRowReader(r io.Reader, cols []Column, cancel context.CancelFunc) (*RowRe
 func (rr *RowReader) inflate(zr *gzip.Reader) {
 	defer rr.wg.Done()
 	defer close(rr.chunks)
+	send := func(c chunk) bool {
+		select {
+		case rr.chunks <- c:
+			return true
+		case <-rr.stop:
+			return false
+		}
+	}
 	for {
-		buf := <-rr.free
+		var buf []byte
+		select {
+		case buf = <-rr.free:
+		case <-rr.stop:
+			return
+		}
 		n := 0
 		var err error
 		for n < len(buf) && err == nil {
@@ -113,18 +130,18 @@ func (rr *RowReader) inflate(zr *gzip.Reader) {
 			m, err = zr.Read(buf[n:])
 			n += m
 		}
-		if n > 0 {
-			rr.chunks <- chunk{buf: buf[:n]}
+		if n > 0 && !send(chunk{buf: buf[:n]}) {
+			return
 		}
 		switch {
 		case err == io.EOF:
-			rr.chunks <- chunk{err: io.EOF}
+			send(chunk{err: io.EOF})
 			return
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			rr.chunks <- chunk{err: fmt.Errorf("%w: the gzip stream ended early", ErrTruncated)}
+			send(chunk{err: fmt.Errorf("%w: the gzip stream ended early", ErrTruncated)})
 			return
 		case err != nil:
-			rr.chunks <- chunk{err: err}
+			send(chunk{err: err})
 			return
 		}
 	}
@@ -315,17 +332,24 @@ func (rr *RowReader) All() iter.Seq2[[]any, error] {
 	}
 }
 
-// Close stops the download and the inflating goroutine.
+// Close stops the download and the inflating goroutine without reading
+// the rest of the result. A source that is an io.Closer (other than a
+// *ResultReader, which is aborted and closed) is closed to unblock a read.
 func (rr *RowReader) Close() error {
+	select {
+	case <-rr.stop:
+		return nil // closed already
+	default:
+	}
 	rr.cancel()
 	if rr.err == nil {
 		rr.err = errors.New("td: row reader closed")
 	}
-	// Let the inflater finish: hand back every buffer it sends.
-	for c := range rr.chunks {
-		if c.buf != nil {
-			rr.free <- c.buf[:cap(c.buf)]
-		}
+	close(rr.stop)
+	if rr.src != nil {
+		rr.src.abort()
+	} else if c, ok := rr.src0.(io.Closer); ok {
+		c.Close()
 	}
 	rr.wg.Wait()
 	if rr.src != nil {
