@@ -16,6 +16,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
+	"github.com/tdctl/tdctl/internal/cli/paramcmd"
 	"github.com/tdctl/tdctl/internal/cli/root"
 	"github.com/tdctl/tdctl/td"
 )
@@ -88,7 +89,7 @@ func ExitCode(ctx context.Context, err error) int {
 		return cmdutil.ExitUsage
 	}
 	var ae *td.APIError
-	if errors.As(err, &ae) {
+	if errors.As(err, &ae) || errors.Is(err, td.ErrNetwork) || errors.As(err, new(*paramcmd.StoreError)) {
 		return cmdutil.ExitAPI
 	}
 	// The td SDK reports transport failures (connection refused, TLS, a

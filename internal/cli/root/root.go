@@ -11,6 +11,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/devserver"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/job"
+	"github.com/tdctl/tdctl/internal/cli/paramcmd"
 	"github.com/tdctl/tdctl/internal/cli/query"
 	versioncmd "github.com/tdctl/tdctl/internal/cli/version"
 	"github.com/tdctl/tdctl/internal/cli/workflowcmd"
@@ -75,6 +76,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		devserver.NewCmdDevServer(f, nil),
 		democmd.NewCmdDemo(f),
 		workflowcmd.NewCmdWorkflow(f, nil),
+		paramcmd.NewCmdParam(f),
 		versioncmd.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),
 	)
