@@ -78,7 +78,17 @@ func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, jo
 	}
 	var w io.Writer = ios.Out
 	var commit func() error
-	if r.File != "" {
+	if st, serr := os.Stat(r.File); r.File != "" && serr == nil && !st.Mode().IsRegular() {
+		// a device or pipe (-o /dev/null, a FIFO): write to it directly;
+		// the write-then-rename below would replace it with a file
+		f, err := os.OpenFile(r.File, os.O_WRONLY, 0)
+		if err != nil {
+			return cmdutil.NewFlagError(fmt.Errorf("cannot write -o %s: %w", r.File, err))
+		}
+		defer f.Close()
+		w = f
+		commit = f.Close
+	} else if r.File != "" {
 		f, err := os.CreateTemp(filepath.Dir(r.File), "."+filepath.Base(r.File)+".tdctl-*")
 		if err != nil {
 			return cmdutil.NewFlagError(fmt.Errorf("cannot write -o %s: %w", r.File, err))
