@@ -225,4 +225,3 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, "etl", r.Namespace())
 	})
 }
-
