@@ -16,6 +16,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
+	"github.com/tdctl/tdctl/internal/cli/k8scmd"
 	"github.com/tdctl/tdctl/internal/cli/paramcmd"
 	"github.com/tdctl/tdctl/internal/cli/root"
 	"github.com/tdctl/tdctl/td"
@@ -73,6 +74,10 @@ func ExitCode(ctx context.Context, err error) int {
 		return cmdutil.ExitOK
 	case errors.Is(err, syscall.EPIPE):
 		return cmdutil.ExitOK
+	case errors.As(err, new(*k8scmd.ScriptExitError)):
+		var se *k8scmd.ScriptExitError
+		errors.As(err, &se)
+		return se.ExitCode()
 	case errors.Is(err, cmdutil.ErrCancel),
 		errors.Is(err, context.Canceled) && ctx != nil && ctx.Err() != nil:
 		return cmdutil.ExitInterrupted

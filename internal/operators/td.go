@@ -133,7 +133,14 @@ func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 		}
 		req.ResultConnection = target
 	}
-	for key, mode := range map[string]string{"insert_into": "append", "create_table": "replace"} {
+	if tc.String("insert_into") != "" && tc.String("create_table") != "" {
+		return nil, errors.New("td>: give insert_into (append) or create_table (replace), not both")
+	}
+	if tc.String("result_settings") != "" && tc.String("result_connection") == "" {
+		return nil, errors.New("td>: result_settings needs result_connection (a result_url carries its options in the URL)")
+	}
+	for _, key := range []string{"insert_into", "create_table"} {
+		mode := map[string]string{"insert_into": "append", "create_table": "replace"}[key]
 		if table := tc.String(key); table != "" {
 			if req.Result != "" || req.ResultConnection != nil {
 				return nil, fmt.Errorf("td>: %s cannot be combined with result_url or result_connection", key)
@@ -157,14 +164,7 @@ func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 	job, err := c.Jobs.Wait(ctx, issued.JobID, q.Env.Wait)
 	res := &workflow.Result{JobID: issued.JobID}
 	if ctx.Err() != nil {
-		// like digdag: a cancelled workflow does not leave its job running
-		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
-		if former, kerr := c.Jobs.Kill(kctx, issued.JobID); kerr == nil {
-			fmt.Fprintf(tc.Log, "cancelled: killed job %s (was %s)\n", issued.JobID, former)
-		} else {
-			fmt.Fprintf(tc.Log, "cancelled: could not kill job %s: %v\n", issued.JobID, kerr)
-		}
+		killOnCancel(ctx, c, tc, issued.JobID)
 		return res, ctx.Err()
 	}
 	if job != nil {
@@ -193,7 +193,22 @@ func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 	return res, nil
 }
 
+// killOnCancel kills a job whose workflow was cancelled (as digdag does).
+func killOnCancel(ctx context.Context, c *td.Client, tc *workflow.TaskContext, id string) {
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if former, err := c.Jobs.Kill(kctx, id); err == nil {
+		fmt.Fprintf(tc.Log, "cancelled: killed job %s (was %s)\n", id, former)
+	} else {
+		fmt.Fprintf(tc.Log, "cancelled: could not kill job %s: %v\n", id, err)
+	}
+}
+
 func truthy(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "yes", "on", "y":
+		return true
+	}
 	b, err := strconv.ParseBool(strings.TrimSpace(s))
 	return err == nil && b
 }
@@ -282,6 +297,9 @@ func (e *ResultExport) Run(ctx context.Context, tc *workflow.TaskContext) (*work
 	case url != "" && conn != "":
 		return nil, errors.New("td_result_export>: give result_url or result_connection, not both")
 	case url != "":
+		if tc.String("result_settings") != "" {
+			return nil, errors.New("td_result_export>: result_settings needs result_connection (a result_url carries its options in the URL)")
+		}
 		target.ResultURL = url
 	case conn != "":
 		ct, err := connectionTarget(conn, tc.Config["result_settings"])
@@ -303,6 +321,10 @@ func (e *ResultExport) Run(ctx context.Context, tc *workflow.TaskContext) (*work
 		if res.JobID != "" {
 			fmt.Fprintf(tc.Log, "export job %s: job %s → %s\n", res.JobID, jobID, target)
 		}
+	}
+	if ctx.Err() != nil && res.JobID != "" {
+		killOnCancel(ctx, c, tc, res.JobID)
+		return res, ctx.Err()
 	}
 	if err != nil {
 		return res, err

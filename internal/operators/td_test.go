@@ -583,7 +583,6 @@ func TestTDCancelKillsTheJob(t *testing.T) {
 }
 
 func TestResultExportCancelKillsTheExportJob(t *testing.T) {
-	t.Skip("bug: td_result_export> leaves its export job running when the workflow is cancelled")
 	h := newTDHarnessOpts(t, tdtest.Options{RunningFor: time.Minute})
 	src, err := h.srv.AddFinishedJob(tdtest.FinishedJob{Database: "wfdb", Schema: []tdtest.Column{{Name: "a", Type: "bigint"}},
 		Rows: func(yield func([]any) bool) { yield([]any{int64(1)}) }})
@@ -618,7 +617,6 @@ func TestTDBadOptionValuesIssueNothing(t *testing.T) {
 }
 
 func TestTDInsertIntoWithCreateTableNamesBoth(t *testing.T) {
-	t.Skip("bug: insert_into + create_table says \"cannot be combined with result_url or result_connection\" (neither was given), naming a random one of the two")
 	h := newTDHarness(t)
 	r := h.run(t, "+q:\n  td>:\n  data: SELECT 1\n  database: wfdb\n  insert_into: t1\n  create_table: t2\n", nil, nil)
 	require.Error(t, r.err)
@@ -629,7 +627,6 @@ func TestTDInsertIntoWithCreateTableNamesBoth(t *testing.T) {
 }
 
 func TestResultSettingsWithoutConnectionIsAnError(t *testing.T) {
-	t.Skip("bug: result_settings next to result_url is silently ignored (td> and td_result_export>)")
 	h := newTDHarness(t)
 	r := h.run(t, "+q:\n  td>:\n  data: SELECT 1 AS a\n  database: wfdb\n  result_url: td://@/wfdb/t\n  result_settings:\n    mode: replace\n", nil, nil)
 	require.Error(t, r.err)

@@ -11,6 +11,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/devserver"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/job"
+	"github.com/tdctl/tdctl/internal/cli/k8scmd"
 	"github.com/tdctl/tdctl/internal/cli/paramcmd"
 	"github.com/tdctl/tdctl/internal/cli/query"
 	versioncmd "github.com/tdctl/tdctl/internal/cli/version"
@@ -77,6 +78,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		democmd.NewCmdDemo(f),
 		workflowcmd.NewCmdWorkflow(f, nil),
 		paramcmd.NewCmdParam(f),
+		k8scmd.NewCmdK8s(f),
 		versioncmd.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),
 	)

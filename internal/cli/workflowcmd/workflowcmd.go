@@ -72,7 +72,7 @@ Every task's output goes to its own log under the run directory; the run ends wi
 (task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again.`,
 	}
 	opts := func() *Options {
-		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore}
+		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore, Pod: PodShell}
 		o.APIKey = func() string {
 			cfg, err := f.Config()
 			if err != nil || !cfg.APIKey.Set() {

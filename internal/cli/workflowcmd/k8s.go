@@ -1,0 +1,104 @@
+package workflowcmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tdctl/tdctl/internal/operators"
+	"github.com/tdctl/tdctl/k8sexec"
+	"github.com/tdctl/tdctl/workflow"
+)
+
+// PodShell runs sh> tasks that carry _k8s settings in a Kubernetes pod:
+//
+//	+job:
+//	  sh>: python job.py ${session_date}
+//	  _k8s:
+//	    image: myorg/job:1.2          # required
+//	    cpu: 500m
+//	    memory: 512Mi
+//	    ephemeral_storage: 1Gi        # default 1Gi
+//	    timeout: 30m
+//	    deny_egress: false            # cloud metadata is always blocked
+//	    namespace: jobs               # default: the kubeconfig context's
+//	    kubeconfig: ~/.kube/config    # default $KUBECONFIG, ~/.kube/config, in-cluster
+//	    context: prod
+//
+// _env values become plain environment variables; "::set-param" lines of
+// the pod's log become params as with a local sh>.
+func PodShell(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error) {
+	s := func(k string) string {
+		if v, ok := tc.K8s[k]; ok && v != nil {
+			return workflow.Format(v)
+		}
+		return ""
+	}
+	spec := k8sexec.Spec{
+		Image:     s("image"),
+		Script:    script,
+		Namespace: s("namespace"),
+		Env:       tc.Env,
+		Requests:  k8sexec.Resources{CPU: s("cpu"), Memory: s("memory"), EphemeralStorage: s("ephemeral_storage")},
+		Log:       tc.Log,
+		Labels:    map[string]string{"tdctl.io/workflow": labelValue(tc.Workflow.Name)},
+	}
+	if spec.Image == "" {
+		return nil, errors.New("_k8s needs image: (the container image to run the script in)")
+	}
+	if t := s("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			return nil, fmt.Errorf("_k8s timeout %q: use a duration such as 30m", t)
+		}
+		spec.Timeout = d
+	}
+	if v := s("deny_egress"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("_k8s deny_egress %q: use true or false", v)
+		}
+		spec.DenyEgress = b
+	}
+	r, err := k8sexec.NewRunnerFromKubeconfig(s("kubeconfig"), s("context"))
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Run(ctx, spec)
+	fmt.Fprintf(tc.Log, "pod %s/%s: %s, exit code %d\n", res.Namespace, res.Pod, res.Reason, res.ExitCode)
+	if err != nil {
+		if res.ExitCode > 0 {
+			return nil, fmt.Errorf("%w: %w", &operators.ExitError{Code: res.ExitCode}, err)
+		}
+		return nil, err
+	}
+	out := &workflow.Result{}
+	if len(res.Params) > 0 {
+		out.Store = map[string]any{}
+		for k, raw := range res.Params {
+			var v any
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, fmt.Errorf("::set-param %s: %w", k, err)
+			}
+			out.Store[k] = v
+		}
+	}
+	return out, nil
+}
+
+// labelValue makes s a valid label value (63 characters of [A-Za-z0-9._-]).
+func labelValue(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 63 {
+		b = b[:63]
+	}
+	return string(b)
+}
