@@ -4,23 +4,24 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 var (
 	// scheme://user:password@ → scheme://user:***@
-	reURLPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s]*@`)
+	reURLPassword = lazyRE(`([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s]*@`)
 	// td://APIKEY@ → td://***@
-	reTDKey = regexp.MustCompile(`(?i)(td://)[^@\s]+@`)
+	reTDKey = lazyRE(`(?i)(td://)[^@\s]+@`)
 	// password=... in DSNs
-	reDSNPassword = regexp.MustCompile(`(?i)(password=)[^\s&]+`)
+	reDSNPassword = lazyRE(`(?i)(password=)[^\s&]+`)
 )
 
 // redact hides passwords and API keys that may appear in s: URL passwords,
 // the key of td://KEY@ URLs and password= DSN fields.
 func redact(s string) string {
-	s = reURLPassword.ReplaceAllString(s, "$1:***@")
-	s = reTDKey.ReplaceAllString(s, "$1***@")
-	s = reDSNPassword.ReplaceAllString(s, "$1***")
+	s = reURLPassword().ReplaceAllString(s, "$1:***@")
+	s = reTDKey().ReplaceAllString(s, "$1***@")
+	s = reDSNPassword().ReplaceAllString(s, "$1***")
 	return s
 }
 
@@ -53,4 +54,11 @@ func scrub(msg string, secrets ...string) string {
 		}
 	}
 	return redact(msg)
+}
+
+// lazyRE compiles a pattern on first use: the emulator is linked into every
+// tdctl binary (dev-server, demo), and every run would pay for compiling
+// its patterns at start-up.
+func lazyRE(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
 }

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -106,7 +105,7 @@ func normalize(v any, hive string) any {
 	return v
 }
 
-var reForbidden = regexp.MustCompile(`(?is)(^|;)\s*(attach|detach|pragma|vacuum)\b`)
+var reForbidden = lazyRE(`(?is)(^|;)\s*(attach|detach|pragma|vacuum)\b`)
 
 type queryResult struct {
 	schema []Column
@@ -121,7 +120,7 @@ func (s *Server) runQuery(ctx context.Context, dbName, jobType, query, out strin
 	if !ok {
 		return queryResult{}, fmt.Errorf("database %q does not exist", dbName)
 	}
-	if reForbidden.MatchString(query) {
+	if reForbidden().MatchString(query) {
 		return queryResult{}, errors.New("ATTACH, DETACH, PRAGMA and VACUUM statements are not supported by the emulator")
 	}
 	conn, err := d.db.Conn(ctx)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -55,10 +54,10 @@ type database struct {
 	created time.Time
 }
 
-var reDBName = regexp.MustCompile(`^[A-Za-z0-9_]{1,128}$`)
+var reDBName = lazyRE(`^[A-Za-z0-9_]{1,128}$`)
 
 func validName(kind, name string) error {
-	if !reDBName.MatchString(name) {
+	if !reDBName().MatchString(name) {
 		return fmt.Errorf("invalid %s name %q: use letters, digits and underscores (at most 128)", kind, name)
 	}
 	return nil
