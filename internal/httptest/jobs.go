@@ -274,6 +274,25 @@ func (s *Server) lookup(ctx context.Context, id int64) (job, bool, error) {
 	return snap, found, err
 }
 
+// jobOr404 looks up the job named in the path; when there is none it answers
+// 404 (and when the client went away, nothing) and reports false.
+func (s *Server) jobOr404(w http.ResponseWriter, r *http.Request, idStr string) (job, bool) {
+	id, ok := parseJobID(idStr)
+	if !ok {
+		jobNotFound(w, idStr)
+		return job{}, false
+	}
+	j, found, err := s.lookup(r.Context(), id)
+	if err != nil {
+		return job{}, false // client gone
+	}
+	if !found {
+		jobNotFound(w, idStr)
+		return job{}, false
+	}
+	return j, true
+}
+
 // withJob runs fn on the up-to-date job id with s.mu held.
 func (s *Server) withJob(ctx context.Context, id int64, fn func(j *job)) (bool, error) {
 	for {
@@ -574,34 +593,16 @@ func (s *Server) addJob(j *job) (id, conflict int64, err error) {
 }
 
 func (s *Server) handleShow(w http.ResponseWriter, r *http.Request, idStr string) {
-	id, ok := parseJobID(idStr)
+	j, ok := s.jobOr404(w, r, idStr)
 	if !ok {
-		jobNotFound(w, idStr)
-		return
-	}
-	j, found, err := s.lookup(r.Context(), id)
-	if err != nil {
-		return // client gone
-	}
-	if !found {
-		jobNotFound(w, idStr)
 		return
 	}
 	writeJSON(w, r, s.showOf(r, &j, true))
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, idStr string) {
-	id, ok := parseJobID(idStr)
+	j, ok := s.jobOr404(w, r, idStr)
 	if !ok {
-		jobNotFound(w, idStr)
-		return
-	}
-	j, found, err := s.lookup(r.Context(), id)
-	if err != nil {
-		return
-	}
-	if !found {
-		jobNotFound(w, idStr)
 		return
 	}
 	writeJSON(w, r, statusOf(&j))
@@ -707,19 +708,11 @@ func (s *Server) handleKill(w http.ResponseWriter, r *http.Request, idStr string
 }
 
 func (s *Server) handleResultExport(w http.ResponseWriter, r *http.Request, idStr string) {
-	id, ok := parseJobID(idStr)
+	src, ok := s.jobOr404(w, r, idStr)
 	if !ok {
-		jobNotFound(w, idStr)
 		return
 	}
-	src, found, err := s.lookup(r.Context(), id)
-	if err != nil {
-		return
-	}
-	if !found {
-		jobNotFound(w, idStr)
-		return
-	}
+	id := src.ID
 	if src.Status != statusSuccess {
 		writeError(w, http.StatusUnprocessableEntity,
 			fmt.Sprintf("job %d has status %s: only a job that finished with success has a result to export (wait for it first)", id, src.Status), nil)

@@ -200,19 +200,11 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request, idStr stri
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("unknown result format %q: use msgpack.gz, msgpack, json, csv or tsv", format), nil)
 		return
 	}
-	id, ok := parseJobID(idStr)
+	j, ok := s.jobOr404(w, r, idStr)
 	if !ok {
-		jobNotFound(w, idStr)
 		return
 	}
-	j, found, err := s.lookup(r.Context(), id)
-	if err != nil {
-		return
-	}
-	if !found {
-		jobNotFound(w, idStr)
-		return
-	}
+	id := j.ID
 	if j.Status != statusSuccess || j.ResultPath == "" {
 		msg := fmt.Sprintf("job %d has status %s: only a job that finished with success has a result", id, j.Status)
 		if j.Status == statusSuccess {
