@@ -411,13 +411,36 @@ func (r *Runner) watchPod(ctx context.Context, p *plan, pod *corev1.Pod, startLo
 	}
 	failures := 0
 	for {
-		w, err := r.client.WatchPods(ctx, p.namespace, metav1.ListOptions{
-			FieldSelector:       "metadata.name=" + p.name,
-			ResourceVersion:     pw.rv,
-			AllowWatchBookmarks: true,
-		})
-		var gotEvent, done bool
-		var v verdict
+		var (
+			w        watch.Interface
+			err      error
+			gotEvent bool
+			done     bool
+			v        verdict
+		)
+		if pw.rv == "" {
+			// No version to resume from (or it expired): read the pod's
+			// current state first, then watch from there, so that nothing
+			// in between — its deletion included — goes unseen.
+			var cur *corev1.Pod
+			cur, err = r.client.GetPod(ctx, p.namespace, p.name)
+			if apierrors.IsNotFound(err) {
+				return podDeleted(p), nil
+			}
+			if err == nil {
+				if v, done := pw.observe(cur); done {
+					return v, nil
+				}
+				pw.rv = cur.ResourceVersion
+			}
+		}
+		if err == nil {
+			w, err = r.client.WatchPods(ctx, p.namespace, metav1.ListOptions{
+				FieldSelector:       "metadata.name=" + p.name,
+				ResourceVersion:     pw.rv,
+				AllowWatchBookmarks: true,
+			})
+		}
 		if err == nil {
 			gotEvent, v, done, err = pw.drain(ctx, w)
 			w.Stop()
@@ -446,6 +469,12 @@ func (r *Runner) watchPod(ctx context.Context, p *plan, pod *corev1.Pod, startLo
 }
 
 const maxWatchFailures = 8
+
+func podDeleted(p *plan) verdict {
+	return verdict{final: true, exitCode: -1, reason: "Deleted", err: &PodError{
+		Pod: p.name, Reason: "Deleted", Message: "the pod was deleted before it finished (by someone else, or a node failure)",
+	}}
+}
 
 func (pw *podWatch) stopTimer() {
 	if pw.timer != nil {
@@ -522,9 +551,7 @@ func (pw *podWatch) drain(ctx context.Context, w watch.Interface) (gotEvent bool
 					return gotEvent, v, true, nil
 				}
 				if ev.Type == watch.Deleted {
-					return gotEvent, verdict{final: true, exitCode: -1, reason: "Deleted", err: &PodError{
-						Pod: pw.p.name, Reason: "Deleted", Message: "the pod was deleted before it finished (by someone else, or a node failure)",
-					}}, true, nil
+					return gotEvent, podDeleted(pw.p), true, nil
 				}
 			}
 		}

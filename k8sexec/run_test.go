@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,8 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/tdctl/tdctl/k8sexec"
@@ -445,22 +448,37 @@ func TestUnschedulableGrace(t *testing.T) {
 
 func TestPodDeletedBySomeoneElse(t *testing.T) {
 	e := setup(t)
-	w, err := e.cs.Tracker().Watch(podsGVR, ns)
-	require.NoError(t, err)
+	// Delete the pod once Run watches it (the fake's watch cannot replay
+	// a deletion that happened before it started, as a real one can from
+	// a resourceVersion).
+	watching := make(chan string, 10)
+	runner := e.newRunner(&wrapClient{Client: e.client, watchPods: func(ctx context.Context, namespace string, opts metav1.ListOptions) (watch.Interface, error) {
+		w, err := e.client.WatchPods(ctx, namespace, opts)
+		watching <- strings.TrimPrefix(opts.FieldSelector, "metadata.name=")
+		return w, err
+	}})
 	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			if ev.Type == watchAdded {
-				_ = e.cs.Tracker().Delete(podsGVR, ns, ev.Object.(*corev1.Pod).Name)
-				return
-			}
-		}
+		_ = e.cs.Tracker().Delete(podsGVR, ns, <-watching)
 	}()
-	res, err := e.runner.Run(ctxT(t), k8sexec.Spec{Image: "busybox", Script: "sleep 60"})
+	res, err := runner.Run(ctxT(t), k8sexec.Spec{Image: "busybox", Script: "sleep 60"})
 	require.ErrorIs(t, err, k8sexec.ErrPodFailed)
 	assert.ErrorContains(t, err, "deleted before it finished")
 	assert.Equal(t, -1, res.ExitCode)
+	assert.Equal(t, "Deleted", res.Reason)
 	e.requireNothingLeft()
+
+	t.Run("before the watch starts", func(t *testing.T) {
+		e := setup(t)
+		e.cs.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			if a.GetSubresource() == "" {
+				return true, nil, apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, a.(k8stesting.GetAction).GetName())
+			}
+			return false, nil, nil
+		})
+		_, err := e.runner.Run(ctxT(t), k8sexec.Spec{Image: "busybox", Script: "sleep 60"})
+		require.ErrorIs(t, err, k8sexec.ErrPodFailed)
+		assert.ErrorContains(t, err, "deleted before it finished")
+	})
 }
 
 func TestCancelDeletesPodAndPolicy(t *testing.T) {
