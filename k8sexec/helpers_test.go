@@ -337,7 +337,6 @@ func joinLines(s ...string) string { return strings.Join(s, "\n") + "\n" }
 
 var metav1GetOptions = metav1.GetOptions{}
 
-
 type syncOnce = sync.Once
 
 // networkingv1NP builds an existing NetworkPolicy selecting labels.
