@@ -205,6 +205,9 @@ type CleanupError struct {
 }
 
 func (e *CleanupError) Error() string {
+	if len(e.Objects) == 0 {
+		return fmt.Sprintf("cleanup in namespace %s incomplete (run GC to remove leftovers): %v", e.Namespace, e.Err)
+	}
 	return fmt.Sprintf("could not delete %s in namespace %s (run GC to remove leftovers): %v",
 		strings.Join(e.Objects, ", "), e.Namespace, e.Err)
 }

@@ -267,3 +267,30 @@ func TestWatchKeepsFailing(t *testing.T) {
 	assert.ErrorContains(t, err, "connection refused")
 	e.requireNothingLeft()
 }
+
+// TestLogDrainTimeout: a log stream that never ends after the pod finished
+// is cut after the drain timeout, and Run says so.
+func TestLogDrainTimeout(t *testing.T) {
+	e := setup(t)
+	logs := &pipedLogs{calls: make(chan logCall, 10)}
+	runner := k8sexec.NewRunner(&wrapClient{Client: e.client, podLogs: logs.podLogs},
+		k8sexec.WithNamespace(ns), k8sexec.WithRetryDelay(time.Millisecond, 10*time.Millisecond),
+		k8sexec.WithLogDrainTimeout(100*time.Millisecond))
+	finish := make(chan struct{})
+	kubelet := e.kubeletWaiting([]<-chan struct{}{nil, finish}, running, exited(0, "Completed"))
+	go func() {
+		c := logs.next(t)
+		_, _ = io.WriteString(c.w, ts(t0, "stuck"))
+		close(finish) // the stream stays open after the container ends
+	}()
+	var out syncBuffer
+	start := time.Now()
+	res, err := runner.Run(ctxT(t), k8sexec.Spec{Image: "busybox", Script: "true", Log: &out})
+	<-kubelet
+	require.ErrorIs(t, err, k8sexec.ErrLogs)
+	assert.ErrorContains(t, err, "still streaming 100ms after the pod finished")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Equal(t, "stuck\n", out.String())
+	assert.Less(t, time.Since(start), 3*time.Second)
+	e.requireNothingLeft()
+}
