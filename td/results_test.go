@@ -1,7 +1,6 @@
 package td
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,10 +8,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -240,19 +242,41 @@ func TestRowsTruncatedGzipIsAnError(t *testing.T) {
 	assert.Less(t, n, 20000)
 }
 
-func TestRowsCloseEarlyDoesNotLeak(t *testing.T) {
+// countingReader counts what the row reader pulled from its source.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func TestRowsCloseEarlyStopsReading(t *testing.T) {
 	var rows [][]any
-	for i := 0; i < 200000; i++ {
-		rows = append(rows, []any{int64(i), "some text that compresses"})
+	r := rand.New(rand.NewPCG(7, 7))
+	for i := 0; i < 300000; i++ {
+		rows = append(rows, []any{int64(i), strconv.FormatUint(r.Uint64(), 36)})
 	}
 	data := msgpackGz(t, rows)
-	rr, err := NewRowReader(bufio.NewReader(bytes.NewReader(data)), nil)
+	src := &countingReader{r: bytes.NewReader(data)}
+	before := runtime.NumGoroutine()
+	rr, err := NewRowReader(src, nil)
 	require.NoError(t, err)
 	_, err = rr.Next()
 	require.NoError(t, err)
 	require.NoError(t, rr.Close())
+	assert.Less(t, src.n.Load(), int64(len(data))/2, "Close does not read the rest of the result")
 	_, err = rr.Next()
 	require.Error(t, err)
+	require.NoError(t, rr.Close(), "Close twice is fine")
+	deadline := time.Now().Add(time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before, "the inflater goroutine ended")
 }
 
 func TestRowsRefusesUnfinishedJob(t *testing.T) {
