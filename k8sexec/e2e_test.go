@@ -22,8 +22,10 @@ import (
 // TestE2E runs k8sexec against a real kube-apiserver and etcd (see
 // internal/kubeapiserver; skipped when the binaries are absent). There is
 // no kubelet: the test plays it by writing pod status through the status
-// subresource, and the log of an unbound pod is empty, so log streaming is
-// covered by the unit tests only. What this adds: the API server's own
+// subresource, and for the log test it also binds the pod to a Node whose
+// kubelet endpoint is an HTTPS server of the test (kubelet_e2e_test.go), so
+// pods/log is proxied by the apiserver for real. What this adds: the API
+// server's own
 // validation of the pod, NetworkPolicy, Secret and ConfigMap k8sexec
 // builds; the REST client and kubeconfig loading for real; real watches
 // from the created pod's resourceVersion; deletion and GC by label
@@ -103,6 +105,11 @@ func TestE2E(t *testing.T) {
 		assert.Equal(t, 0, res.ExitCode)
 		assert.Equal(t, "Completed", res.Reason)
 		requireNoneLeft(t, cs, ns)
+	})
+
+	t.Run("logs through the apiserver from a fake kubelet", func(t *testing.T) {
+		r, ns := newRunner(t)
+		testLogsThroughKubelet(t, cs, r, ns, ctxFor(t))
 	})
 
 	t.Run("deny-egress policy accepted", func(t *testing.T) {
