@@ -31,6 +31,28 @@ import (
 // _env values become plain environment variables; "::set-param" lines of
 // the pod's log become params as with a local sh>.
 func PodShell(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error) {
+	return NewPodShell(nil)(ctx, tc, script)
+}
+
+// PodRunnerFactory connects to the cluster a task's _k8s kubeconfig and
+// context name ("" for the defaults).
+type PodRunnerFactory func(kubeconfig, context string) (*k8sexec.Runner, error)
+
+// NewPodShell returns PodShell connecting through newRunner (nil:
+// k8sexec.NewRunnerFromKubeconfig), for Options.Pod. Tests pass a factory
+// whose Runner runs over a fake or test cluster.
+func NewPodShell(newRunner PodRunnerFactory) func(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error) {
+	if newRunner == nil {
+		newRunner = func(kubeconfig, kubeContext string) (*k8sexec.Runner, error) {
+			return k8sexec.NewRunnerFromKubeconfig(kubeconfig, kubeContext)
+		}
+	}
+	return func(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error) {
+		return podShell(ctx, tc, script, newRunner)
+	}
+}
+
+func podShell(ctx context.Context, tc *workflow.TaskContext, script string, newRunner PodRunnerFactory) (*workflow.Result, error) {
 	s := func(k string) string {
 		if v, ok := tc.K8s[k]; ok && v != nil {
 			return workflow.Format(v)
@@ -63,7 +85,7 @@ func PodShell(ctx context.Context, tc *workflow.TaskContext, script string) (*wo
 		}
 		spec.DenyEgress = b
 	}
-	r, err := k8sexec.NewRunnerFromKubeconfig(s("kubeconfig"), s("context"))
+	r, err := newRunner(s("kubeconfig"), s("context"))
 	if err != nil {
 		return nil, err
 	}
