@@ -266,6 +266,25 @@ func (c *Client) doJSON(ctx context.Context, r *request, v any) error {
 		r.header = http.Header{}
 	}
 	r.header.Set("Accept-Encoding", "gzip")
+	for attempt := 0; ; attempt++ {
+		err := c.doJSONOnce(ctx, r, v)
+		var ne *NetError
+		// An answer cut after its headers is retried like a lost one when
+		// the call is safe to retry (the transport layer only retries
+		// failures before the headers).
+		if err == nil || !r.retry || !errors.As(err, &ne) || attempt >= c.retry.MaxRetries || ctx.Err() != nil {
+			return err
+		}
+		if c.logger != nil {
+			c.logger.Info("td answer cut; retrying", "method", r.method, "path", r.path, "attempt", attempt+2)
+		}
+		if serr := sleepCtx(ctx, expBackoff(c.retry.MinWait, c.retry.MaxWait, attempt)); serr != nil {
+			return serr
+		}
+	}
+}
+
+func (c *Client) doJSONOnce(ctx context.Context, r *request, v any) error {
 	resp, err := c.do(ctx, r)
 	if err != nil {
 		return err
@@ -285,7 +304,7 @@ func (c *Client) doJSON(ctx context.Context, r *request, v any) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
-		return fmt.Errorf("td: %s %s: reading answer: %s", r.method, r.path, c.red.redact(err.Error()))
+		return &NetError{Method: r.method, Path: r.path, Err: fmt.Errorf("reading the answer: %w", err), red: c.red}
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("td: %s %s: cannot decode answer (%s): %s", r.method, r.path, err, c.red.redact(truncate(string(bytes.TrimSpace(data)), 200)))

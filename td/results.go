@@ -50,6 +50,8 @@ type DownloadOptions struct {
 	// IdleTimeout resumes a download that received nothing for this long
 	// (default 2 minutes): a stalled connection is treated like a cut one.
 	IdleTimeout time.Duration
+
+	expectSize int64 // the result's known size (msgpack.gz result_size), 0 = unknown
 }
 
 // DownloadInfo describes a finished download.
@@ -71,6 +73,13 @@ func (s *ResultsService) Download(ctx context.Context, id string, format Format,
 	o := DownloadOptions{}
 	if opts != nil {
 		o = *opts
+	}
+	if format == FormatMsgpackGz && o.expectSize == 0 {
+		// The job's result_size is the msgpack.gz size: a body that ends
+		// short of it is a cut, even when its Content-Length agreed.
+		if st, err := s.client.Jobs.Status(ctx, id); err == nil && st.ResultSize != nil && *st.ResultSize > 0 {
+			o.expectSize = *st.ResultSize
+		}
 	}
 	r, err := s.Open(ctx, id, format, &o)
 	if err != nil {
@@ -178,6 +187,11 @@ func (r *ResultReader) open() error {
 	if r.offset == 0 {
 		r.etag = resp.Header.Get("ETag")
 		r.total = resp.ContentLength
+		if r.opts.expectSize > 0 && r.total != r.opts.expectSize && resp.StatusCode == http.StatusOK {
+			// trust the job's result_size over a Content-Length that
+			// disagrees: reading stops short and resumes from there
+			r.total = r.opts.expectSize
+		}
 		if resp.StatusCode == http.StatusPartialContent {
 			// the server ranged an unranged request; accept only a full range
 			start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
