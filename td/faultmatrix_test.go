@@ -115,12 +115,14 @@ func addRouteFaults(r *mrand.Rand, list *[]tdtest.Fault, method, path string) {
 		}
 		times := 1 + r.IntN(min(2, left))
 		left -= times
-		// A JSON answer cut mid-body is left out: it is not retried (see
-		// TestFaultMatrixJSONAnswerCut, skipped as a known bug).
-		switch r.IntN(4) {
+		switch r.IntN(5) {
 		case 0: // the response is lost (issue: the job is created anyway)
 			*list = append(*list, tdtest.Fault{Method: method, Path: path, Times: times, AfterHandler: true})
-		case 1: // only slow
+		case 1: // the JSON answer is cut after the headers (and past the
+			// 10-byte gzip header: a cut inside it is a known bug, see
+			// TestFaultMatrixJSONAnswerCutInGzipHeader)
+			*list = append(*list, tdtest.Fault{Method: method, Path: path, Times: times, ResetAfterBytes: 10 + r.Int64N(50)})
+		case 2: // only slow
 			*list = append(*list, tdtest.Fault{Method: method, Path: path, Times: times, Latency: time.Duration(1+r.IntN(20)) * time.Millisecond})
 			left += times
 		default:
@@ -418,5 +420,30 @@ func TestFaultMatrixJSONAnswerCut(t *testing.T) {
 	srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/issue/", Times: 1, ResetAfterBytes: 10})
 	_, err = c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 2"})
 	require.NoError(t, err, "an issue answer cut once is retried under its domain_key")
+	assert.Equal(t, 2, srv.JobCount(), "and starts no second job")
+}
+
+// TestFaultMatrixJSONAnswerCutInGzipHeader: a JSON answer (gzip-encoded)
+// cut within its first 10 bytes, the gzip header, must be retried like one
+// cut later.
+func TestFaultMatrixJSONAnswerCutInGzipHeader(t *testing.T) {
+	t.Skip("bug: td.Client.doJSON returns \"bad gzip answer: ... connection reset by peer\" without retrying when the cut falls inside the gzip header (ResetAfterBytes 1..9); gzip.NewReader's error is not treated as a cut answer")
+	srv, base := tdtest.NewTestServer(t, tdtest.Options{APIKeys: []string{fmKey}})
+	c, err := td.NewClient(fmKey, td.WithEndpoint(base), td.WithRetryPolicy(fmRetry))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	issued, err := c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 1"})
+	require.NoError(t, err)
+	for cut := int64(1); cut < 10; cut++ {
+		srv.Faults().Reset()
+		srv.Faults().Add(tdtest.Fault{Method: "GET", Path: "/v3/job/show/", Times: 1, ResetAfterBytes: cut})
+		_, err := c.Jobs.Show(ctx, issued.JobID)
+		require.NoError(t, err, "show cut after %d bytes is retried", cut)
+	}
+	srv.Faults().Reset()
+	srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/issue/", Times: 1, ResetAfterBytes: 3})
+	_, err = c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 2"})
+	require.NoError(t, err, "an issue answer cut in its gzip header is retried under its domain_key")
 	assert.Equal(t, 2, srv.JobCount(), "and starts no second job")
 }
