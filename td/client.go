@@ -294,7 +294,14 @@ func (c *Client) doJSONOnce(ctx context.Context, r *request, v any) error {
 	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {
-			return fmt.Errorf("td: %s %s: bad gzip answer: %w", r.method, r.path, err)
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return ctxErr
+			}
+			if errors.Is(err, gzip.ErrHeader) {
+				return fmt.Errorf("td: %s %s: bad gzip answer: %w", r.method, r.path, err)
+			}
+			// cut inside the gzip header: a network failure like any other
+			return &NetError{Method: r.method, Path: r.path, Err: fmt.Errorf("reading the answer: %w", err), red: c.red}
 		}
 		defer zr.Close()
 		body = zr
