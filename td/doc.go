@@ -12,8 +12,10 @@
 //
 // Every call takes a context.Context. Failed calls return *APIError, which
 // works with errors.Is and the sentinels ErrNotFound, ErrUnauthorized,
-// ErrConflict, ErrRateLimited and ErrInvalidRequest. A job that ends in error
-// or killed makes Wait return *JobFailedError.
+// ErrConflict, ErrRateLimited, ErrInvalidRequest and ErrServer; a request
+// that got no answer is a *NetError (ErrNetwork). A job that ends in error or
+// killed makes Wait return *JobFailedError (ErrJobFailed); a result that
+// cannot be downloaded whole is ErrTruncated, never a silent short read.
 //
 // Retries: GET requests, Kill, and Issue (which always carries a domain_key —
 // one is generated when the caller gives none) are retried on network errors,

@@ -5,7 +5,6 @@ package democmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -140,6 +139,6 @@ func copyFS(fsys fs.FS, dir, dst string) error {
 			out.Close()
 			return err
 		}
-		return errors.Join(out.Close())
+		return out.Close()
 	})
 }
