@@ -69,15 +69,14 @@ func isUsageError(err error) bool {
 
 // ExitCode maps an error to tdctl's documented exit codes (see root.Help).
 func ExitCode(ctx context.Context, err error) int {
+	var script *k8scmd.ScriptExitError // `k8s run` exits with the script's code
 	switch {
+	case errors.As(err, &script):
+		return script.ExitCode()
 	case err == nil:
 		return cmdutil.ExitOK
 	case errors.Is(err, syscall.EPIPE):
 		return cmdutil.ExitOK
-	case errors.As(err, new(*k8scmd.ScriptExitError)):
-		var se *k8scmd.ScriptExitError
-		errors.As(err, &se)
-		return se.ExitCode()
 	case errors.Is(err, cmdutil.ErrCancel),
 		errors.Is(err, context.Canceled) && ctx != nil && ctx.Err() != nil:
 		return cmdutil.ExitInterrupted
