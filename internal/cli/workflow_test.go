@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,12 +12,12 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	tdtest "github.com/tdctl/tdctl/internal/httptest"
 	"github.com/tdctl/tdctl/paramstore"
+	"github.com/tdctl/tdctl/paramstore/paramstoretest"
 )
 
 const pgPassword = "pg-secret-Pa55word"
@@ -30,38 +29,17 @@ func examplesDir(t *testing.T) string {
 }
 
 // storeURLs returns a fresh param store of each backend: SQLite in a temp
-// dir, PostgreSQL in its own schema, Redis (isolated by a random site id).
+// dir, PostgreSQL in its own schema, Redis (isolate it with
+// paramstoretest.FreshRedisSite).
 func storeURLs(t *testing.T) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	schema := fmt.Sprintf("tdctl_wf_%d", rand.Int64N(1<<40))
-	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test")
-	require.NoError(t, err, "PostgreSQL must run on 127.0.0.1:5432 (bash .ci/services.sh)")
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	})
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	require.NoError(t, rdb.Ping(ctx).Err(), "Redis must run on 127.0.0.1:6379 (bash .ci/services.sh)")
-	rdb.Close()
+	schema := paramstoretest.FreshSchema(t, "tdctl_wf_")
+	paramstoretest.RedisClient(t) // fails now when Redis is down
 	return map[string]string{
 		"sqlite":   "sqlite://" + filepath.Join(t.TempDir(), "params.db"),
-		"postgres": "postgres://postgres@127.0.0.1:5432/test?search_path=" + schema,
-		"redis":    "redis://127.0.0.1:6379/0",
+		"postgres": paramstoretest.WithQuery(paramstoretest.PostgresURL(), "search_path="+schema),
+		"redis":    paramstoretest.RedisURL(),
 	}
-}
-
-func cleanupRedisSite(t *testing.T, site int32) {
-	t.Cleanup(func() {
-		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-		defer rdb.Close()
-		keys, _ := rdb.Keys(context.Background(), fmt.Sprintf("%d:*", site)).Result()
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-	})
 }
 
 func wfEnv(t *testing.T) (*env, *tdtest.Server, string) {
@@ -110,7 +88,7 @@ func TestWorkflowResultExportToTDTablePostgresAndConnection(t *testing.T) {
 	e.vars["TDCTL_SECRET_PG_PASSWORD"] = pgPassword
 	e.vars["TDCTL_SECRET_PG_HOST"] = "127.0.0.1:5432"
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test")
+	conn, err := pgx.Connect(ctx, paramstoretest.PostgresURL())
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	t.Cleanup(func() { conn.Exec(context.Background(), "DROP TABLE IF EXISTS code_counts") })
@@ -157,12 +135,7 @@ func TestWorkflowDailyParamsOnEveryStore(t *testing.T) {
 	for backend, url := range storeURLs(t) {
 		t.Run(backend, func(t *testing.T) {
 			e, _, _ := wfEnv(t)
-			site := fmt.Sprint(1_000_000 + rand.Int32N(1_000_000_000))
-			if backend == "redis" {
-				var s int32
-				fmt.Sscan(site, &s)
-				cleanupRedisSite(t, s)
-			}
+			site := fmt.Sprint(paramstoretest.FreshRedisSite(t, paramstoretest.RedisClient(t)))
 			args := []string{"workflow", "run", filepath.Join(examplesDir(t), "daily_params.dig"), "--param-store", url, "--site", site}
 			r := e.run(args...)
 			require.Equal(t, 0, r.code, r.stdout+r.stderr)
@@ -191,10 +164,7 @@ func TestWorkflowParallelForEachOnEveryStore(t *testing.T) {
 	for backend, url := range storeURLs(t) {
 		t.Run(backend, func(t *testing.T) {
 			e, _, _ := wfEnv(t)
-			site := 1_000_000 + rand.Int32N(1_000_000_000)
-			if backend == "redis" {
-				cleanupRedisSite(t, site)
-			}
+			site := paramstoretest.FreshRedisSite(t, paramstoretest.RedisClient(t))
 			s, err := paramstore.Open(context.Background(), url)
 			require.NoError(t, err)
 			vals := map[string]json.RawMessage{"key": paramstore.String("K")}

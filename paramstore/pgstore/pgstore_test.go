@@ -2,11 +2,8 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,44 +16,9 @@ import (
 	"github.com/tdctl/tdctl/paramstore/paramstoretest"
 )
 
-// baseURL is the test server: TDCTL_TEST_POSTGRES or the CI default.
-func baseURL() string {
-	if u := os.Getenv("TDCTL_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test"
-}
-
-func withQuery(u, q string) string {
-	if strings.Contains(u, "?") {
-		return u + "&" + q
-	}
-	return u + "?" + q
-}
-
-// freshSchema returns a schema name no other test uses; it is dropped
-// when t ends.
-func freshSchema(t *testing.T) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "paramstore_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, baseURL())
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		assert.NoError(t, err)
-	})
-	return schema
-}
-
 // rawConn connects to the test server in schema, as digdag would.
 func rawConn(t *testing.T, schema string) *pgx.Conn {
-	conn, err := pgx.Connect(t.Context(), withQuery(baseURL(), "search_path="+schema))
+	conn, err := pgx.Connect(t.Context(), paramstoretest.WithQuery(paramstoretest.PostgresURL(), "search_path="+schema))
 	paramstoretest.RequireServer(t, "PostgreSQL", err)
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
@@ -64,8 +26,8 @@ func rawConn(t *testing.T, schema string) *pgx.Conn {
 
 // open opens a Store in a fresh schema (created by Open).
 func open(t *testing.T) (*paramstore.Store, string) {
-	schema := freshSchema(t)
-	s, err := paramstore.Open(t.Context(), withQuery(baseURL(), "search_path="+schema))
+	schema := paramstoretest.FreshSchema(t, "paramstore_test_")
+	s, err := paramstore.Open(t.Context(), paramstoretest.WithQuery(paramstoretest.PostgresURL(), "search_path="+schema))
 	paramstoretest.RequireServer(t, "PostgreSQL", err)
 	t.Cleanup(func() { s.Close() })
 	return s, schema
@@ -230,14 +192,14 @@ func TestWritesWhatDigdagReads(t *testing.T) {
 }
 
 func TestWrongLayout(t *testing.T) {
-	schema := freshSchema(t)
-	conn, err := pgx.Connect(t.Context(), baseURL())
+	schema := paramstoretest.FreshSchema(t, "paramstore_test_")
+	conn, err := pgx.Connect(t.Context(), paramstoretest.PostgresURL())
 	paramstoretest.RequireServer(t, "PostgreSQL", err)
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(t.Context(), fmt.Sprintf(`CREATE SCHEMA %[1]s; CREATE TABLE %[1]s.params (key text, value jsonb, site_id int)`, schema))
 	require.NoError(t, err)
-	u := strings.Replace(baseURL(), "postgres://postgres@", "postgres://postgres:Wr0ngLayoutPw@", 1)
-	_, err = paramstore.Open(t.Context(), withQuery(u, "search_path="+schema))
+	u := strings.Replace(paramstoretest.PostgresURL(), "postgres://postgres@", "postgres://postgres:Wr0ngLayoutPw@", 1)
+	_, err = paramstore.Open(t.Context(), paramstoretest.WithQuery(u, "search_path="+schema))
 	require.ErrorIs(t, err, paramstore.ErrSchema)
 	msg := err.Error()
 	assert.Contains(t, msg, "postgres")

@@ -1,11 +1,8 @@
 package redisstore_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
 
@@ -18,42 +15,11 @@ import (
 	"github.com/tdctl/tdctl/paramstore/redisstore"
 )
 
-// testURL is the test server: TDCTL_TEST_REDIS or the CI default.
-func testURL() string {
-	if u := os.Getenv("TDCTL_TEST_REDIS"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
-
 func open(t *testing.T) *paramstore.Store {
-	s, err := paramstore.Open(t.Context(), testURL())
+	s, err := paramstore.Open(t.Context(), paramstoretest.RedisURL())
 	paramstoretest.RequireServer(t, "Redis", err)
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// rawClient is a plain client on the test server, as digdag would use.
-func rawClient(t *testing.T) *redis.Client {
-	opt, err := redis.ParseURL(testURL())
-	require.NoError(t, err)
-	c := redis.NewClient(opt)
-	paramstoretest.RequireServer(t, "Redis", c.Ping(t.Context()).Err())
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// freshSite is a site id no other test uses; its keys are deleted at the end.
-func freshSite(t *testing.T, c *redis.Client) int32 {
-	site := rand.Int32N(1<<30) + 1<<30
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := c.Keys(ctx, fmt.Sprintf("%d:*", site)).Result()
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return site
 }
 
 func TestConformance(t *testing.T) {
@@ -72,8 +38,8 @@ func digdagSet(t *testing.T, c *redis.Client, site int32, kv map[string]string) 
 }
 
 func TestReadsWhatDigdagWrites(t *testing.T) {
-	c := rawClient(t)
-	site := freshSite(t, c)
+	c := paramstoretest.RedisClient(t)
+	site := paramstoretest.FreshRedisSite(t, c)
 	digdagSet(t, c, site, map[string]string{
 		"last_executed_time": `{"value_type":0,"value":{"value":"2026-11-24T21:00:00Z"}}`,
 		"escaped":            `{"value_type":0,"value":{"value":"a\"b\\c\nd\u0001<&>/😀"}}`,
@@ -101,8 +67,8 @@ func TestReadsWhatDigdagWrites(t *testing.T) {
 }
 
 func TestWritesWhatDigdagReads(t *testing.T) {
-	c := rawClient(t)
-	site := freshSite(t, c)
+	c := paramstoretest.RedisClient(t)
+	site := paramstoretest.FreshRedisSite(t, c)
 	h := open(t).Site(site)
 	ctx := t.Context()
 	require.NoError(t, h.SetMany(ctx, map[string]json.RawMessage{
@@ -137,8 +103,8 @@ func TestWritesWhatDigdagReads(t *testing.T) {
 }
 
 func TestForeignKeys(t *testing.T) {
-	c := rawClient(t)
-	site := freshSite(t, c)
+	c := paramstoretest.RedisClient(t)
+	site := paramstoretest.FreshRedisSite(t, c)
 	ctx := t.Context()
 	require.NoError(t, c.RPush(ctx, fmt.Sprintf("%d:list", site), "x").Err())
 	require.NoError(t, c.Set(ctx, fmt.Sprintf("%d:text", site), "plain text", time.Hour).Err())

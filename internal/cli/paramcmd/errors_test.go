@@ -66,8 +66,8 @@ func TestUnreachableStoreIsExit2WithoutPassword(t *testing.T) {
 func TestPasswordNeverPrinted(t *testing.T) {
 	// PostgreSQL here trusts every login, so a URL with a password works:
 	// every message that names the store masks it.
-	schema := pgSchema(t)
-	url := "postgres://postgres:" + password + "@" + strings.TrimPrefix(withQuery(pgBase(), "search_path="+schema), "postgres://postgres@")
+	schema := paramstoretest.FreshSchema(t, "paramcmd_test_")
+	url := "postgres://postgres:" + password + "@" + strings.TrimPrefix(paramstoretest.WithQuery(paramstoretest.PostgresURL(), "search_path="+schema), "postgres://postgres@")
 	require.Contains(t, url, password)
 	e := &env{t: t, vars: map[string]string{EnvStore: url}, secret: password}
 	r := e.run("get", "k")
@@ -117,13 +117,13 @@ func TestBadURLAndSchema(t *testing.T) {
 	}
 
 	// a params table that is not digdag's: a store error (exit 2)
-	schema := pgSchema(t)
-	conn, err := pgx.Connect(t.Context(), pgBase())
+	schema := paramstoretest.FreshSchema(t, "paramcmd_test_")
+	conn, err := pgx.Connect(t.Context(), paramstoretest.PostgresURL())
 	paramstoretest.RequireServer(t, "PostgreSQL", err)
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(t.Context(), `CREATE SCHEMA `+schema+`; CREATE TABLE `+schema+`.params (key text, value jsonb, site_id int)`)
 	require.NoError(t, err)
-	e := &env{t: t, vars: map[string]string{EnvStore: withQuery(pgBase(), "search_path="+schema)}}
+	e := &env{t: t, vars: map[string]string{EnvStore: paramstoretest.WithQuery(paramstoretest.PostgresURL(), "search_path="+schema)}}
 	r := e.run("list")
 	var se *StoreError
 	require.ErrorAs(t, r.err, &se, "%v", r.err)

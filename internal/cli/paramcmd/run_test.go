@@ -2,12 +2,9 @@ package paramcmd
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,82 +80,18 @@ type backend struct {
 	open func(t *testing.T) (url string, site int32)
 }
 
-func pgBase() string {
-	if u := os.Getenv("TDCTL_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test"
-}
-
-func redisBase() string {
-	if u := os.Getenv("TDCTL_TEST_REDIS"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
-
-func withQuery(u, q string) string {
-	if strings.Contains(u, "?") {
-		return u + "&" + q
-	}
-	return u + "?" + q
-}
-
-// pgSchema is a fresh PostgreSQL schema (created by the store's Open),
-// dropped when t ends.
-func pgSchema(t *testing.T) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "paramcmd_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, pgBase())
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		assert.NoError(t, err)
-	})
-	return schema
-}
-
-func redisClient(t *testing.T) *redis.Client {
-	opt, err := redis.ParseURL(redisBase())
-	require.NoError(t, err)
-	c := redis.NewClient(opt)
-	paramstoretest.RequireServer(t, "Redis", c.Ping(t.Context()).Err())
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// redisSite is a site id no other test uses; its keys are deleted when t
-// ends.
-func redisSite(t *testing.T, c *redis.Client) int32 {
-	site := mrand.Int32N(1<<30) + 1<<30
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := c.Keys(ctx, fmt.Sprintf("%d:*", site)).Result()
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return site
-}
-
 var backends = []backend{
 	{"sqlite", func(t *testing.T) (string, int32) {
 		return "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "params.db")), 0
 	}},
 	{"postgres", func(t *testing.T) (string, int32) {
-		conn, err := pgx.Connect(t.Context(), pgBase())
+		conn, err := pgx.Connect(t.Context(), paramstoretest.PostgresURL())
 		paramstoretest.RequireServer(t, "PostgreSQL", err)
 		conn.Close(context.Background())
-		return withQuery(pgBase(), "search_path="+pgSchema(t)), 7
+		return paramstoretest.WithQuery(paramstoretest.PostgresURL(), "search_path="+paramstoretest.FreshSchema(t, "paramcmd_test_")), 7
 	}},
 	{"redis", func(t *testing.T) (string, int32) {
-		return redisBase(), redisSite(t, redisClient(t))
+		return paramstoretest.RedisURL(), paramstoretest.FreshRedisSite(t, paramstoretest.RedisClient(t))
 	}},
 }
 
@@ -380,7 +312,7 @@ func TestExportImport(t *testing.T) {
 		require.NoError(t, os.WriteFile(file, []byte(exported), 0o600))
 		otherSite := siteOf(e) + 1
 		if strings.HasPrefix(e.vars[EnvStore], "redis") {
-			otherSite = redisSite(t, redisClient(t))
+			otherSite = paramstoretest.FreshRedisSite(t, paramstoretest.RedisClient(t))
 		}
 		other := &env{t: t, vars: map[string]string{EnvStore: e.vars[EnvStore], EnvSite: strconv.Itoa(int(otherSite))}}
 		r := other.run("import", file)
@@ -454,8 +386,8 @@ func TestFailingImportWritesNothing(t *testing.T) {
 // TestImportAllOrNothingInStore: the store itself refuses a write
 // midway (a PostgreSQL trigger rejecting one key): no key is written.
 func TestImportAllOrNothingInStore(t *testing.T) {
-	schema := pgSchema(t)
-	url := withQuery(pgBase(), "search_path="+schema)
+	schema := paramstoretest.FreshSchema(t, "paramcmd_test_")
+	url := paramstoretest.WithQuery(paramstoretest.PostgresURL(), "search_path="+schema)
 	e := &env{t: t, vars: map[string]string{EnvStore: url}}
 	r := e.run("set", "a", "old")
 	paramstoretest.RequireServer(t, "PostgreSQL", r.err)
@@ -485,7 +417,7 @@ func TestImportAllOrNothingInStore(t *testing.T) {
 // (value_type 0); other JSON is value_type 2.
 func TestStoreDigdagLayout(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
-		url := withQuery(pgBase(), "search_path="+pgSchema(t))
+		url := paramstoretest.WithQuery(paramstoretest.PostgresURL(), "search_path="+paramstoretest.FreshSchema(t, "paramcmd_test_"))
 		e := &env{t: t, vars: map[string]string{EnvStore: url, EnvSite: "3"}}
 		r := e.run("set", "s", "42", "--string")
 		paramstoretest.RequireServer(t, "PostgreSQL", r.err)
@@ -506,9 +438,9 @@ func TestStoreDigdagLayout(t *testing.T) {
 		assert.Equal(t, []string{`n {"value":42} 2`, `s {"value":"42"} 0`}, got)
 	})
 	t.Run("redis", func(t *testing.T) {
-		c := redisClient(t)
-		site := redisSite(t, c)
-		e := &env{t: t, vars: map[string]string{EnvStore: redisBase(), EnvSite: strconv.Itoa(int(site))}}
+		c := paramstoretest.RedisClient(t)
+		site := paramstoretest.FreshRedisSite(t, c)
+		e := &env{t: t, vars: map[string]string{EnvStore: paramstoretest.RedisURL(), EnvSite: strconv.Itoa(int(site))}}
 		e.ok("set", "s", "42", "--string")
 		e.ok("set", "n", "42", "--ttl", "1h")
 		s, err := c.Get(t.Context(), fmt.Sprintf("%d:s", site)).Result()
