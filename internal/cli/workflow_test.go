@@ -91,7 +91,15 @@ func TestWorkflowResultExportToTDTablePostgresAndConnection(t *testing.T) {
 	conn, err := pgx.Connect(ctx, paramstoretest.PostgresURL())
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	t.Cleanup(func() { conn.Exec(context.Background(), "DROP TABLE IF EXISTS code_counts") })
+	t.Cleanup(func() { // conn is closed by then: drop with a connection of its own
+		c, err := pgx.Connect(context.Background(), paramstoretest.PostgresURL())
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, err = c.Exec(context.Background(), "DROP TABLE IF EXISTS code_counts")
+		assert.NoError(t, err)
+	})
 
 	r := e.run("workflow", "run", filepath.Join(examplesDir(t), "result_export.dig"), "--session-time", "2026-11-25T21:00:00Z", "--debug")
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
