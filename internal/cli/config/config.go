@@ -18,6 +18,7 @@ package config
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -199,7 +200,8 @@ func ConfigFilePath(flag string, getenv func(string) string, home string) string
 }
 
 // readTDConf reads the [account] section of the Ruby CLI's td.conf. A missing
-// file is no error.
+// file is no error. Lines end at "\n", "\r\n" or a bare "\r"
+// (scanConfLines), so no key or value holds a line break of any kind.
 func readTDConf(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -212,6 +214,7 @@ func readTDConf(path string) (map[string]string, error) {
 	out := map[string]string{}
 	section := ""
 	sc := bufio.NewScanner(f)
+	sc.Split(scanConfLines)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' || line[0] == ';' {
@@ -241,6 +244,35 @@ func readTDConf(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return out, nil
+}
+
+// scanConfLines is bufio.ScanLines with one difference: a bare "\r" ends a
+// line too, as "\n" and "\r\n" do. bufio.ScanLines only drops the "\r" of a
+// "\r\n", so "apikey = 1/x\rinjected = y" would otherwise be one line whose
+// value carries a carriage return: printed on a terminal, the text after it
+// overwrites what came before, so a crafted td.conf could hide part of a
+// value. (The Ruby td CLI splits on "\n" only and keeps such a "\r" inside
+// the value; tdctl reads it as two lines instead.)
+func scanConfLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if atEOF && len(data) == 0 {
+		return 0, nil, nil
+	}
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		switch {
+		case data[i] == '\n':
+			return i + 1, data[:i], nil
+		case i+1 < len(data) && data[i+1] == '\n': // "\r\n"
+			return i + 2, data[:i], nil
+		case i+1 < len(data) || atEOF: // a bare "\r"
+			return i + 1, data[:i], nil
+		}
+		// a "\r" at the end of what has been read: a "\n" may follow
+		return 0, nil, nil
+	}
+	if atEOF {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 type configFile struct {

@@ -1,9 +1,13 @@
 package config
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -154,4 +158,71 @@ func TestMaskKey(t *testing.T) {
 	assert.Equal(t, "1234/***", MaskKey("1234/abcdefabcdef"))
 	assert.Equal(t, "***", MaskKey("abcdefabcdef"))
 	assert.Equal(t, "", MaskKey(""))
+}
+
+// A bare "\r" ends a line like "\n" and "\r\n": the fuzz seed that used to
+// leave "1/x\rinjected = y" as the API key (a value that, printed on a
+// terminal, shows "injected = y" over "1/x") reads as two lines.
+func TestTDConfBareCarriageReturnEndsALine(t *testing.T) {
+	home, e := setup(t, false, false)
+	path := filepath.Join(home, ".td", "td.conf")
+	write(t, path, "[account]\napikey = 1/x\rinjected = y\n")
+	m, err := readTDConf(path)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"apikey": "1/x", "injected": "y"}, m)
+	c, err := Load(Options{Getenv: e.get, HomeDir: home})
+	require.NoError(t, err)
+	assert.Equal(t, Value{"1/x", path}, c.APIKey)
+
+	// every line ending, mixed in one file, with a "\r" last at EOF
+	write(t, path, "[account]\r  user = u@example.com\r\n\r\n\r  apikey = 1/mixed\n\rendpoint = eu01\r")
+	m, err = readTDConf(path)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"user": "u@example.com", "apikey": "1/mixed", "endpoint": "eu01"}, m)
+
+	// line numbers in errors count a bare "\r" as a line end and "\r\n" as one
+	write(t, path, "[account]\r\napikey = 1/k\r# comment\r\rno equals sign\n")
+	_, err = readTDConf(path)
+	require.ErrorContains(t, err, "td.conf:5: expected key = value")
+	write(t, path, "[account]\r[broken\r\napikey = 1/k\n")
+	_, err = readTDConf(path)
+	require.ErrorContains(t, err, `td.conf:2: malformed section header "[broken"`)
+}
+
+// scanConfLines gives the same lines however the file arrives: a "\r\n"
+// split across two reads is one line end, not a "\r" line end and an empty
+// line after it.
+func TestScanConfLinesAcrossReads(t *testing.T) {
+	lines := func(r io.Reader) []string {
+		sc := bufio.NewScanner(r)
+		sc.Split(scanConfLines)
+		var out []string
+		for sc.Scan() {
+			out = append(out, sc.Text())
+		}
+		require.NoError(t, sc.Err())
+		return out
+	}
+	for in, want := range map[string][]string{
+		"a\nb\r\nc\rd":     {"a", "b", "c", "d"},
+		"a\r\n":            {"a"},
+		"a\r":              {"a"},
+		"a\r\r\n\n":        {"a", "", ""},
+		"\r":               {""},
+		"":                 nil,
+		"x = 1\ry = 2\r\n": {"x = 1", "y = 2"},
+	} {
+		assert.Equal(t, want, lines(strings.NewReader(in)), "%q whole", in)
+		assert.Equal(t, want, lines(iotest.OneByteReader(strings.NewReader(in))), "%q one byte per read", in)
+	}
+
+	// at the end of what has been read, a "\r" waits for the next byte
+	adv, tok, err := scanConfLines([]byte("a\r"), false)
+	require.NoError(t, err)
+	assert.Equal(t, 0, adv)
+	assert.Nil(t, tok)
+	adv, tok, err = scanConfLines([]byte("a\r"), true)
+	require.NoError(t, err)
+	assert.Equal(t, 2, adv)
+	assert.Equal(t, "a", string(tok))
 }

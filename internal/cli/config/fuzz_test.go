@@ -10,10 +10,12 @@ import (
 )
 
 // FuzzTDConf feeds arbitrary td.conf content to the parser and to Load:
-// neither may panic, no value read from it (API key, endpoint, user) may
-// span lines, and the masked API key never shows its secret part.
+// neither may panic, no key or value read from it (API key, endpoint, user)
+// may span lines or hold a carriage return (a bare "\r" ends a line, so a
+// crafted file cannot hide text on a terminal), and the masked API key never
+// shows its secret part.
 //
-//	go test -run '^$' -fuzz FuzzTDConf -fuzztime 30s ./internal/cli/config/
+//	go test -run '^$' -fuzz FuzzTDConf -fuzztime 60s ./internal/cli/config/
 func FuzzTDConf(f *testing.F) {
 	for _, seed := range []string{
 		"[account]\n  user = u@example.com\n  apikey = 1234/abcdef0123456789\n",
@@ -29,6 +31,8 @@ func FuzzTDConf(f *testing.F) {
 		"[account]\napikey = \"\n",
 		"[account]\napikey = a = b\n",
 		"[account]\napikey = 1/x\rinjected = y\n",
+		"[account]\rapikey = 1/cr-only\ruser = u\r",
+		"[account]\napikey = 1/\r\r\n\n\rx\r",
 		"",
 		"\n\n\n",
 		"[]\n=\n",
@@ -48,8 +52,10 @@ func FuzzTDConf(f *testing.F) {
 			require.NotContains(t, err.Error(), "\n", "one-line error")
 		}
 		for k, v := range m {
-			require.NotContainsf(t, v, "\n", "td.conf value %q spans lines", k)
-			require.NotContainsf(t, k, "\n", "td.conf key %q spans lines", k)
+			for _, eol := range []string{"\n", "\r"} {
+				require.NotContainsf(t, v, eol, "td.conf value %q holds %q", k, eol)
+				require.NotContainsf(t, k, eol, "td.conf key %q holds %q", k, eol)
+			}
 		}
 
 		c, err := Load(Options{HomeDir: home, Getenv: func(string) string { return "" }})
@@ -60,6 +66,7 @@ func FuzzTDConf(f *testing.F) {
 		require.NotNil(t, c)
 		for name, v := range map[string]Value{"apikey": c.APIKey, "endpoint": c.Endpoint, "user": c.User} {
 			require.NotContainsf(t, v.Value, "\n", "%s spans lines", name)
+			require.NotContainsf(t, v.Value, "\r", "%s holds a carriage return", name)
 		}
 		if c.APIKey.Set() {
 			require.Equal(t, m["apikey"], c.APIKey.Value, "the API key comes from td.conf")
