@@ -7,7 +7,6 @@ package tdctl
 import (
 	_ "github.com/hashicorp/go-retryablehttp"
 	_ "github.com/jackc/pgx/v5"
-	_ "github.com/olekukonko/tablewriter"
 	_ "github.com/redis/go-redis/v9"
 	_ "github.com/schollz/progressbar/v3"
 	_ "github.com/spf13/cobra"

@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
+	"github.com/mattn/go-runewidth"
 	"github.com/spf13/cobra"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
@@ -176,36 +175,79 @@ func (t *Table) Render() error {
 	}
 }
 
+// renderTerminal aligns the columns, two spaces apart, with display widths
+// from go-runewidth (CJK characters take two cells, combining marks none).
+// When the terminal is narrower than the table, the widest columns are cut
+// with "…" first, down to their header's width.
 func (t *Table) renderTerminal(w io.Writer) error {
-	hdr := make([]any, len(t.headers))
+	const gap = 2
+	n := len(t.headers)
+	cells := make([][]string, 0, len(t.rows)+1)
+	hdr := make([]string, n)
 	for i, h := range t.headers {
 		hdr[i] = strings.ToUpper(h)
 	}
-	opts := []tablewriter.Option{
-		tablewriter.WithRendition(tw.Rendition{Borders: tw.BorderNone, Settings: tw.Settings{
-			Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
-			Lines:      tw.Lines{ShowHeaderLine: tw.Off},
-		}}),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithRowAutoWrap(tw.WrapTruncate),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-	}
-	if width := t.p.IO.TerminalWidth(); width > 0 {
-		opts = append(opts, tablewriter.WithMaxWidth(width))
-	}
-	tbl := tablewriter.NewTable(w, opts...)
-	tbl.Header(hdr...)
+	cells = append(cells, hdr)
 	for _, r := range t.rows {
-		row := make([]any, len(r))
-		for i, f := range r {
-			row[i] = oneLine(f)
+		row := make([]string, n)
+		for i := range row {
+			if i < len(r) {
+				row[i] = oneLine(r[i])
+			}
 		}
-		if err := tbl.Append(row...); err != nil {
+		cells = append(cells, row)
+	}
+	widths := make([]int, n)
+	for _, r := range cells {
+		for i, c := range r {
+			widths[i] = max(widths[i], runewidth.StringWidth(c))
+		}
+	}
+	shrinkColumns(widths, hdr, gap, t.p.IO.TerminalWidth())
+	var b strings.Builder
+	for _, r := range cells {
+		b.Reset()
+		for i, c := range r {
+			if runewidth.StringWidth(c) > widths[i] {
+				c = runewidth.Truncate(c, widths[i], "…")
+			}
+			b.WriteString(c)
+			if i < n-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-runewidth.StringWidth(c)+gap))
+			}
+		}
+		b.WriteByte('\n')
+		if _, err := io.WriteString(w, b.String()); err != nil {
 			return err
 		}
 	}
-	return tbl.Render()
+	return nil
+}
+
+// shrinkColumns narrows the widest columns, one cell at a time, until the
+// table fits in total cells (0 = no limit) or every column is down to its
+// header's width (at least 3 cells, room for "x…").
+func shrinkColumns(widths []int, headers []string, gap, total int) {
+	if total <= 0 || len(widths) == 0 {
+		return
+	}
+	used := gap * (len(widths) - 1)
+	for _, w := range widths {
+		used += w
+	}
+	for used > total {
+		widest := -1
+		for i, w := range widths {
+			if w > max(3, runewidth.StringWidth(headers[i])) && (widest < 0 || w > widths[widest]) {
+				widest = i
+			}
+		}
+		if widest < 0 {
+			return
+		}
+		widths[widest]--
+		used--
+	}
 }
 
 // TSVField makes a value safe for one tab-separated field: tabs and line
