@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,20 +19,45 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// buildTdctl builds the binary the way a user would, with the version
-// stamped, into a temporary directory.
+// buildTdctl builds tdctl and tdctl-full the way a release does, with the
+// version stamped, side by side in a temporary directory, and returns
+// tdctl's path.
+// The tests of this package share one build.
 func buildTdctl(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("builds the binary")
+		t.Skip("builds the binaries")
 	}
-	bin := filepath.Join(t.TempDir(), "tdctl")
-	cmd := exec.Command("go", "build", "-ldflags",
-		"-s -w -X github.com/tdctl/tdctl/internal/cli/build.Version=v9.9.9-e2e", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "tdctl-e2e-*")
+		for _, b := range [][2]string{{"tdctl", "."}, {"tdctl-full", "../tdctl-full"}} {
+			if built.err != nil {
+				return
+			}
+			cmd := exec.Command("go", "build", "-ldflags",
+				"-s -w -X github.com/tdctl/tdctl/internal/cli/build.Version=v9.9.9-e2e", "-o", filepath.Join(built.dir, b[0]), b[1])
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				built.err = fmt.Errorf("go build %s: %w: %s", b[1], err, out)
+			}
+		}
+	})
+	require.NoError(t, built.err)
+	return filepath.Join(built.dir, "tdctl")
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // startDevServer runs `tdctl dev-server --addr 127.0.0.1:0` and returns the
@@ -152,4 +179,87 @@ func TestInterruptExitCode(t *testing.T) {
 	assert.Contains(t, stderr, "killed job "+job)
 	st, _, _ = run("job", "status", job)
 	assert.Equal(t, "killed", st)
+}
+
+// TestDispatch checks how tdctl hands the commands it does not link to
+// tdctl-full: the command line and streams unchanged, tdctl-full's exit
+// code, a clear error naming the fix when tdctl-full is missing, and a
+// warning when the two come from different releases.
+func TestDispatch(t *testing.T) {
+	bin := buildTdctl(t)
+	dir := filepath.Dir(bin)
+	run := func(env []string, args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(testEnv(t, bin, "http://127.0.0.1:1"), env...)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		return o.String(), e.String(), code
+	}
+
+	t.Run("the command line reaches tdctl-full unchanged, its exit code comes back", func(t *testing.T) {
+		fake := filepath.Join(t.TempDir(), "fake-full")
+		require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\n"+
+			`printf '%s\n' "$@"; echo "marker=$TDCTL_DISPATCH_VERSION"; echo from-stderr >&2; exit 7`+"\n"), 0o755))
+		stdout, stderr, code := run([]string{"TDCTL_FULL=" + fake},
+			"--debug", "--apikey", "1/k", "workflow", "run", "a b.dig", "--param", "x=1")
+		assert.Equal(t, 7, code)
+		assert.Equal(t, "--debug\n--apikey\n1/k\nworkflow\nrun\na b.dig\n--param\nx=1\nmarker=v9.9.9-e2e\n", stdout)
+		assert.Equal(t, "from-stderr\n", stderr)
+	})
+
+	t.Run("core commands never start tdctl-full", func(t *testing.T) {
+		stdout, _, code := run([]string{"TDCTL_FULL=/nonexistent/tdctl-full"}, "version")
+		assert.Equal(t, 0, code)
+		assert.True(t, strings.HasPrefix(stdout, "tdctl v9.9.9-e2e "), stdout)
+	})
+
+	t.Run("tdctl-full missing: exit 1 and how to install it", func(t *testing.T) {
+		alone := filepath.Join(t.TempDir(), "tdctl")
+		data, err := os.ReadFile(bin)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(alone, data, 0o755))
+		cmd := exec.Command(alone, "param", "list")
+		cmd.Env = append(testEnv(t, alone, "http://127.0.0.1:1"), "PATH=/usr/bin:/bin")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, 1, ee.ExitCode())
+		assert.Contains(t, string(out), "tdctl param runs in tdctl-full, which is not beside tdctl ("+filepath.Dir(alone)+") or on PATH")
+		assert.Contains(t, string(out), "go install github.com/tdctl/tdctl/cmd/...@latest")
+
+		_, stderr, code := run([]string{"TDCTL_FULL=" + filepath.Join(dir, "nope")}, "param", "list")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stderr, "TDCTL_FULL="+filepath.Join(dir, "nope")+": not an executable file")
+	})
+
+	t.Run("a tdctl-full that is really tdctl is refused, not run in a loop", func(t *testing.T) {
+		_, stderr, code := run([]string{"TDCTL_FULL=" + bin}, "param", "list")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stderr, "is not the full binary")
+	})
+
+	t.Run("different releases: a warning, and the marker is not inherited", func(t *testing.T) {
+		cmd := exec.Command(filepath.Join(dir, "tdctl-full"), "version")
+		cmd.Env = append(testEnv(t, bin, "http://127.0.0.1:1"), "TDCTL_DISPATCH_VERSION=v1.0.0")
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		require.NoError(t, cmd.Run())
+		assert.Equal(t, "warning: tdctl v1.0.0 is running tdctl-full v9.9.9-e2e: install both from the same release\n", e.String())
+
+		// A workflow's sh> task running tdctl-full again sees no marker.
+		wf := filepath.Join(t.TempDir(), "env.dig")
+		require.NoError(t, os.WriteFile(wf, []byte("+env:\n  sh>: echo \"marker=[$TDCTL_DISPATCH_VERSION]\"\n"), 0o644))
+		stdout, stderr, code := run(nil, "workflow", "run", wf, "--runs-dir", filepath.Join(t.TempDir(), "runs"))
+		require.Equal(t, 0, code, stderr)
+		assert.Contains(t, stdout+stderr, "marker=[]")
+	})
 }

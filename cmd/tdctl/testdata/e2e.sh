@@ -66,4 +66,25 @@ grep -q 'no API key: set TD_API_KEY' "$err" || fail "no key message: $(cat "$err
 # a closed pipe is success
 $t job list --limit 0 | head -c 1 >/dev/null; [ "${PIPESTATUS[0]}" = 0 ] || fail "EPIPE exit ${PIPESTATUS[0]}"
 
+# commands that live in tdctl-full: tdctl runs it with the command line
+# unchanged (global flags, help, completion) and exits with its code
+expect_code 0 $t --help; grep -q '^  workflow ' "$out" || fail "--help lists workflow: $(cat "$out")"
+expect_code 0 $t workflow --help; grep -q 'run  ' "$out" || fail "workflow --help is tdctl-full's: $(cat "$out")"
+expect_code 0 $t help param; grep -q 'param_get>' "$out" || fail "help param"
+expect_code 0 $t __complete workflow ''; grep -q '^check' "$out" || fail "completion of workflow: $(cat "$out")"
+expect_code 0 $t __complete wor; grep -q '^workflow' "$out" || fail "completion of a dispatched name"
+expect_code 0 $t param set e2e_key '{"n": 42}'
+[ "$($t --debug param get e2e_key 2>/dev/null)" = '{"n":42}' ] || fail "param get after set"
+expect_code 1 $t param get e2e_missing; grep -q 'not set' "$err" || fail "param get missing: $(cat "$err")"
+expect_code 2 $t param get k --store 'postgres://e2e:e2e-store-pw@127.0.0.1:1/x'
+grep -q 'e2e-store-pw' "$err" && fail "store password printed"
+wf=$(mktemp -d); trap 'rm -rf "$out" "$err" "$wf"' EXIT
+printf '+q:\n  td>:\n  query: SELECT 1 AS a\n  database: sample_datasets\n+n:\n  param_set>:\n    e2e_n: ${td.last_job.num_records}\n' >"$wf/ok.dig"
+printf '+q:\n  td>:\n  query: SELECT * FROM no_such_table\n  database: sample_datasets\n' >"$wf/bad.dig"
+expect_code 0 $t workflow check "$wf/ok.dig"
+expect_code 0 $t workflow run "$wf/ok.dig" --runs-dir "$wf/runs"
+[ "$($t param get e2e_n)" = 1 ] || fail "workflow's param_set>: $($t param get e2e_n)"
+expect_code 3 $t workflow run "$wf/bad.dig" --runs-dir "$wf/runs"
+expect_code 1 $t workflow check "$wf/missing.dig"
+
 echo "e2e OK"

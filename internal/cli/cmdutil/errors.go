@@ -86,3 +86,33 @@ func (e *ConfigError) Error() string { return e.err.Error() }
 
 // Unwrap returns the wrapped error.
 func (e *ConfigError) Unwrap() error { return e.err }
+
+// ScriptExitError ends `tdctl k8s run` with the script's own exit code.
+// Only that command returns it, so a script's code never replaces the
+// documented exit 3 of a failed workflow task.
+type ScriptExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ScriptExitError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the k8sexec error.
+func (e *ScriptExitError) Unwrap() error { return e.Err }
+
+// ExitCode is the process exit code Main uses.
+func (e *ScriptExitError) ExitCode() int { return e.Code }
+
+// StoreError is a failure of the param store itself: the server cannot be
+// reached or refused the login, the table or keys are not in digdag's
+// layout, a query failed. tdctl exits 2 on it, as on an API error. Err's
+// message must already have any password masked.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the paramstore error (errors.Is(err, paramstore.ErrUnavailable)...).
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// ExitCode is the exit code of a store failure: 2, like an API error.
+func (e *StoreError) ExitCode() int { return ExitAPI }

@@ -126,19 +126,9 @@ func (o *RunOptions) complete(args []string) error {
 	return nil
 }
 
-// ScriptExitError ends `k8s run` with the script's exit code.
-type ScriptExitError struct {
-	Code int
-	Err  error
-}
-
-func (e *ScriptExitError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the k8sexec error.
-func (e *ScriptExitError) Unwrap() error { return e.Err }
-
-// ExitCode is the process exit code Main uses.
-func (e *ScriptExitError) ExitCode() int { return e.Code }
+// ScriptExitError ends `k8s run` with the script's exit code; see
+// cmdutil.ScriptExitError.
+type ScriptExitError = cmdutil.ScriptExitError
 
 func runRun(o *RunOptions) error {
 	r, err := o.NewRunner(o.Kubeconfig, o.Context)

@@ -180,21 +180,9 @@ func withSite(ctx context.Context, so StoreOptions, fn func(st *paramstore.Store
 	return fn(st, st.Site(so.Site))
 }
 
-// StoreError is a failure of the param store itself: the server cannot be
-// reached or refused the login, the table or keys are not in digdag's
-// layout, a query failed. tdctl exits 2 on it, as on an API error.
-type StoreError struct {
-	msg string
-	err error
-}
-
-func (e *StoreError) Error() string { return e.msg }
-
-// Unwrap returns the paramstore error (errors.Is(err, paramstore.ErrUnavailable)...).
-func (e *StoreError) Unwrap() error { return e.err }
-
-// ExitCode is the exit code of a store failure: 2, like an API error.
-func (e *StoreError) ExitCode() int { return cmdutil.ExitAPI }
+// StoreError is a failure of the param store itself (exit 2); see
+// cmdutil.StoreError.
+type StoreError = cmdutil.StoreError
 
 // NotSetError is a param that has no value (never set, deleted or
 // expired). tdctl exits 1 on it.
@@ -247,7 +235,7 @@ func storeError(so StoreOptions, err error) error {
 	case errors.Is(err, paramstore.ErrBadURL):
 		return cmdutil.NewConfigError(err)
 	}
-	return &StoreError{msg: err.Error(), err: err}
+	return &StoreError{Err: err}
 }
 
 // showKey prints a key as is, or quoted when it is empty or holds spaces

@@ -1,4 +1,6 @@
-// Package root assembles the tdctl command tree.
+// Package root assembles tdctl's command tree: the core commands (query,
+// job, config, version, completion) and either the heavy ones (tdctl-full,
+// see package cli) or stubs that hand them to tdctl-full (package dispatch).
 package root
 
 import (
@@ -7,21 +9,19 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/completion"
 	"github.com/tdctl/tdctl/internal/cli/configcmd"
-	"github.com/tdctl/tdctl/internal/cli/democmd"
-	"github.com/tdctl/tdctl/internal/cli/devserver"
+	"github.com/tdctl/tdctl/internal/cli/dispatch"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/job"
-	"github.com/tdctl/tdctl/internal/cli/k8scmd"
-	"github.com/tdctl/tdctl/internal/cli/paramcmd"
 	"github.com/tdctl/tdctl/internal/cli/query"
 	versioncmd "github.com/tdctl/tdctl/internal/cli/version"
-	"github.com/tdctl/tdctl/internal/cli/workflowcmd"
 )
 
 // Help is the part of `tdctl --help` that documents behaviour every
 // command shares.
 const Help = `tdctl runs Treasure Data query jobs, waits for them, and exports or downloads
-their results — one static binary for shell scripts and CI.
+their results, from shell scripts and CI. The workflow runner, params, Kubernetes
+and the emulator (workflow, param, k8s, dev-server, demo) live in tdctl-full,
+shipped beside tdctl, which tdctl runs for them.
 
 Try it without an account:
   tdctl dev-server            # prints an export line for TD_API_SERVER and TD_API_KEY
@@ -43,8 +43,14 @@ Exit codes:
   5    the job has not finished yet (job num-records / job result without --wait)
   130  interrupted (Ctrl-C); jobs keep running unless --kill-on-interrupt`
 
-// NewCmdRoot returns the tdctl command with every subcommand.
-func NewCmdRoot(f *factory.Factory) *cobra.Command {
+// NewCmdCore returns the tree of the tdctl binary: the core commands and
+// dispatch stubs for the rest.
+func NewCmdCore(f *factory.Factory) *cobra.Command {
+	return NewCmdRoot(f, dispatch.Stubs()...)
+}
+
+// NewCmdRoot returns the tdctl command with the core subcommands and more.
+func NewCmdRoot(f *factory.Factory, more ...*cobra.Command) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "tdctl <command> [flags]",
 		Short:         "Treasure Data jobs from the command line",
@@ -74,13 +80,9 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		query.NewCmdQuery(f, nil),
 		job.NewCmdJob(f),
 		configcmd.NewCmdConfig(f),
-		devserver.NewCmdDevServer(f, nil),
-		democmd.NewCmdDemo(f),
-		workflowcmd.NewCmdWorkflow(f, nil),
-		paramcmd.NewCmdParam(f),
-		k8scmd.NewCmdK8s(f),
 		versioncmd.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),
 	)
+	cmd.AddCommand(more...)
 	return cmd
 }
