@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	nethttptest "net/http/httptest"
 	"net/url"
@@ -366,6 +367,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeJSON answers 200 with v, gzip-encoded when the client accepts it.
+// gzipWriters are reused: a gzip.Writer allocates ~800 KB of deflate state,
+// which made compressing the small JSON answers the emulator's main cost
+// (bench/emulator).
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
+
 func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -378,9 +384,12 @@ func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	if acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		w.WriteHeader(http.StatusOK)
-		zw := gzip.NewWriter(w)
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(w)
 		_, _ = zw.Write(body)
 		_ = zw.Close()
+		zw.Reset(io.Discard) // drop the reference to w
+		gzipWriters.Put(zw)
 		return
 	}
 	h.Set("Content-Length", fmt.Sprint(len(body)))
