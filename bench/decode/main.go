@@ -22,19 +22,21 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/tdctl/tdctl/bench/internal/summary"
 	"github.com/tdctl/tdctl/td"
 )
 
 func main() {
 	n := flag.Int("rows", 1_000_000, "rows in the result")
+	summaryFile := flag.String("summary", "", "append the figures to this file (bench/run's combined table)")
 	flag.Parse()
-	if err := run(*n); err != nil {
+	if err := run(*n, *summaryFile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/decode:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int) error {
+func run(n int, summaryFile string) error {
 	file, err := generate(n)
 	if err != nil {
 		return err
@@ -89,7 +91,15 @@ func run(n int) error {
 		fmt.Printf("; zcat alone %.2f s (%.2f M rows/s floor), ratio to floor %.2f", zcat, float64(rows)/zcat/1e6, zcat/el)
 	}
 	fmt.Println()
-	return nil
+	f1 := summary.Figure{
+		Name: "msgpack.gz -> CSV decode", Value: float64(rows) / el, Unit: "rows/s",
+		Reference: "zcat of the same file (the gzip floor)", Target: ">= 1M rows/s", OK: float64(rows)/el >= 1e6,
+		Note: fmt.Sprintf("%d www_access-like rows", rows),
+	}
+	if zcat > 0 {
+		f1.RefValue, f1.Ratio = float64(rows)/zcat, zcat/el
+	}
+	return summary.Append(summaryFile, f1)
 }
 
 func format(v any) string {

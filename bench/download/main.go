@@ -33,6 +33,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/tdctl/tdctl/bench/internal/summary"
 	tdtest "github.com/tdctl/tdctl/internal/httptest"
 )
 
@@ -42,14 +43,15 @@ func main() {
 	sizes := flag.String("sizes", "256", "result sizes in MiB, comma separated")
 	runs := flag.Int("runs", 3, "runs per tool and size (the median is reported)")
 	tdctl := flag.String("tdctl", "", "tdctl binary (default: build ./cmd/tdctl into a temp dir)")
+	summaryFile := flag.String("summary", "", "append the figures to this file (bench/run's combined table)")
 	flag.Parse()
-	if err := run(*sizes, *runs, *tdctl); err != nil {
+	if err := run(*sizes, *runs, *tdctl, *summaryFile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/download:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sizes string, runs int, tdctl string) error {
+func run(sizes string, runs int, tdctl, summaryFile string) error {
 	if _, err := exec.LookPath("curl"); err != nil {
 		return errors.New("curl is needed as the reference: apt-get install curl")
 	}
@@ -114,6 +116,17 @@ func run(sizes string, runs int, tdctl string) error {
 		}
 		fmt.Fprintf(tw, "%d MiB\tcurl\t%.0f\t%.1f MiB\t1.00\t\n", mib, cs.mbps, cs.rssMiB)
 		fmt.Fprintf(tw, "%d MiB\ttdctl\t%.0f\t%.1f MiB\t%.2f\t\n", mib, ts.mbps, ts.rssMiB, ts.mbps/cs.mbps)
+		if err := summary.Append(summaryFile, summary.Figure{
+			Name: fmt.Sprintf("result download %d MiB", mib), Value: ts.mbps, Unit: "MB/s",
+			Reference: "curl, same emulator URL", RefValue: cs.mbps, Ratio: ts.mbps / cs.mbps,
+			Target: ">= 0.9x", OK: ts.mbps/cs.mbps >= 0.9, Note: fmt.Sprintf("median of %d", runs),
+		}, summary.Figure{
+			Name: fmt.Sprintf("result download %d MiB: peak RSS", mib), Value: ts.rssMiB, Unit: "MiB",
+			Reference: "curl", RefValue: cs.rssMiB, Ratio: ts.rssMiB / cs.rssMiB,
+			Target: "<= 64 MiB", OK: ts.rssMiB <= 64,
+		}); err != nil {
+			return err
+		}
 	}
 	return tw.Flush()
 }

@@ -29,14 +29,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tdctl/tdctl/bench/internal/summary"
 	"github.com/tdctl/tdctl/paramstore"
 )
 
 func main() {
 	n := flag.Int("n", 5000, "measured calls per operation")
 	backends := flag.String("backends", "sqlite,postgres,redis", "backends to measure")
+	summaryFile := flag.String("summary", "", "append the figures to this file (bench/run's combined table)")
 	flag.Parse()
-	if err := run(*n, strings.Split(*backends, ",")); err != nil {
+	if err := run(*n, strings.Split(*backends, ","), *summaryFile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/paramstore:", err)
 		os.Exit(1)
 	}
@@ -57,7 +59,7 @@ type pair struct {
 
 const value = `"2026-11-24T21:00:00Z"`
 
-func run(n int, backends []string) error {
+func run(n int, backends []string, summaryFile string) error {
 	ctx := context.Background()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "backend\top\tstore p50\traw p50\tratio p50\tstore p99\traw p99\tratio p99\t")
@@ -74,6 +76,15 @@ func run(n int, backends []string) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f×\t%s\t%s\t%.2f×\t\n", b, p.name,
 				us(s[0]), us(r[0]), float64(s[0])/float64(r[0]), us(s[1]), us(r[1]), float64(s[1])/float64(r[1]))
+			ratio := float64(s[0]) / float64(r[0])
+			if err := summary.Append(summaryFile, summary.Figure{
+				Name: fmt.Sprintf("paramstore %s %s p50", b, p.name), Value: float64(s[0].Nanoseconds()) / 1e3, Unit: "µs",
+				Reference: "raw driver, same round trip", RefValue: float64(r[0].Nanoseconds()) / 1e3, Ratio: ratio,
+				Target: "<= 1.2x", OK: ratio <= 1.2, Note: fmt.Sprintf("p99 %.2fx", float64(s[1])/float64(r[1])),
+			}); err != nil {
+				cleanup()
+				return err
+			}
 		}
 		cleanup()
 	}
