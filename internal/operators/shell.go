@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tdctl/tdctl/workflow"
@@ -48,7 +47,7 @@ func (s *Shell) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 		}
 		return s.Pod(ctx, tc, script)
 	}
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+	cmd := exec.CommandContext(ctx, shellPath, "-c", script)
 	cmd.Dir = tc.Workflow.Dir
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(tc.Env))
@@ -59,8 +58,7 @@ func (s *Shell) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 	for _, k := range keys {
 		cmd.Env = append(cmd.Env, k+"="+tc.Env[k])
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	ownProcessGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
