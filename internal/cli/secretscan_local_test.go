@@ -318,9 +318,6 @@ func testSecretScanDevServer(t *testing.T) {
 
 	t.Run("state database", func(t *testing.T) {
 		require.NotEmpty(t, stateDB.texts, "the emulator keeps its jobs in %s", filepath.Join(data, "state.sqlite"))
-		t.Skip("known leak: internal/httptest/store.go persistLocked (line 207) stores each job as json.Marshal(job) in <--data>/state.sqlite, " +
-			"with the result URL as given (job.Result, job.Target.URL, job.Form[\"result\"]: URL passwords, the API key of td://KEY@/...) " +
-			"and result_connection_settings as given (job.ConnSettings, Target.Settings): see the issue 7 report")
 		stateDB.check(t)
 	})
 }

@@ -64,6 +64,10 @@ type job struct {
 	Stderr     string
 	ResultPath string // msgpack.gz result file
 
+	// Redacted is set on a job read back from the state file whose secrets
+	// were masked there (see persistLocked).
+	Redacted bool `json:",omitempty"`
+
 	ExportTarget *int64 // export job: the job whose result it exports
 	LinkedExport *int64 // the latest export job of this job's result
 

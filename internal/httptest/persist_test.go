@@ -3,6 +3,8 @@ package httptest
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -85,4 +87,46 @@ func startHTTP(t *testing.T, s *Server) string {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// state.sqlite is a plain file: the secrets of result URLs and connection
+// settings are masked there, and an export that had not run when the
+// server stopped fails after a restart instead of running with masked
+// credentials.
+func TestStateFileKeepsNoSecrets(t *testing.T) {
+	dir := t.TempDir()
+	clk := NewManualClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+	s1, err := New(Options{DataDir: dir, Clock: clk, QueuedFor: time.Minute})
+	require.NoError(t, err)
+	c1 := &apiClient{t: t, hc: http.DefaultClient, key: "k", base: startHTTP(t, s1)}
+	require.NoError(t, s1.CreateDatabase("keep"))
+	s1.AddConnection("pg", "postgresql://u:ConnPassw0rd@127.0.0.1:1/db/t", map[string]any{"password": "SettingPassw0rd"})
+	keyed := c1.issue("sample_datasets", "SELECT 1 AS a", url.Values{"result": {"td://1/ApiKeySecret9@/keep/t2"}})
+	clk.Advance(time.Minute)
+	assert.Equal(t, "success", c1.wait(keyed)["status"], "the td:// key is used while the server runs")
+	// These two are still queued when the server stops.
+	plain := c1.issue("sample_datasets", "SELECT 1 AS a", url.Values{"result": {"td://@/keep/t"}})
+	secret := c1.issue("sample_datasets", "SELECT 1 AS a", url.Values{
+		"result": {"postgresql://u:ResultPassw0rd@127.0.0.1:1/db/t"},
+	})
+	assert.Equal(t, "queued", c1.show(secret)["status"])
+	require.NoError(t, s1.Close())
+
+	raw, err := os.ReadFile(filepath.Join(dir, "state.sqlite"))
+	require.NoError(t, err)
+	for _, sec := range []string{"ConnPassw0rd", "SettingPassw0rd", "ResultPassw0rd", "ApiKeySecret9"} {
+		assert.NotContains(t, string(raw), sec)
+	}
+
+	s2, err := New(Options{DataDir: dir, Clock: clk})
+	require.NoError(t, err)
+	t.Cleanup(func() { s2.Close() })
+	c2 := &apiClient{t: t, hc: http.DefaultClient, key: "k", base: startHTTP(t, s2)}
+	clk.Advance(time.Minute)
+	got := c2.wait(secret)
+	assert.Equal(t, "error", got["status"])
+	debug, _ := c2.get("/v3/job/show/" + secret).json(t)["debug"].(map[string]any)
+	assert.Contains(t, debug["stderr"], "credentials, which are not kept on disk")
+	assert.Equal(t, "success", c2.wait(plain)["status"], "a target without credentials still runs after a restart")
+	assert.Equal(t, "success", c2.show(keyed)["status"])
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"modernc.org/sqlite"
+
+	"github.com/tdctl/tdctl/td"
 )
 
 // sqliteDriver is a private modernc.org/sqlite driver, so the TD functions
@@ -146,8 +148,12 @@ CREATE TABLE IF NOT EXISTS connections (id INTEGER PRIMARY KEY, name TEXT NOT NU
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("tdtest: loading jobs: %w", err)
 	}
-	// Jobs left unfinished by a previous run go on.
+	// Jobs left unfinished by a previous run go on, but for exports whose
+	// credentials were not kept on disk.
 	for _, j := range s.jobs {
+		if !j.final() && j.Redacted {
+			s.failRedactedLocked(j)
+		}
 		if !j.final() {
 			s.scheduleLocked(j)
 		}
@@ -204,14 +210,65 @@ func (s *Server) databaseNames() []string {
 }
 
 // persistLocked writes j to the state database. s.mu is held.
+//
+// state.sqlite is a plain file under --data, so the secrets a job was given
+// — result URL passwords, the API key of a td://KEY@ URL, passwords in
+// connection settings — are masked in what is written (td.Redact). A job
+// still waiting to export when the server stops cannot run after a restart
+// without them: load fails it (see failRedactedLocked).
 func (s *Server) persistLocked(j *job) {
-	data, err := json.Marshal(j)
+	data, err := json.Marshal(redactedJob(j))
 	if err == nil {
 		_, err = s.state.Exec(`INSERT OR REPLACE INTO jobs (id, data) VALUES (?, ?)`, j.ID, string(data))
 	}
 	if err != nil {
 		s.logf("tdtest: saving job %d: %v", j.ID, err)
 	}
+}
+
+// redactedJob returns a copy of j for the state file, with its secrets
+// masked and Redacted set when that changed anything.
+func redactedJob(j *job) *job {
+	c := j.snapshot()
+	c.Result = td.Redact(j.Result)
+	c.ConnSettings = td.Redact(j.ConnSettings)
+	changed := c.Result != j.Result || c.ConnSettings != j.ConnSettings
+	for k, vs := range c.Form {
+		for i, v := range vs {
+			if r := td.Redact(v); r != v {
+				c.Form[k][i], changed = r, true
+			}
+		}
+	}
+	if j.Target != nil {
+		t := *j.Target
+		t.URL = td.Redact(j.Target.URL)
+		if t.URL != j.Target.URL {
+			changed = true
+		}
+		if len(j.Target.Settings) > 0 {
+			b, _ := json.Marshal(j.Target.Settings)
+			if r := td.Redact(string(b)); r != string(b) {
+				changed = true
+				t.Settings = nil
+				if json.Unmarshal([]byte(r), &t.Settings) != nil {
+					t.Settings = map[string]any{"redacted": td.Mask}
+				}
+			}
+		}
+		c.Target = &t
+	}
+	c.Redacted = c.Redacted || changed
+	return &c
+}
+
+// failRedactedLocked ends a job loaded from the state file that had not
+// run yet and whose target's credentials were masked on disk. s.mu is held.
+func (s *Server) failRedactedLocked(j *job) {
+	now := s.clock.Now()
+	j.Status, j.EndAt, j.UpdatedAt = statusError, &now, now
+	j.Stderr = "the emulator restarted before this job ran: its result URL or connection settings held credentials, which are not kept on disk; issue it again"
+	s.persistLocked(j)
 }
 
 // connection is a saved result output target.
@@ -240,8 +297,10 @@ func (s *Server) AddConnection(name, rawURL string, settings map[string]any) int
 	}
 	s.conns[id] = c
 	s.connNames[name] = id
+	// On disk with its credentials masked, like jobs (persistLocked): after
+	// a restart, a connection that had a password must be added again.
 	b, _ := json.Marshal(c.Settings)
-	if _, err := s.state.Exec(`INSERT OR REPLACE INTO connections (id, name, url, settings) VALUES (?, ?, ?, ?)`, id, name, rawURL, string(b)); err != nil {
+	if _, err := s.state.Exec(`INSERT OR REPLACE INTO connections (id, name, url, settings) VALUES (?, ?, ?, ?)`, id, name, td.Redact(rawURL), td.Redact(string(b))); err != nil {
 		s.logf("tdtest: saving connection %q: %v", name, err)
 	}
 	return id
