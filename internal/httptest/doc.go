@@ -50,5 +50,9 @@
 //
 // The emulator never prints the API key; passwords in result URLs are
 // redacted in its logs and in job error messages (the job's `result` field
-// echoes the URL as given, like TD).
+// echoes the URL as given, like TD). With Options.DataDir, state survives a
+// restart, but credentials are not written there: result URLs and
+// connection settings are kept masked on disk, so a job still waiting to
+// export to a target that needed them ends in error after a restart, and a
+// connection with a password must be added again.
 package httptest
