@@ -137,7 +137,14 @@ func runRun(o *RunOptions) error {
 	}
 	o.Spec.Log = o.IO.Out
 	res, err := r.Run(o.Ctx, o.Spec)
-	fmt.Fprintf(o.IO.ErrOut, "pod %s/%s: %s (exit code %d)\n", res.Namespace, res.Pod, reasonOr(res.Reason, err), res.ExitCode)
+	// A pod line only when something ran or Kubernetes said why not; a run
+	// that never created its pod (no cluster) just ends with the error.
+	switch {
+	case res.ExitCode >= 0:
+		fmt.Fprintf(o.IO.ErrOut, "pod %s/%s: %s (exit code %d)\n", res.Namespace, res.Pod, reasonOr(res.Reason, err), res.ExitCode)
+	case res.Reason != "":
+		fmt.Fprintf(o.IO.ErrOut, "pod %s/%s: %s\n", res.Namespace, res.Pod, res.Reason)
+	}
 	return MapError(o.Ctx, res, err)
 }
 

@@ -3,12 +3,15 @@ package k8scmd
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/k8sexec"
 )
 
@@ -52,4 +55,30 @@ func TestMapErrorExitCodes(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	assert.ErrorIs(t, MapError(cctx, k8sexec.Result{ExitCode: -1}, context.Canceled), cmdutil.ErrCancel)
+}
+
+// A run that never created its pod (the cluster is unreachable) ends with
+// the error alone: no "pod ns/name: failed (exit code -1)" line.
+func TestRunUnreachableClusterPrintsNoPodLine(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: "t"}}]
+contexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]
+current-context: x
+`), 0o600))
+	ios, _, _, errOut := iostreams.Test()
+	o := &RunOptions{IO: ios, Ctx: context.Background(), Kubeconfig: kc,
+		NewRunner: func(kubeconfig, kctx string) (*k8sexec.Runner, error) {
+			return k8sexec.NewRunnerFromKubeconfig(kubeconfig, kctx)
+		}}
+	o.Spec.Image = "alpine"
+	require.NoError(t, o.complete([]string{"true"}))
+	err := runRun(o)
+	var se *ScriptExitError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, cmdutil.ExitAPI, se.ExitCode())
+	assert.NotContains(t, errOut.String(), "exit code -1")
+	assert.NotContains(t, errOut.String(), "pod default/")
 }
