@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command download measures result-download throughput and peak memory of
 // tdctl against curl fetching the same emulator URL in the same run.
 //

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command emulator measures how many requests a second the TD API emulator
 // (internal/httptest, what `tdctl dev-server` and every test run) answers,
 // beside a bare net/http server answering the same bytes, in the same run:
