@@ -13,4 +13,4 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/root"
 )
 
-func main() { os.Exit(app.Main(root.NewCmdCore)) }
+func main() { os.Exit(app.Main(root.NewCmdCore, app.Options{})) }

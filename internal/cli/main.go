@@ -13,6 +13,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/app"
 	"github.com/tdctl/tdctl/internal/cli/democmd"
 	"github.com/tdctl/tdctl/internal/cli/devserver"
+	"github.com/tdctl/tdctl/internal/cli/dispatch"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/k8scmd"
 	"github.com/tdctl/tdctl/internal/cli/paramcmd"
@@ -20,20 +21,32 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/workflowcmd"
 )
 
-// NewCmdRoot returns the full tree: every tdctl command.
-func NewCmdRoot(f *factory.Factory) *cobra.Command {
-	return root.NewCmdRoot(f,
-		devserver.NewCmdDevServer(f, nil),
-		democmd.NewCmdDemo(f),
-		workflowcmd.NewCmdWorkflow(f, nil),
-		paramcmd.NewCmdParam(f),
-		k8scmd.NewCmdK8s(f),
-	)
+// Commands are tdctl-full's top-level commands: tdctl's own and those
+// that tdctl hands to tdctl-full (dispatch.Commands, same names and help).
+func Commands() []root.Command {
+	news := map[string]func(*factory.Factory) *cobra.Command{
+		"demo":       democmd.NewCmdDemo,
+		"dev-server": func(f *factory.Factory) *cobra.Command { return devserver.NewCmdDevServer(f, nil) },
+		"k8s":        k8scmd.NewCmdK8s,
+		"param":      paramcmd.NewCmdParam,
+		"workflow":   func(f *factory.Factory) *cobra.Command { return workflowcmd.NewCmdWorkflow(f, nil) },
+	}
+	cmds := root.Core()
+	for _, c := range dispatch.Commands {
+		cmds = append(cmds, root.Command{Name: c.Name, Short: c.Short, New: news[c.Name]})
+	}
+	return cmds
+}
+
+// NewCmdRoot returns tdctl-full's tree for the command line args (nil:
+// every command built).
+func NewCmdRoot(f *factory.Factory, args []string) *cobra.Command {
+	return root.NewCmdRoot(f, args, Commands())
 }
 
 // Main runs tdctl-full with the process's arguments and streams and
 // returns the exit code.
-func Main() int { return app.Main(NewCmdRoot) }
+func Main() int { return app.Main(NewCmdRoot, app.Options{WaitForSignals: true}) }
 
 // Run executes one command line on the full tree with the given factory
 // and returns the exit code. Tests call it with iostreams.Test streams.

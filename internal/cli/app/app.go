@@ -23,15 +23,53 @@ import (
 	"github.com/tdctl/tdctl/td"
 )
 
+// Builder returns the command tree for a command line (see
+// root.NewCmdRoot: only the command that args runs is built in full).
+type Builder func(f *factory.Factory, args []string) *cobra.Command
+
+// Options tune Main for one binary.
+type Options struct {
+	// WaitForSignals makes the command wait until the signal handlers are
+	// installed. A binary that starts other programs needs it (tdctl-full:
+	// sh> tasks, pods' log streams): until then SIGPIPE is ignored, and a
+	// child would inherit that.
+	WaitForSignals bool
+}
+
 // Main runs the command tree newRoot builds with the process's arguments
 // and streams and returns the exit code.
-func Main(newRoot func(*factory.Factory) *cobra.Command) int {
+//
+// Signals: Ctrl-C and SIGTERM cancel the command's context (exit 130; a
+// second one is ignored while the command cleans up), and a write to a
+// closed stdout fails with EPIPE, which is success for us, instead of
+// killing the process. signal.Notify hands every signal to a thread it
+// starts first, about 1 ms on a small VM — as long as the rest of tdctl's
+// own start-up — so it runs beside the command; SIGPIPE is ignored at once
+// (a plain sigaction) to cover the moments before.
+func Main(newRoot Builder, o Options) int {
 	td.Version = build.Version
-	// A closed stdout pipe must make writes fail with EPIPE (success for us)
-	// instead of killing the process with SIGPIPE.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	go func() {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+		close(ready)
+		for {
+			select {
+			case s := <-ch:
+				if s != syscall.SIGPIPE {
+					cancel()
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if o.WaitForSignals {
+		<-ready
+	}
 	ios := iostreams.System()
 	dispatch.CheckVersion(ios.ErrOut, os.Getenv, os.Unsetenv)
 	return Run(ctx, factory.New(ios), newRoot, os.Args[1:])
@@ -41,8 +79,8 @@ func Main(newRoot func(*factory.Factory) *cobra.Command) int {
 // code. Tests call it with iostreams.Test streams. A command line for a
 // command that lives in tdctl-full (a dispatch stub of the tree) runs that
 // binary instead.
-func Run(ctx context.Context, f *factory.Factory, newRoot func(*factory.Factory) *cobra.Command, args []string) int {
-	cmd := newRoot(f)
+func Run(ctx context.Context, f *factory.Factory, newRoot Builder, args []string) int {
+	cmd := newRoot(f, args)
 	if stub := dispatch.Target(cmd, args); stub != nil {
 		return dispatch.Exec(ctx, f, stub.Name(), args)
 	}

@@ -4,6 +4,8 @@
 package root
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
@@ -43,14 +45,100 @@ Exit codes:
   5    the job has not finished yet (job num-records / job result without --wait)
   130  interrupted (Ctrl-C); jobs keep running unless --kill-on-interrupt`
 
-// NewCmdCore returns the tree of the tdctl binary: the core commands and
-// dispatch stubs for the rest.
-func NewCmdCore(f *factory.Factory) *cobra.Command {
-	return NewCmdRoot(f, dispatch.Stubs()...)
+// Command is a top-level command. Its subtree is built only when a command
+// line needs it (New); otherwise a placeholder with the same name and Short
+// stands in, enough for help and completion of command names. Building the
+// subtrees of every command on every run took 2–3 ms of tdctl's start-up
+// (bench/startup), as long as the rest of its own start-up together.
+type Command struct {
+	Name  string
+	Short string // the same as New's (TestTopLevelCommands keeps them equal)
+	New   func(*factory.Factory) *cobra.Command
 }
 
-// NewCmdRoot returns the tdctl command with the core subcommands and more.
-func NewCmdRoot(f *factory.Factory, more ...*cobra.Command) *cobra.Command {
+// Core lists tdctl's own top-level commands.
+func Core() []Command {
+	return []Command{
+		{"query", "Issue a query job (and with -w wait for it and print its result)",
+			func(f *factory.Factory) *cobra.Command { return query.NewCmdQuery(f, nil) }},
+		{"job", "Inspect, wait for, kill and export query jobs", job.NewCmdJob},
+		{"config", "Inspect tdctl's configuration", configcmd.NewCmdConfig},
+		{"version", "Print tdctl's version", versioncmd.NewCmdVersion},
+		{"completion", "Print a shell completion script", completion.NewCmdCompletion},
+	}
+}
+
+// Stubs are the dispatch stubs (package dispatch) as Commands.
+func Stubs() []Command {
+	var cmds []Command
+	for _, c := range dispatch.Stubs() {
+		cmds = append(cmds, Command{c.Name(), c.Short, func(*factory.Factory) *cobra.Command { return c }})
+	}
+	return cmds
+}
+
+// NewCmdCore returns the tree of the tdctl binary for the command line
+// args: the core commands and dispatch stubs for the rest.
+func NewCmdCore(f *factory.Factory, args []string) *cobra.Command {
+	return NewCmdRoot(f, args, append(Core(), Stubs()...))
+}
+
+// NewCmdRoot returns the tdctl command with cmds as its subcommands: the
+// one args runs (also through `help CMD` and `__complete CMD ...`) fully
+// built, the others as placeholders. args nil builds every command.
+func NewCmdRoot(f *factory.Factory, args []string, cmds []Command) *cobra.Command {
+	cmd := newRoot(f)
+	for _, c := range cmds {
+		cmd.AddCommand(placeholder(c))
+	}
+	name := ""
+	if args != nil {
+		name = Selected(cmd, args)
+	}
+	for _, c := range cmds {
+		if args == nil || c.Name == name {
+			for _, p := range cmd.Commands() {
+				if p.Name() == c.Name {
+					cmd.RemoveCommand(p)
+				}
+			}
+			cmd.AddCommand(c.New(f))
+		}
+	}
+	return cmd
+}
+
+// Selected is the top-level command that args reach in root's tree ("" for
+// root itself or an unknown command).
+func Selected(root *cobra.Command, args []string) string {
+	if len(args) > 0 {
+		switch args[0] {
+		case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+			args = args[1:]
+		}
+	}
+	c, _, err := root.Find(args)
+	if err != nil || c == nil || c == root {
+		return ""
+	}
+	for c.Parent() != root {
+		c = c.Parent()
+	}
+	return c.Name()
+}
+
+func placeholder(c Command) *cobra.Command {
+	return &cobra.Command{
+		Use:                c.Name,
+		Short:              c.Short,
+		DisableFlagParsing: true,
+		RunE: func(*cobra.Command, []string) error {
+			return fmt.Errorf("internal error: command %s was not built", c.Name)
+		},
+	}
+}
+
+func newRoot(f *factory.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "tdctl <command> [flags]",
 		Short:         "Treasure Data jobs from the command line",
@@ -76,13 +164,5 @@ func NewCmdRoot(f *factory.Factory, more ...*cobra.Command) *cobra.Command {
 	pf.StringVar(&f.Flags.ConfigFile, "config", "", "tdctl config file (env TDCTL_CONFIG; default $XDG_CONFIG_HOME/tdctl/config.yaml)")
 	pf.BoolVar(&f.Flags.Debug, "debug", false, "log HTTP traffic to stderr, secrets redacted (env TDCTL_DEBUG=1)")
 
-	cmd.AddCommand(
-		query.NewCmdQuery(f, nil),
-		job.NewCmdJob(f),
-		configcmd.NewCmdConfig(f),
-		versioncmd.NewCmdVersion(f),
-		completion.NewCmdCompletion(f),
-	)
-	cmd.AddCommand(more...)
 	return cmd
 }
