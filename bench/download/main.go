@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 // Command download measures result-download throughput and peak memory of
 // tdctl against curl fetching the same emulator URL in the same run.
@@ -29,7 +29,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -143,15 +142,53 @@ func measure(argv, env []string, runs int, size int64) (stats, error) {
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		start := time.Now()
-		if err := cmd.Run(); err != nil {
+		if err := cmd.Start(); err != nil {
+			return stats{}, err
+		}
+		hwm := watchHWM(cmd.Process.Pid)
+		if err := cmd.Wait(); err != nil {
 			return stats{}, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
 		}
 		el := time.Since(start).Seconds()
 		speeds = append(speeds, float64(size)/1e6/el)
-		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		rss = append(rss, float64(ru.Maxrss)/1024) // KiB → MiB
+		rss = append(rss, float64(<-hwm)/1024) // KiB → MiB
 	}
 	return stats{median(speeds), maxOf(rss)}, nil
+}
+
+// watchHWM samples the peak RSS (VmHWM in /proc/PID/status) of a running
+// process every 2 ms and sends the last value read once it is gone.
+// getrusage's ru_maxrss cannot serve: Go starts children with
+// CLONE_VM|CLONE_VFORK, and Linux carries the parent's (this benchmark's)
+// peak across exec into the child's ru_maxrss, so every child reported
+// the benchmark's own RSS. VmHWM is the peak of the process's own memory
+// since exec. Both curl and tdctl are measured the same way.
+func watchHWM(pid int) <-chan int64 {
+	out := make(chan int64, 1)
+	go func() {
+		var peak int64
+		path := fmt.Sprintf("/proc/%d/status", pid)
+		for {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				break
+			}
+			kb, ok := int64(-1), false
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, found := strings.CutPrefix(l, "VmHWM:"); found {
+					_, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+					ok = err == nil
+				}
+			}
+			if !ok { // a zombie has no VmHWM line: the process is done
+				break
+			}
+			peak = max(peak, kb)
+			time.Sleep(2 * time.Millisecond)
+		}
+		out <- peak
+	}()
+	return out
 }
 
 func median(v []float64) float64 {
