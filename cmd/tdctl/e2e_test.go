@@ -109,6 +109,23 @@ func testEnv(t *testing.T, bin, base string) []string {
 		"TDCTL="+bin, "TD_API_SERVER="+base, "TD_API_KEY=1/e2e-secret-key")
 }
 
+// runBin runs bin with args in env and returns its stdout, stderr and exit
+// code.
+func runBin(t *testing.T, env []string, bin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return o.String(), e.String(), ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return o.String(), e.String(), 0
+}
+
 // TestEndToEndScript runs testdata/e2e.sh: every command as a process
 // against the dev-server, outputs and exit codes checked by the script.
 func TestEndToEndScript(t *testing.T) {
@@ -135,17 +152,8 @@ func TestInterruptExitCode(t *testing.T) {
 	env := testEnv(t, bin, base)
 
 	run := func(args ...string) (string, string, int) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		return strings.TrimSpace(o.String()), e.String(), code
+		o, e, code := runBin(t, env, bin, args...)
+		return strings.TrimSpace(o), e, code
 	}
 	interrupt := func(args ...string) (string, int) {
 		cmd := exec.Command(bin, args...)
@@ -190,19 +198,7 @@ func TestDispatch(t *testing.T) {
 	dir := filepath.Dir(bin)
 	run := func(env []string, args ...string) (string, string, int) {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(testEnv(t, bin, "http://127.0.0.1:1"), env...)
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else {
-			require.NoError(t, err)
-		}
-		return o.String(), e.String(), code
+		return runBin(t, append(testEnv(t, bin, "http://127.0.0.1:1"), env...), bin, args...)
 	}
 
 	t.Run("the command line reaches tdctl-full unchanged, its exit code comes back", func(t *testing.T) {
