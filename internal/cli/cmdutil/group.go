@@ -17,3 +17,16 @@ func MakeGroup(cmd *cobra.Command) *cobra.Command {
 	}
 	return cmd
 }
+
+// CommandWords returns the part of a command line that names the command to
+// run: `help CMD ...` and cobra's completion requests (`__complete CMD ...`)
+// are about CMD.
+func CommandWords(args []string) []string {
+	if len(args) > 0 {
+		switch args[0] {
+		case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+			return args[1:]
+		}
+	}
+	return args
+}

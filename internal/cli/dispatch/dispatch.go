@@ -80,13 +80,7 @@ func Stubs() []*cobra.Command {
 // tree — also through `help CMD` and shell completion (`__complete CMD
 // ...`) — or nil when args name a command of root's own.
 func Target(root *cobra.Command, args []string) *cobra.Command {
-	if len(args) > 0 {
-		switch args[0] {
-		case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
-			args = args[1:]
-		}
-	}
-	c, _, err := root.Find(args)
+	c, _, err := root.Find(cmdutil.CommandWords(args))
 	if err != nil {
 		return nil
 	}

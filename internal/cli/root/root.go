@@ -88,22 +88,26 @@ func NewCmdCore(f *factory.Factory, args []string) *cobra.Command {
 // built, the others as placeholders. args nil builds every command.
 func NewCmdRoot(f *factory.Factory, args []string, cmds []Command) *cobra.Command {
 	cmd := newRoot(f)
+	if args == nil {
+		for _, c := range cmds {
+			cmd.AddCommand(c.New(f))
+		}
+		return cmd
+	}
 	for _, c := range cmds {
 		cmd.AddCommand(placeholder(c))
 	}
-	name := ""
-	if args != nil {
-		name = Selected(cmd, args)
-	}
+	name := Selected(cmd, args)
 	for _, c := range cmds {
-		if args == nil || c.Name == name {
-			for _, p := range cmd.Commands() {
-				if p.Name() == c.Name {
-					cmd.RemoveCommand(p)
-				}
-			}
-			cmd.AddCommand(c.New(f))
+		if c.Name != name {
+			continue
 		}
+		for _, p := range cmd.Commands() {
+			if p.Name() == name {
+				cmd.RemoveCommand(p)
+			}
+		}
+		cmd.AddCommand(c.New(f))
 	}
 	return cmd
 }
@@ -111,13 +115,7 @@ func NewCmdRoot(f *factory.Factory, args []string, cmds []Command) *cobra.Comman
 // Selected is the top-level command that args reach in root's tree ("" for
 // root itself or an unknown command).
 func Selected(root *cobra.Command, args []string) string {
-	if len(args) > 0 {
-		switch args[0] {
-		case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
-			args = args[1:]
-		}
-	}
-	c, _, err := root.Find(args)
+	c, _, err := root.Find(cmdutil.CommandWords(args))
 	if err != nil || c == nil || c == root {
 		return ""
 	}
