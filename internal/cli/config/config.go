@@ -238,12 +238,23 @@ func readTDConf(path string) (map[string]string, error) {
 		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
 			v = v[1 : len(v)-1]
 		}
-		out[strings.ToLower(strings.TrimSpace(k))] = v
+		key := strings.ToLower(strings.TrimSpace(k))
+		if i := strings.IndexFunc(v, isControl); i >= 0 {
+			// The value is not shown: it may be the API key.
+			return nil, fmt.Errorf("%s:%d: the value of %s holds a control character (%U): td.conf values are plain text", path, n, key, []rune(v[i:])[0])
+		}
+		out[key] = v
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return out, nil
+}
+
+// isControl matches the characters that can rewrite what a terminal shows
+// (escape sequences, backspace, form feed...). A tab is allowed.
+func isControl(r rune) bool {
+	return r != '\t' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0))
 }
 
 // scanConfLines is bufio.ScanLines with one difference: a bare "\r" ends a

@@ -226,3 +226,18 @@ func TestScanConfLinesAcrossReads(t *testing.T) {
 	assert.Equal(t, 2, adv)
 	assert.Equal(t, "a", string(tok))
 }
+
+// A td.conf value with a terminal control character (an escape sequence
+// could hide part of it when printed) is refused, without echoing it.
+func TestTDConfControlCharacterIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "td.conf")
+	require.NoError(t, os.WriteFile(path, []byte("[account]\n  apikey = 1/secretpart\x1b[2Kfake\n"), 0o600))
+	_, err := readTDConf(path)
+	require.Error(t, err)
+	assert.Equal(t, path+":2: the value of apikey holds a control character (U+001B): td.conf values are plain text", err.Error())
+
+	require.NoError(t, os.WriteFile(path, []byte("[account]\n  apikey = \"1/with\ttab\"\n"), 0o600))
+	m, err := readTDConf(path)
+	require.NoError(t, err)
+	assert.Equal(t, "1/with\ttab", m["apikey"], "a tab is plain text")
+}

@@ -31,6 +31,7 @@ func FuzzTDConf(f *testing.F) {
 		"[account]\napikey = \"\n",
 		"[account]\napikey = a = b\n",
 		"[account]\napikey = 1/x\rinjected = y\n",
+		"[account]\napikey = 1/x\x1b[2K\x1b[1Ghidden\n",
 		"[account]\rapikey = 1/cr-only\ruser = u\r",
 		"[account]\napikey = 1/\r\r\n\n\rx\r",
 		"",
@@ -56,6 +57,7 @@ func FuzzTDConf(f *testing.F) {
 				require.NotContainsf(t, v, eol, "td.conf value %q holds %q", k, eol)
 				require.NotContainsf(t, k, eol, "td.conf key %q holds %q", k, eol)
 			}
+			require.Falsef(t, strings.ContainsFunc(v, isControl), "td.conf value of %q holds a control character", k)
 		}
 
 		c, err := Load(Options{HomeDir: home, Getenv: func(string) string { return "" }})
