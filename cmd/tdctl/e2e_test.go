@@ -131,9 +131,10 @@ func runBin(t *testing.T, env []string, bin string, args ...string) (string, str
 func TestEndToEndScript(t *testing.T) {
 	bin := buildTdctl(t)
 	base := startDevServer(t, bin, "--running-for", "200ms")
+	slow := startDevServer(t, bin, "--running-for", "1h")
 
 	cmd := exec.Command("bash", "testdata/e2e.sh")
-	cmd.Env = testEnv(t, bin, base)
+	cmd.Env = append(testEnv(t, bin, base), "SLOW_SERVER="+slow)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "e2e.sh:\n%s", out)
 	assert.Contains(t, string(out), "e2e OK")

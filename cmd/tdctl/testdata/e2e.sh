@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end script run by e2e_test.go: every tdctl command as a process
 # against `tdctl dev-server`, checking outputs and exit codes the way a CI
-# script would. Needs TDCTL (the binary), TD_API_SERVER and TD_API_KEY.
+# script would. Needs TDCTL (the binary), TD_API_SERVER and TD_API_KEY, and
+# SLOW_SERVER: a second dev-server whose jobs stay running (for job kill).
 set -uo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_code() { # expect_code WANT CMD...
@@ -46,6 +47,62 @@ grep -q "^$job	success	presto	sample_datasets	20[0-9-]*T[0-9:]*Z	" "$out" || fai
 expect_code 0 $t job export --job-id "$job" --result-url 'td://@/sample_datasets/e2e_copy?mode=replace' --wait --poll-interval 100ms
 grep -q "success" "$out" || fail "export: $(cat "$out")"
 [ "$($t query -d sample_datasets -w --poll-interval 100ms 'SELECT COUNT(1) FROM e2e_copy' 2>/dev/null)" = 1 ] || fail "exported table has no row"
+
+# export through a saved connection, with settings inline and from @FILE,
+# beside a result URL: repeated targets, one export job each
+expect_code 0 $t job export --job-id "$job" --wait --poll-interval 100ms \
+  --result-url 'td://@/sample_datasets/e2e_multi?mode=replace' \
+  --connection my_s3_connection --settings '{"bucket":"e2e_bucket","path":"/inline/"}'
+[ "$(grep -c '	success	' "$out")" = 2 ] || fail "two export jobs, both success: $(cat "$out")"
+grep -q '	connection my_s3_connection	' "$out" || fail "connection target named: $(cat "$out")"
+echo '{"bucket":"e2e_bucket","path":"/file/"}' >"$out.settings"
+expect_code 0 $t job export "$job" --connection my_s3_connection --settings "@$out.settings" -o json
+grep -q '"export_job_id": "[0-9]*"' "$out" || fail "export -o json: $(cat "$out")"
+rm -f "$out.settings"
+expect_code 1 $t job export "$job" --connection my_s3_connection --settings '{bad'
+grep -q 'settings must be a JSON object' "$err" || fail "bad settings: $(cat "$err")"
+expect_code 2 $t job export "$job" --connection no_such_connection
+grep -q 'no_such_connection' "$err" || fail "unknown connection: $(cat "$err")"
+
+# every query flag of the Ruby td CLI reaches the job
+q=$($t query -d sample_datasets -T hive -P -1 -R 2 --engine-version stable --pool adhoc \
+  --domain-key "e2e-dk-$$" 'SELECT 1 AS a') || fail "query with every flag exited $?"
+[ "$($t query -d sample_datasets -T hive --domain-key "e2e-dk-$$" 'SELECT 1 AS a')" = "$q" ] ||
+  fail "the same --domain-key made a second job"
+expect_code 0 $t job wait "$q" --poll-interval 100ms -o json
+grep -q '"type": "hive"' "$out" && grep -q '"priority": -1' "$out" && grep -q '"retry_limit": 2' "$out" ||
+  fail "-T/-P/-R not on the job: $(cat "$out")"
+expect_code 0 $t query -d sample_datasets -P VERY_HIGH -T trino 'SELECT 1'
+# -r writes the result to a result URL as part of the query job itself
+[ "$($t query -d sample_datasets -w --poll-interval 100ms -r 'td://@/sample_datasets/e2e_r?mode=replace' 'SELECT 7 AS z' 2>/dev/null)" = 7 ] ||
+  fail "query -r -w output"
+[ "$($t query -d sample_datasets -w --poll-interval 100ms 'SELECT z FROM e2e_r' 2>/dev/null)" = 7 ] || fail "-r table"
+
+# result formats, and -o FILE
+$t job result "$job" -f json | grep -q '"a": *1' || fail "result -f json: $($t job result "$job" -f json)"
+[ "$($t job result "$job" -f tsv -c)" = "$(printf 'a\tb\n1\t2')" ] || fail "result -f tsv -c"
+[ "$($t job result "$job" -f table)" = "$(printf 'A  B\n1  2')" ] || fail "result -f table: $($t job result "$job" -f table)"
+expect_code 0 $t job result "$job" -f msgpack.gz -o "$out.gz"
+[ "$(gzip -dc "$out.gz" | od -An -tx1 | tr -d ' \n')" = 920102 ] || fail "msgpack.gz bytes: $(gzip -dc "$out.gz" | od -An -tx1)"
+rm -f "$out.gz"
+
+# job list --status; job kill on a server whose jobs run for an hour
+expect_code 0 $t job list --status success --limit 100
+grep -q "^$job	success	" "$out" || fail "list --status success: $(cat "$out")"
+cut -f2 "$out" | grep -vqx success && fail "list --status success lists others: $(cat "$out")"
+running=$(TD_API_SERVER=$SLOW_SERVER $t query -d sample_datasets 'SELECT 1') || fail "query on the slow server"
+expect_code 0 env TD_API_SERVER="$SLOW_SERVER" $t job list --status running
+grep -q "^$running	running	" "$out" || fail "list --status running: $(cat "$out")"
+expect_code 0 env TD_API_SERVER="$SLOW_SERVER" $t job kill "$running"
+[ "$(cat "$out")" = "$running	running" ] || fail "kill prints the job and its former status: $(cat "$out")"
+[ "$(TD_API_SERVER=$SLOW_SERVER $t job status "$running")" = killed ] || fail "killed job's status"
+expect_code 3 env TD_API_SERVER="$SLOW_SERVER" $t job wait "$running" --poll-interval 100ms
+expect_code 2 env TD_API_SERVER="$SLOW_SERVER" $t job kill 999999999
+
+# config show: what is in effect, the key masked
+expect_code 0 $t config show
+grep -q '^apikey	1/\*\*\*	env TD_API_KEY' "$out" || fail "config show: $(cat "$out")"
+grep -q "^endpoint	$TD_API_SERVER	env TD_API_SERVER" "$out" || fail "config show endpoint: $(cat "$out")"
 
 # failed job: exit 3, num-records too
 bad=$($t query -d sample_datasets 'SELECT * FROM no_such_table')
