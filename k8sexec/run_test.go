@@ -571,8 +571,24 @@ func TestSpecValidation(t *testing.T) {
 			require.ErrorIs(t, err, k8sexec.ErrInvalidSpec)
 			assert.ErrorContains(t, err, tc.msg)
 			assert.Empty(t, e.cs.Actions(), "nothing created for an invalid spec")
+
+			// Validate, with no cluster, refuses the same spec the same way
+			verr := tc.spec.Validate()
+			assert.ErrorContains(t, verr, tc.msg)
+			var runErr, validateErr *k8sexec.SpecError
+			require.ErrorAs(t, err, &runErr)
+			require.ErrorAs(t, verr, &validateErr)
+			assert.Equal(t, runErr.Field, validateErr.Field)
+			assert.Contains(t, runErr.Error(), "Spec."+runErr.Field+": ", "Field names the field the message is about")
 		})
 	}
+	t.Run("Validate accepts what Run accepts", func(t *testing.T) {
+		ok := k8sexec.Spec{Image: "python:3.13-slim", Script: "true", Requests: k8sexec.Resources{CPU: "500m", Memory: "512Mi"},
+			Labels: map[string]string{"team": "data"}, Timeout: time.Minute}
+		require.NoError(t, ok.Validate(), "no namespace needed: the Runner may have one")
+		ok.Namespace = "jobs"
+		require.NoError(t, ok.Validate())
+	})
 	t.Run("no namespace anywhere", func(t *testing.T) {
 		e := setup(t)
 		r := k8sexec.NewRunner(e.client)

@@ -165,7 +165,35 @@ type plan struct {
 }
 
 func specErr(field, format string, args ...any) error {
-	return fmt.Errorf("%w: Spec.%s: %s", ErrInvalidSpec, field, fmt.Sprintf(format, args...))
+	return &SpecError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// SpecError is a Spec that cannot be run as given (errors.Is
+// ErrInvalidSpec). Field is the Spec field's path ("Requests.Memory"), so
+// front ends can name their own flag or key for it.
+type SpecError struct {
+	Field string
+	Msg   string // what is wrong with the field's value and how to fix it
+}
+
+func (e *SpecError) Error() string {
+	return fmt.Sprintf("%v: Spec.%s: %s", ErrInvalidSpec, e.Field, e.Msg)
+}
+
+// Is makes errors.Is(err, ErrInvalidSpec) true.
+func (e *SpecError) Is(target error) bool { return target == ErrInvalidSpec }
+
+// Validate reports what Run would refuse in s (an *ErrInvalidSpec error
+// naming the field), without a cluster: callers check a spec before they
+// connect, so a typo in --memory is not hidden behind "no cluster
+// configured". An empty Namespace is allowed (the Runner may have one).
+func (s Spec) Validate() error {
+	ns := s.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	_, err := buildPlan(s, ns, "0000000000") // a run id as long as newRunID's
+	return err
 }
 
 // buildPlan validates s and builds the objects of one run.

@@ -131,6 +131,9 @@ func (o *RunOptions) complete(args []string) error {
 type ScriptExitError = cmdutil.ScriptExitError
 
 func runRun(o *RunOptions) error {
+	if err := o.Spec.Validate(); err != nil {
+		return specFlagError(err)
+	}
 	r, err := o.NewRunner(o.Kubeconfig, o.Context)
 	if err != nil {
 		return cmdutil.NewConfigError(err)
@@ -215,4 +218,23 @@ func printCollected(w io.Writer, c k8sexec.Collected) {
 	for _, p := range c.Secrets {
 		fmt.Fprintf(w, "secret/%s\n", p)
 	}
+}
+
+// specFields names the flag of each Spec field that k8s run sets.
+var specFields = map[string]string{
+	"Image": "--image", "Namespace": "--namespace", "Timeout": "--timeout", "ServiceAccount": "--service-account",
+	"Requests.CPU": "--cpu", "Requests.Memory": "--memory", "Requests.EphemeralStorage": "--ephemeral-storage",
+	"SecretEnv": "--secret-env", "Script": "--script",
+}
+
+// specFlagError words a *k8sexec.SpecError after the flag that set the
+// field, as a usage error (exit 1).
+func specFlagError(err error) error {
+	var se *k8sexec.SpecError
+	if errors.As(err, &se) {
+		if flag, ok := specFields[se.Field]; ok {
+			return cmdutil.FlagErrorf("%s: %s", flag, se.Msg)
+		}
+	}
+	return cmdutil.NewConfigError(err)
 }
