@@ -233,6 +233,33 @@ type IssuedJob struct {
 	Existing bool `json:"existing"`
 }
 
+// Validate reports what Issue would refuse in r before sending anything:
+// an unknown Type, no Database or Query, Priority outside -2..2, a negative
+// RetryLimit, both Result and ResultConnection.
+func (r *IssueRequest) Validate() error {
+	switch strings.ToLower(strings.TrimSpace(r.Type)) {
+	case "", "presto", "trino", "hive":
+	default:
+		return fmt.Errorf("unknown job type %q: use presto, trino or hive", r.Type)
+	}
+	if strings.TrimSpace(r.Database) == "" {
+		return errors.New("database is required")
+	}
+	if strings.TrimSpace(r.Query) == "" {
+		return errors.New("query is required")
+	}
+	if r.Priority != nil && (*r.Priority < -2 || *r.Priority > 2) {
+		return fmt.Errorf("priority %d out of range: use -2 (very low) to 2 (very high)", *r.Priority)
+	}
+	if r.RetryLimit != nil && *r.RetryLimit < 0 {
+		return fmt.Errorf("retry limit %d must be >= 0", *r.RetryLimit)
+	}
+	if r.Result != "" && r.ResultConnection != nil {
+		return errors.New("give either a result URL or a result connection, not both")
+	}
+	return nil
+}
+
 // Issue starts a query job. It is retried on transient failures under its
 // domain_key; a 409 Conflict resolves to the job created first.
 func (s *JobsService) Issue(ctx context.Context, req *IssueRequest) (*IssuedJob, error) {
@@ -240,29 +267,12 @@ func (s *JobsService) Issue(ctx context.Context, req *IssueRequest) (*IssuedJob,
 	if req == nil {
 		return nil, errors.New("td: Issue: nil request")
 	}
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("td: Issue: %w", err)
+	}
 	typ := strings.ToLower(strings.TrimSpace(req.Type))
 	if typ == "" {
 		typ = "presto"
-	}
-	switch typ {
-	case "presto", "trino", "hive":
-	default:
-		return nil, fmt.Errorf("td: Issue: unknown job type %q: use presto, trino or hive", req.Type)
-	}
-	if strings.TrimSpace(req.Database) == "" {
-		return nil, errors.New("td: Issue: database is required")
-	}
-	if strings.TrimSpace(req.Query) == "" {
-		return nil, errors.New("td: Issue: query is required")
-	}
-	if req.Priority != nil && (*req.Priority < -2 || *req.Priority > 2) {
-		return nil, fmt.Errorf("td: Issue: priority %d out of range: use -2 (very low) to 2 (very high)", *req.Priority)
-	}
-	if req.RetryLimit != nil && *req.RetryLimit < 0 {
-		return nil, fmt.Errorf("td: Issue: retry limit %d must be >= 0", *req.RetryLimit)
-	}
-	if req.Result != "" && req.ResultConnection != nil {
-		return nil, errors.New("td: Issue: give either a result URL or a result connection, not both")
 	}
 	form := url.Values{}
 	form.Set("query", req.Query)

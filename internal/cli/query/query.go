@@ -97,6 +97,11 @@ func NewCmdQuery(f *factory.Factory, runF func(*QueryOptions) error) *cobra.Comm
 				}
 				opts.RetryLimit = &n
 			}
+			if opts.ResultURL != "" {
+				if err := td.CheckResultURL(opts.ResultURL); err != nil {
+					return cmdutil.FlagErrorf("-r/--result: %v", err) // the URL may hold a password: not echoed
+				}
+			}
 			if err := opts.Result.Validate(); err != nil {
 				return err
 			}

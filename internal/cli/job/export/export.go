@@ -70,7 +70,7 @@ With --wait, waits for every export job and fails (exit 3) if any of them failed
     --result-url 'postgresql://etl:secret@db:5432/dw/daily?mode=replace' \
     --connection my_s3 --settings '{"bucket":"b","path":"/daily/"}' \
     --connection 42 --settings @sftp.json`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ctx = cmd.Context()
 			switch {
@@ -132,6 +132,14 @@ func (l *targetList) fail(flag string, err error) error {
 	return nil
 }
 
+// failSettings records a bad --settings of the last --connection.
+func (l *targetList) failSettings(err error) error {
+	if l.err == nil {
+		l.err = fmt.Errorf("--settings of %s: %w", l.targets[len(l.targets)-1], err)
+	}
+	return nil
+}
+
 type urlFlag struct{ l *targetList }
 
 func (f *urlFlag) String() string { return "" }
@@ -141,8 +149,8 @@ func (f *urlFlag) Set(s string) error {
 	if s == "" {
 		return f.l.fail("--result-url", errors.New("empty result URL"))
 	}
-	if !strings.Contains(s, "://") {
-		return f.l.fail("--result-url", errors.New("not a result URL: expected scheme://..., e.g. td://@/db/table"))
+	if err := td.CheckResultURL(s); err != nil {
+		return f.l.fail("--result-url", err)
 	}
 	f.l.targets = append(f.l.targets, td.ExportTarget{ResultURL: s})
 	f.l.hasSettings = append(f.l.hasSettings, false)
@@ -177,22 +185,25 @@ func (f *settingsFlag) Type() string   { return "JSON|@FILE" }
 func (f *settingsFlag) Set(s string) error {
 	n := len(f.l.targets)
 	if n == 0 || f.l.targets[n-1].Connection == nil {
-		return f.l.fail("--settings", errors.New("--settings must follow the --connection it belongs to (a --result-url carries its options in the URL)"))
+		if f.l.err == nil {
+			f.l.err = errors.New("--settings must follow the --connection it belongs to (a --result-url carries its options in the URL)")
+		}
+		return nil
 	}
 	if f.l.hasSettings[n-1] {
-		return f.l.fail("--settings", fmt.Errorf("a second --settings for %s: give each --connection one --settings", f.l.targets[n-1]))
+		return f.l.failSettings(errors.New("a second --settings: give each --connection one --settings"))
 	}
 	data := []byte(s)
 	if name, ok := strings.CutPrefix(s, "@"); ok {
 		b, err := os.ReadFile(name)
 		if err != nil {
-			return f.l.fail("--settings", fmt.Errorf("reading settings: %w", err))
+			return f.l.failSettings(fmt.Errorf("reading settings: %w", err))
 		}
 		data = b
 	}
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return f.l.fail("--settings", fmt.Errorf("settings must be a JSON object such as {\"bucket\":\"b\",\"path\":\"/logs/\"} (%s)", errText(err)))
+		return f.l.failSettings(fmt.Errorf("settings must be a JSON object such as {\"bucket\":\"b\",\"path\":\"/logs/\"} (%s)", errText(err)))
 	}
 	f.l.targets[n-1].Connection.Settings = m
 	f.l.hasSettings[n-1] = true
