@@ -113,7 +113,13 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 			inner := copySet(defined)
 			if t.Command != nil && t.Command.Kind == yaml.MappingNode {
 				for i := 0; i+1 < len(t.Command.Content); i += 2 {
-					inner[t.Command.Content[i].Value] = true
+					k, n := t.Command.Content[i].Value, t.Command.Content[i+1]
+					inner[k] = true
+					if v, ok := staticValue(n); ok {
+						if _, ok := forEachList(v); !ok {
+							c.errorf(n.Line, "%s: for_each> %s must be a list (got %s)", t.Path, k, Format(v))
+						}
+					}
 				}
 			} else if t.Command != nil {
 				c.errorf(t.Command.Line, "%s: for_each> needs a mapping of names to lists, e.g. value: [a, b]", t.Path)
@@ -136,6 +142,11 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 			}
 			c.refs(t.Env, defined, t.Path+" _env")
 			c.refs(t.K8s, defined, t.Path+" _k8s")
+			if v, ok := op.(Validator); ok {
+				if err := v.Validate(staticContext(t, c.wf)); err != nil {
+					c.errorf(t.OpLine, "%s: %v", t.Path, err)
+				}
+			}
 			if d, ok := op.(Definer); ok {
 				for _, n := range d.Defines(t) {
 					defined[n] = true
@@ -169,4 +180,46 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 		c.task(t.Error, ed)
 	}
 	return stored
+}
+
+// staticValue is the value of n when it holds no ${...}.
+func staticValue(n *yaml.Node) (any, bool) {
+	dynamic := false
+	names(n, func(string, bool, int) { dynamic = true })
+	if dynamic {
+		return nil, false
+	}
+	v, err := Eval(n, nil, nil, nil)
+	return v, err == nil
+}
+
+// staticContext is the TaskContext of t that Validator.Validate gets: the
+// values written literally, and the names of those holding ${...}.
+func staticContext(t *Task, wf *Workflow) *TaskContext {
+	tc := &TaskContext{Task: t, Workflow: wf, Scope: Scope{}, Config: map[string]any{}, Dynamic: map[string]bool{}}
+	static := func(n *yaml.Node, key string) (any, bool) {
+		v, ok := staticValue(n)
+		if !ok {
+			tc.Dynamic[key] = true
+		}
+		return v, ok
+	}
+	if v, ok := static(t.Command, ""); ok {
+		tc.Command = v
+	}
+	for _, p := range t.Params {
+		if v, ok := static(p.Node, p.Key); ok {
+			tc.Config[p.Key] = v
+		}
+	}
+	if t.K8s != nil && t.K8s.Kind == yaml.MappingNode {
+		tc.K8s = map[string]any{}
+		for i := 0; i+1 < len(t.K8s.Content); i += 2 {
+			k := t.K8s.Content[i].Value
+			if v, ok := static(t.K8s.Content[i+1], "_k8s."+k); ok {
+				tc.K8s[k] = v
+			}
+		}
+	}
+	return tc
 }

@@ -39,6 +39,17 @@ type Definer interface {
 	Defines(t *Task) []string
 }
 
+// Validator is implemented by operators that can find mistakes in a task's
+// own settings before anything runs: Check (and so every run) reports them
+// with the task's file:line, so a typo in the tenth task fails the run
+// before the first has exported anything. Validate gets a TaskContext of
+// what is known then: Command, Config and K8s hold the values written
+// literally; Dynamic names those that hold ${...} (known at run time only,
+// and checked by Run then); Scope is empty and there is no Log.
+type Validator interface {
+	Validate(tc *TaskContext) error
+}
+
 // TaskContext is what an operator gets: its evaluated configuration and a
 // log of its own.
 type TaskContext struct {
@@ -55,12 +66,19 @@ type TaskContext struct {
 	Env map[string]string
 	// K8s is the evaluated _k8s mapping (nil when absent).
 	K8s map[string]any
+	// Dynamic is set for Validator.Validate only: the settings whose values
+	// hold ${...} — "" for the command, a parameter's key, "_k8s.KEY".
+	Dynamic map[string]bool
 	// Log is the task's own log; secrets are masked on the way in.
 	Log         io.Writer
 	RunID       string
 	Attempt     int // 0 for the first try
 	SessionTime time.Time
 }
+
+// Has reports whether key is set: to a non-empty value, or (in Validate)
+// to a value known at run time only.
+func (tc *TaskContext) Has(key string) bool { return tc.String(key) != "" || tc.Dynamic[key] }
 
 // String returns Config[key] as a string ("" when absent).
 func (tc *TaskContext) String(key string) string {
@@ -340,6 +358,21 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 	return errors.Join(errs...)
 }
 
+// forEachList is a for_each> value as a list: a list, or a string holding
+// a JSON list.
+func forEachList(v any) ([]any, bool) {
+	if list, ok := v.([]any); ok {
+		return list, true
+	}
+	if s, ok := v.(string); ok {
+		var parsed []any
+		if json.Unmarshal([]byte(s), &parsed) == nil {
+			return parsed, true
+		}
+	}
+	return nil, false
+}
+
 func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) error {
 	v, err := Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add)
 	if err != nil {
@@ -361,16 +394,7 @@ func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) e
 	sort.SliceStable(keys, func(i, j int) bool { return order[keys[i]] < order[keys[j]] })
 	combos := []map[string]any{{}}
 	for _, k := range keys {
-		list, ok := m[k].([]any)
-		if !ok {
-			if s, isStr := m[k].(string); isStr {
-				var parsed []any
-				if json.Unmarshal([]byte(s), &parsed) == nil {
-					list = parsed
-					ok = true
-				}
-			}
-		}
+		list, ok := forEachList(m[k])
 		if !ok {
 			return ru.posErr(t, fmt.Errorf("for_each> %s must be a list (got %s)", k, Format(m[k])))
 		}

@@ -422,3 +422,61 @@ func TestInterpolationKeepsTypes(t *testing.T) {
 	require.True(t, errors.As(err, &me))
 	assert.Equal(t, "missing", me.Name)
 }
+
+// validatingOp records the TaskContext Check gives its Validate and
+// refuses a literal "bad" in its limit parameter.
+type validatingOp struct{ seen *[]*TaskContext }
+
+func (validatingOp) Run(context.Context, *TaskContext) (*Result, error) { return nil, nil }
+
+func (v validatingOp) Validate(tc *TaskContext) error {
+	*v.seen = append(*v.seen, tc)
+	if tc.String("limit") == "bad" {
+		return errors.New("limit must be a number")
+	}
+	return nil
+}
+
+func TestCheckRunsOperatorValidationOnLiteralValues(t *testing.T) {
+	var out bytes.Buffer
+	var seen []*TaskContext
+	r := newRunner(t, &out)
+	r.Operators["v"] = validatingOp{&seen}
+	wf := parse(t, `
+_export:
+  n: 3
++first:
+  echo>: runs first
++ok:
+  v>: cmd ${n}
+  limit: 10
+  label: ${n}
+  _k8s:
+    image: alpine
+    memory: ${n}Mi
++bad:
+  v>: cmd
+  limit: bad
+`)
+	err := r.Check(wf)
+	require.EqualError(t, err, "test.dig:14: +test+bad: limit must be a number")
+	require.Len(t, seen, 2)
+	ok := seen[0]
+	assert.Nil(t, ok.Command, "a command holding ${...} is not evaluated at check time")
+	assert.Equal(t, map[string]bool{"": true, "label": true, "_k8s.memory": true}, ok.Dynamic)
+	assert.Equal(t, map[string]any{"limit": int64(10)}, ok.Config)
+	assert.Equal(t, map[string]any{"image": "alpine"}, ok.K8s)
+	assert.True(t, ok.Has("label"), "a value known at run time only counts as set")
+	assert.False(t, ok.Has("missing"))
+
+	_, err = r.Run(context.Background(), wf)
+	require.ErrorContains(t, err, "limit must be a number")
+	assert.Empty(t, out.String(), "a mistake in a later task stops the run before the first task")
+}
+
+func TestCheckRejectsALiteralForEachValueThatIsNoList(t *testing.T) {
+	r := newRunner(t, &bytes.Buffer{})
+	wf := parse(t, "+l:\n  for_each>:\n    ok: [a, b]\n    json: '[1, 2]'\n    late: ${later}\n    v: 3\n  _do:\n    echo>: ${v}\n")
+	r.Params = map[string]any{"later": "[1]"}
+	require.EqualError(t, r.Check(wf), "test.dig:6: +test+l: for_each> v must be a list (got 3)")
+}

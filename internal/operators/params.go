@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sort"
 
+	yaml "go.yaml.in/yaml/v3"
+
 	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/workflow"
 )
@@ -43,10 +45,35 @@ func (p *ParamGet) Defines(t *workflow.Task) []string {
 	return out
 }
 
+// mappingExamples show each operator's mapping in the errors.
+var mappingExamples = map[string]string{
+	"param_get": "param_get>: {last_executed_time: last_executed_time} (store key: param name)",
+	"param_set": "param_set>: {last_executed_time: ${session_time}} (store key: value)",
+}
+
+func mappingError(op string) error {
+	return fmt.Errorf("%s> needs a mapping, e.g. %s", op, mappingExamples[op])
+}
+
+// validateMapping is Validate of param_get> and param_set>: the command is
+// a non-empty mapping (its values may hold ${...}).
+func validateMapping(tc *workflow.TaskContext, op string) error {
+	if n := tc.Task.Command; n == nil || n.Kind != yaml.MappingNode || len(n.Content) == 0 {
+		return mappingError(op)
+	}
+	return nil
+}
+
+// Validate implements workflow.Validator.
+func (p *ParamGet) Validate(tc *workflow.TaskContext) error { return validateMapping(tc, "param_get") }
+
+// Validate implements workflow.Validator.
+func (p *ParamSet) Validate(tc *workflow.TaskContext) error { return validateMapping(tc, "param_set") }
+
 func mapping(tc *workflow.TaskContext, op string) (map[string]any, []string, error) {
 	m, ok := tc.Command.(map[string]any)
 	if !ok || len(m) == 0 {
-		return nil, nil, fmt.Errorf("%s> needs a mapping, e.g. %s>:\\n    last_executed_time: last_executed_time", op, op)
+		return nil, nil, mappingError(op)
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {

@@ -29,7 +29,22 @@ func (e *ExitError) Error() string { return fmt.Sprintf("script exited with code
 type Shell struct {
 	// Pod, when set, runs tasks that have _k8s settings.
 	Pod func(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error)
+	// CheckPod, when set, checks a task's _k8s settings for Validate.
+	CheckPod func(tc *workflow.TaskContext) error
 }
+
+// Validate implements workflow.Validator.
+func (s *Shell) Validate(tc *workflow.TaskContext) error {
+	if workflow.Format(tc.Command) == "" && !tc.Dynamic[""] {
+		return errShellCommand
+	}
+	if tc.Task.K8s != nil && s.CheckPod != nil {
+		return s.CheckPod(tc)
+	}
+	return nil
+}
+
+var errShellCommand = errors.New("sh> needs a command, e.g. sh>: ./job.sh ${session_date}")
 
 // Defines implements workflow.Definer: a script may print any
 // ::set-param, so names it might define cannot be checked statically.
@@ -39,7 +54,7 @@ func (s *Shell) Defines(*workflow.Task) []string { return []string{workflow.AnyN
 func (s *Shell) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
 	script := workflow.Format(tc.Command)
 	if script == "" {
-		return nil, errors.New("sh> needs a command, e.g. sh>: ./job.sh ${session_date}")
+		return nil, errShellCommand
 	}
 	if tc.K8s != nil {
 		if s.Pod == nil {

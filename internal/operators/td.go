@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -60,12 +61,32 @@ func intParam(tc *workflow.TaskContext, key string) (*int, error) {
 	return &n, nil
 }
 
+// queryFileError names the query file as the workflow gives it.
+func queryFileError(file string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("td>: query file %s: %w", file, err)
+}
+
 // QueryText returns the SQL of a td> task: the file named by the command,
 // or data:/query: inline, interpolated with the task's params.
 func QueryText(tc *workflow.TaskContext) (string, error) {
 	var raw string
 	file := workflow.Format(tc.Command)
 	switch {
+	case tc.Dynamic[""] || tc.Dynamic["data"] || tc.Dynamic["query"]:
+		return "", nil // Validate: known at run time
+	case file != "" && tc.Dynamic != nil: // Validate: the file must be there
+		p := file
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(tc.Workflow.Dir, p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return "", queryFileError(file, err)
+		}
+		return "", nil
 	case file != "":
 		p := file
 		if !filepath.IsAbs(p) {
@@ -73,7 +94,7 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return "", fmt.Errorf("td>: query file: %w", err)
+			return "", queryFileError(file, err)
 		}
 		raw = string(data)
 		// file contents are interpolated like the workflow itself
@@ -98,60 +119,20 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 	return raw, nil
 }
 
+// Validate implements workflow.Validator: the checks of request, on the
+// settings written literally.
+func (q *Query) Validate(tc *workflow.TaskContext) error {
+	_, err := q.request(tc)
+	return err
+}
+
 // Run implements workflow.Operator.
 func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
-	sql, err := QueryText(tc)
+	req, err := q.request(tc)
 	if err != nil {
 		return nil, err
 	}
-	db := tc.String("database")
-	if db == "" {
-		db = scopeString(tc.Scope, "td.database")
-	}
-	if db == "" {
-		return nil, errors.New("td>: no database: add database: NAME or _export: {td: {database: NAME}}")
-	}
-	engine := tc.String("engine")
-	if engine == "" {
-		engine = scopeString(tc.Scope, "td.engine")
-	}
-	req := &td.IssueRequest{Type: engine, Database: db, Query: sql,
-		EngineVersion: tc.String("engine_version"), PoolName: tc.String("pool_name"), Result: tc.String("result_url")}
-	if req.Priority, err = intParam(tc, "priority"); err != nil {
-		return nil, fmt.Errorf("td>: %w", err)
-	}
-	if req.RetryLimit, err = intParam(tc, "job_retry"); err != nil {
-		return nil, fmt.Errorf("td>: %w", err)
-	}
-	if conn := tc.String("result_connection"); conn != "" {
-		if req.Result != "" {
-			return nil, errors.New("td>: give result_url or result_connection, not both")
-		}
-		target, err := connectionTarget(conn, tc.Config["result_settings"])
-		if err != nil {
-			return nil, fmt.Errorf("td>: %w", err)
-		}
-		req.ResultConnection = target
-	}
-	if tc.String("insert_into") != "" && tc.String("create_table") != "" {
-		return nil, errors.New("td>: give insert_into (append) or create_table (replace), not both")
-	}
-	if tc.String("result_settings") != "" && tc.String("result_connection") == "" {
-		return nil, errors.New("td>: result_settings needs result_connection (a result_url carries its options in the URL)")
-	}
-	for _, key := range []string{"insert_into", "create_table"} {
-		mode := map[string]string{"insert_into": "append", "create_table": "replace"}[key]
-		if table := tc.String(key); table != "" {
-			if req.Result != "" || req.ResultConnection != nil {
-				return nil, fmt.Errorf("td>: %s cannot be combined with result_url or result_connection", key)
-			}
-			req.Result = fmt.Sprintf("td://@/%s/%s?mode=%s", db, table, mode)
-		}
-	}
-	req.DomainKey = tc.String("domain_key")
-	if req.DomainKey == "" {
-		req.DomainKey = derivedKey(tc)
-	}
+	db, engine := req.Database, req.Type
 	c, err := q.Env.td()
 	if err != nil {
 		return nil, err
@@ -191,6 +172,83 @@ func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 		res.Store["td.last_results"] = first
 	}
 	return res, nil
+}
+
+// request builds the job of a td> task, with every check made before the
+// API is called. In Validate (tc.Dynamic set) a setting known only at run
+// time passes, and so do the database and engine that _export may give.
+func (q *Query) request(tc *workflow.TaskContext) (*td.IssueRequest, error) {
+	sql, err := QueryText(tc)
+	if err != nil {
+		return nil, err
+	}
+	validating := tc.Dynamic != nil
+	db := tc.String("database")
+	if db == "" {
+		db = scopeString(tc.Scope, "td.database")
+	}
+	if db == "" && !validating {
+		return nil, errors.New("td>: no database: add database: NAME or _export: {td: {database: NAME}}")
+	}
+	engine := tc.String("engine")
+	if engine == "" {
+		engine = scopeString(tc.Scope, "td.engine")
+	}
+	req := &td.IssueRequest{Type: engine, Database: db, Query: sql,
+		EngineVersion: tc.String("engine_version"), PoolName: tc.String("pool_name"), Result: tc.String("result_url")}
+	if req.Result != "" {
+		if err := td.CheckResultURL(req.Result); err != nil {
+			return nil, fmt.Errorf("td> result_url: %w", err)
+		}
+	}
+	if req.Priority, err = intParam(tc, "priority"); err != nil {
+		return nil, fmt.Errorf("td>: %w", err)
+	}
+	if req.RetryLimit, err = intParam(tc, "job_retry"); err != nil {
+		return nil, fmt.Errorf("td>: %w", err)
+	}
+	if tc.Has("result_connection") {
+		if tc.Has("result_url") {
+			return nil, errors.New("td>: give result_url or result_connection, not both")
+		}
+		target, err := connectionTarget(tc.String("result_connection"), tc.Config["result_settings"])
+		if err != nil {
+			return nil, fmt.Errorf("td>: %w", err)
+		}
+		req.ResultConnection = target
+	}
+	if tc.Has("insert_into") && tc.Has("create_table") {
+		return nil, errors.New("td>: give insert_into (append) or create_table (replace), not both")
+	}
+	if tc.Has("result_settings") && !tc.Has("result_connection") {
+		return nil, errors.New("td>: result_settings needs result_connection (a result_url carries its options in the URL)")
+	}
+	for _, key := range []string{"insert_into", "create_table"} {
+		mode := map[string]string{"insert_into": "append", "create_table": "replace"}[key]
+		if tc.Has(key) {
+			if tc.Has("result_url") || tc.Has("result_connection") {
+				return nil, fmt.Errorf("td>: %s cannot be combined with result_url or result_connection", key)
+			}
+			req.Result = fmt.Sprintf("td://@/%s/%s?mode=%s", db, tc.String(key), mode)
+		}
+	}
+	req.DomainKey = tc.String("domain_key")
+	if req.DomainKey == "" && !validating {
+		req.DomainKey = derivedKey(tc)
+	}
+	check := *req
+	if validating { // what is known at run time only stands in as given
+		if check.Database == "" {
+			check.Database = "${td.database}"
+		}
+		if check.Query == "" {
+			check.Query = "${query}"
+		}
+	}
+	if err := check.Validate(); err != nil {
+		return nil, fmt.Errorf("td>: %w", err)
+	}
+	return req, nil
 }
 
 // killOnCancel kills a job whose workflow was cancelled (as digdag does).
@@ -285,31 +343,53 @@ func connectionTarget(conn string, settings any) (*td.ConnectionTarget, error) {
 // and waits for the export job.
 type ResultExport struct{ Env *Env }
 
-// Run implements workflow.Operator.
-func (e *ResultExport) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
-	jobID := tc.String("job_id")
-	if jobID == "" {
-		return nil, errors.New("td_result_export> needs job_id (e.g. job_id: ${td.last_job_id})")
-	}
+// Validate implements workflow.Validator: the checks of target, on the
+// settings written literally.
+func (e *ResultExport) Validate(tc *workflow.TaskContext) error {
+	_, err := exportTarget(tc)
+	return err
+}
+
+// exportTarget reads the destination of a td_result_export> task, with
+// every check made before the API is called.
+func exportTarget(tc *workflow.TaskContext) (td.ExportTarget, error) {
 	var target td.ExportTarget
-	url, conn := tc.String("result_url"), tc.String("result_connection")
+	if !tc.Has("job_id") {
+		return target, errors.New("td_result_export> needs job_id (e.g. job_id: ${td.last_job_id})")
+	}
 	switch {
-	case url != "" && conn != "":
-		return nil, errors.New("td_result_export>: give result_url or result_connection, not both")
-	case url != "":
-		if tc.String("result_settings") != "" {
-			return nil, errors.New("td_result_export>: result_settings needs result_connection (a result_url carries its options in the URL)")
+	case tc.Has("result_url") && tc.Has("result_connection"):
+		return target, errors.New("td_result_export>: give result_url or result_connection, not both")
+	case tc.Has("result_url"):
+		if tc.Has("result_settings") {
+			return target, errors.New("td_result_export>: result_settings needs result_connection (a result_url carries its options in the URL)")
 		}
-		target.ResultURL = url
-	case conn != "":
-		ct, err := connectionTarget(conn, tc.Config["result_settings"])
+		target.ResultURL = tc.String("result_url")
+		if err := td.CheckResultURL(target.ResultURL); err != nil && !tc.Dynamic["result_url"] {
+			return target, fmt.Errorf("td_result_export> result_url: %w", err)
+		}
+	case tc.Has("result_connection"):
+		ct, err := connectionTarget(tc.String("result_connection"), tc.Config["result_settings"])
 		if err != nil {
-			return nil, fmt.Errorf("td_result_export>: %w", err)
+			return target, fmt.Errorf("td_result_export>: %w", err)
 		}
 		target.Connection = ct
 	default:
-		return nil, errors.New("td_result_export> needs result_url or result_connection")
+		return target, errors.New("td_result_export> needs result_url or result_connection")
 	}
+	if tc.Dynamic["result_url"] || tc.Dynamic["result_connection"] {
+		return target, nil // Validate: known at run time
+	}
+	return target, target.Validate()
+}
+
+// Run implements workflow.Operator.
+func (e *ResultExport) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
+	target, err := exportTarget(tc)
+	if err != nil {
+		return nil, err
+	}
+	jobID := tc.String("job_id")
 	c, err := e.Env.td()
 	if err != nil {
 		return nil, err

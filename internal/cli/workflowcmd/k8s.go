@@ -52,13 +52,35 @@ func NewPodShell(newRunner PodRunnerFactory) func(ctx context.Context, tc *workf
 	}
 }
 
-func podShell(ctx context.Context, tc *workflow.TaskContext, script string, newRunner PodRunnerFactory) (*workflow.Result, error) {
-	s := func(k string) string {
-		if v, ok := tc.K8s[k]; ok && v != nil {
-			return workflow.Format(v)
-		}
-		return ""
+// CheckPod is operators.Shell.CheckPod: the checks of podSpec on the _k8s
+// settings written literally (a value holding ${...} is checked when the
+// task runs).
+func CheckPod(tc *workflow.TaskContext) error {
+	if tc.K8s == nil {
+		return errors.New("_k8s must be a mapping, e.g. _k8s: {image: python:3.13-slim, memory: 512Mi}")
 	}
+	script := workflow.Format(tc.Command)
+	if script == "" {
+		script = "${script}" // known at run time
+	}
+	if tc.Dynamic["_k8s.image"] {
+		tc.K8s["image"] = "image" // known at run time
+	}
+	_, err := podSpec(tc, script)
+	return err
+}
+
+// k8sString is the _k8s setting k as a string ("" when absent).
+func k8sString(tc *workflow.TaskContext, k string) string {
+	if v, ok := tc.K8s[k]; ok && v != nil {
+		return workflow.Format(v)
+	}
+	return ""
+}
+
+// podSpec builds and checks the pod of a sh> task with _k8s settings.
+func podSpec(tc *workflow.TaskContext, script string) (k8sexec.Spec, error) {
+	s := func(k string) string { return k8sString(tc, k) }
 	spec := k8sexec.Spec{
 		Image:     s("image"),
 		Script:    script,
@@ -69,23 +91,34 @@ func podShell(ctx context.Context, tc *workflow.TaskContext, script string, newR
 		Labels:    map[string]string{"tdctl.io/workflow": labelValue(tc.Workflow.Name)},
 	}
 	if spec.Image == "" {
-		return nil, errors.New("_k8s needs image: (the container image to run the script in)")
+		return spec, errors.New("_k8s needs image: (the container image to run the script in)")
 	}
 	if t := s("timeout"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil {
-			return nil, fmt.Errorf("_k8s timeout %q: use a duration such as 30m", t)
+			return spec, fmt.Errorf("_k8s timeout %q: use a duration such as 30m", t)
 		}
 		spec.Timeout = d
 	}
 	if v := s("deny_egress"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("_k8s deny_egress %q: use true or false", v)
+			return spec, fmt.Errorf("_k8s deny_egress %q: use true or false", v)
 		}
 		spec.DenyEgress = b
 	}
-	r, err := newRunner(s("kubeconfig"), s("context"))
+	if err := spec.Validate(); err != nil {
+		return spec, k8sKeyError(err)
+	}
+	return spec, nil
+}
+
+func podShell(ctx context.Context, tc *workflow.TaskContext, script string, newRunner PodRunnerFactory) (*workflow.Result, error) {
+	spec, err := podSpec(tc, script)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRunner(k8sString(tc, "kubeconfig"), k8sString(tc, "context"))
 	if err != nil {
 		return nil, err
 	}
@@ -123,4 +156,22 @@ func labelValue(s string) string {
 		b = b[:63]
 	}
 	return string(b)
+}
+
+// k8sKeys names the _k8s key of each Spec field a task sets.
+var k8sKeys = map[string]string{
+	"Image": "image", "Namespace": "namespace", "Timeout": "timeout",
+	"Requests.CPU": "cpu", "Requests.Memory": "memory", "Requests.EphemeralStorage": "ephemeral_storage",
+}
+
+// k8sKeyError words a *k8sexec.SpecError after the _k8s key that set the
+// field.
+func k8sKeyError(err error) error {
+	var se *k8sexec.SpecError
+	if errors.As(err, &se) {
+		if key, ok := k8sKeys[se.Field]; ok {
+			return fmt.Errorf("_k8s %s: %s", key, se.Msg)
+		}
+	}
+	return fmt.Errorf("_k8s: %w", err)
 }

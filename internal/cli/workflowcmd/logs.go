@@ -28,7 +28,7 @@ func newCmdLogs(o *Options, runF func(*logsOptions) error) *cobra.Command {
 		Long: `Show the summary of a run (the latest when RUN_ID is omitted), or with --task NAME the
 log of that task (NAME may be the full path +wf+group+task or its end, e.g. +task).`,
 		Example: "  tdctl workflow logs\n  tdctl workflow logs --task +show_num_records\n  tdctl workflow logs 20261125T210000Z-1a2b3c -o json",
-		Args:    cobra.MaximumNArgs(1),
+		Args:    cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				lo.Run = args[0]

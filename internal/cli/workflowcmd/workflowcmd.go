@@ -101,7 +101,7 @@ func newCmdRun(o *Options, runF func(*Options) error) *cobra.Command {
 		Example: `  tdctl workflow run examples/workflows/num_records.dig
   tdctl workflow run daily.dig -p td.database=www_access --param-store postgres://postgres@127.0.0.1/test
   tdctl workflow run export.dig --secrets ~/.config/tdctl/secrets.yaml -o json`,
-		Args: cobra.ExactArgs(1),
+		Args: cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.File, o.Ctx = args[0], cmd.Context()
 			if runF != nil {
@@ -123,7 +123,7 @@ func newCmdCheck(o *Options, runF func(*Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check FILE.dig",
 		Short: "Parse a workflow and report every problem with file:line, running nothing",
-		Args:  cobra.ExactArgs(1),
+		Args:  cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.File, o.Ctx = args[0], cmd.Context()
 			if runF != nil {
@@ -193,7 +193,7 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 	ps := &lazyStore{o: o}
 	ops["param_get"] = &operators.ParamGet{Store: ps.get}
 	ops["param_set"] = &operators.ParamSet{Store: ps.get}
-	ops["sh"] = &operators.Shell{Pod: o.Pod}
+	ops["sh"] = &operators.Shell{Pod: o.Pod, CheckPod: CheckPod}
 	r := &workflow.Runner{Operators: ops, Secrets: secrets, Params: params}
 	return wf, r, ps, nil
 }
