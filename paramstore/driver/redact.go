@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -79,7 +80,7 @@ func RedactURL(raw string) string { return Scrub(raw, Secrets(raw)) }
 func OpenError(kind error, rawURL string, cause error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if cause != nil {
-		msg += ": " + cause.Error()
+		msg += ": " + oneLine(cause.Error())
 	}
 	msg = Scrub(msg, Secrets(rawURL))
 	e := &openError{msg: msg, kinds: []error{kind}}
@@ -90,6 +91,18 @@ func OpenError(kind error, rawURL string, cause error, format string, args ...an
 		e.kinds = append(e.kinds, context.DeadlineExceeded)
 	}
 	return e
+}
+
+// oneLine folds a multi-line driver error (pgx lists each address it
+// tried on a line of its own) into one line, each distinct line once.
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(parts, l) {
+			parts = append(parts, strings.TrimSuffix(l, ":"))
+		}
+	}
+	return strings.Join(parts, ": ")
 }
 
 type openError struct {

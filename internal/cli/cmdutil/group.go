@@ -1,6 +1,8 @@
 package cmdutil
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 )
 
@@ -29,4 +31,30 @@ func CommandWords(args []string) []string {
 		}
 	}
 	return args
+}
+
+// ExactArgs, MaximumNArgs and RangeArgs replace cobra's argument checks
+// ("accepts 1 arg(s), received 0") with a usage error that shows the
+// command's usage line, e.g. "missing argument: usage: tdctl job kill
+// JOB_ID".
+func ExactArgs(n int) cobra.PositionalArgs { return RangeArgs(n, n) }
+
+// MaximumNArgs: see ExactArgs.
+func MaximumNArgs(n int) cobra.PositionalArgs { return RangeArgs(0, n) }
+
+// RangeArgs: see ExactArgs.
+func RangeArgs(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		usage := cmd.CommandPath()
+		if _, rest, ok := strings.Cut(cmd.Use, " "); ok {
+			usage += " " + rest
+		}
+		switch {
+		case len(args) < min:
+			return FlagErrorf("missing argument: usage: %s", usage)
+		case len(args) > max:
+			return FlagErrorf("too many arguments (%d given): usage: %s", len(args), usage)
+		}
+		return nil
+	}
 }

@@ -81,8 +81,8 @@ func (f *Factory) Config() (*config.Config, error) {
 
 // ErrNoAPIKey is returned by TDClient when no API key is configured.
 var ErrNoAPIKey = errors.New("no API key: set TD_API_KEY (or TDCTL_API_KEY), pass --apikey, " +
-	"add [account] apikey to ~/.td/td.conf (what `td account` writes) or a profile to ~/.config/tdctl/config.yaml; " +
-	"to try tdctl without an account run `tdctl dev-server`")
+	"add [account] apikey to ~/.td/td.conf (what 'td account' writes) or a profile to ~/.config/tdctl/config.yaml; " +
+	"to try tdctl without an account run 'tdctl dev-server'")
 
 // TDClient builds the TD client once from the configuration.
 func (f *Factory) TDClient() (*td.Client, error) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/paramstore"
@@ -32,7 +33,7 @@ func newCmdDelete(f *factory.Factory, sf *storeFlags, runF func(*DeleteOptions) 
 		Long: `Delete a param. Deleting a param that is not set is an error (exit code 1) unless
 --ignore-missing is given.`,
 		Example: "  tdctl param delete lock --ignore-missing",
-		Args:    cobra.ExactArgs(1),
+		Args:    cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Key, opts.Ctx = args[0], cmd.Context()
 			if err := checkKeyArg(opts.Key); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/output"
@@ -38,7 +39,7 @@ remaining lifetimes are not exported (an import gives them a fresh TTL).
 Nothing is written to stdout unless every param was read.`,
 		Example: `  tdctl param export > params.json
   tdctl param export daily. -o jsonl | gzip > daily.jsonl.gz`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ctx = cmd.Context()
 			if len(args) == 1 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/output"
@@ -35,7 +36,7 @@ func newCmdGet(f *factory.Factory, sf *storeFlags, runF func(*GetOptions) error)
 (never set, deleted or expired) is an error, exit code 1.`,
 		Example: `  since=$(tdctl param get last_executed_time)
   tdctl param get config -o json | jq .tables`,
-		Args: cobra.ExactArgs(1),
+		Args: cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Key, opts.Ctx = args[0], cmd.Context()
 			if err := checkKeyArg(opts.Key); err != nil {

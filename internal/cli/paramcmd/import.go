@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -64,7 +65,7 @@ be added, updated or stay the same; it writes nothing.`,
 		Example: `  tdctl param import params.json
   tdctl param export --store redis://old:6379/0 | tdctl param import --store postgres://digdag@db/digdag -
   tdctl param import --dry-run params.json`,
-		Args: cobra.ExactArgs(1),
+		Args: cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File, opts.Ctx = args[0], cmd.Context()
 			if opts.TTL < 0 || (cmd.Flags().Changed("ttl") && opts.TTL == 0) {
@@ -99,6 +100,10 @@ func importRun(opts *ImportOptions) error {
 			data, err = readAll(fh, maxImportBytes, opts.File)
 			fh.Close()
 		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return cmdutil.NewFlagError(fmt.Errorf("cannot read %s: %w", opts.File, pe.Err))
 	}
 	if err != nil {
 		return err

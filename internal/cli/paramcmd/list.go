@@ -45,7 +45,7 @@ table and tsv a value's tabs and line breaks become spaces (-o json keeps them).
 		Example: `  tdctl param list
   tdctl param list daily. --limit 20
   tdctl param list -o jsonl | jq -r 'select(.value == null) | .key'`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ctx = cmd.Context()
 			if len(args) == 1 {

@@ -52,7 +52,7 @@ The value lives for --ttl, or the store's default (the URL's ?ttl=, else 90 days
   tdctl param set version --string 1.10
   tdctl param set lock "$HOSTNAME" --ttl 1h
   jq -c .config settings.json | tdctl param set config -`,
-		Args: cobra.ExactArgs(2),
+		Args: cmdutil.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Key, opts.Ctx = args[0], cmd.Context()
 			if err := checkKeyArg(opts.Key); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/job/shared"
@@ -37,7 +38,7 @@ func NewCmdKill(f *factory.Factory, runF func(*KillOptions) error) *cobra.Comman
 		Use:   "kill JOB_ID",
 		Short: "Kill a job",
 		Long:  "Ask the API to kill a job. Prints the job's status before the kill (-o json: {job_id, former_status}).",
-		Args:  cobra.ExactArgs(1),
+		Args:  cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID, opts.Ctx = args[0], cmd.Context()
 			if err := shared.RequireID(opts.JobID); err != nil {

@@ -36,7 +36,7 @@ func NewCmdNumRecords(f *factory.Factory, runF func(*NumRecordsOptions) error) *
 			"  n=$(tdctl job num-records \"$job\") || exit\n\n" +
 			"A job that has not finished yet is an error with exit code 5 (pass --wait to wait for it).\n" +
 			"A job that ended in error or was killed has no record count: exit code 3.",
-		Args: cobra.ExactArgs(1),
+		Args: cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID, opts.Ctx = args[0], cmd.Context()
 			if err := shared.RequireID(opts.JobID); err != nil {

@@ -38,7 +38,7 @@ func NewCmdResult(f *factory.Factory, runF func(*ResultOptions) error) *cobra.Co
 			"msgpack.gz is the API's raw result (gzip of one msgpack array per row).\n" +
 			"A download cut mid-way resumes where it stopped.",
 		Example: "  tdctl job result 12345 -f csv -c -o result.csv\n  tdctl job result 12345 -f jsonl | jq .code",
-		Args:    cobra.ExactArgs(1),
+		Args:    cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID, opts.Ctx = args[0], cmd.Context()
 			if err := shared.RequireID(opts.JobID); err != nil {

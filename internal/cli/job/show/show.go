@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/job/shared"
@@ -32,7 +33,7 @@ func NewCmdShow(f *factory.Factory, runF func(*ShowOptions) error) *cobra.Comman
 		Long: "Show a job's status, times, sizes, record count, result schema, query and (when it failed) its error output.\n\n" +
 			"With -o json the fields are those of the TD API's job/show (snake_case); see docs/cli.md.",
 		Example: "  tdctl job show 12345\n  tdctl job show 12345 -o json | jq .num_records",
-		Args:    cobra.ExactArgs(1),
+		Args:    cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID, opts.Ctx = args[0], cmd.Context()
 			if err := shared.RequireID(opts.JobID); err != nil {

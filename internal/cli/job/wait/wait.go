@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/job/shared"
@@ -35,7 +36,7 @@ func NewCmdWait(f *factory.Factory, runF func(*WaitOptions) error) *cobra.Comman
 			"3 when it ended in error or was killed, 4 after --timeout, 130 when interrupted (the job keeps\n" +
 			"running unless --kill-on-interrupt). Prints the finished job like `job show` on stdout.",
 		Example: "  tdctl job wait 12345 --timeout 1h && tdctl job result 12345 -f csv -o out.csv",
-		Args:    cobra.ExactArgs(1),
+		Args:    cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID, opts.Ctx = args[0], cmd.Context()
 			if err := shared.RequireID(opts.JobID); err != nil {

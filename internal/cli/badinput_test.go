@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	tdtest "github.com/tdctl/tdctl/internal/httptest"
+)
+
+// badInput is one row of the README's Troubleshooting table: a malformed
+// value given to a command or an operator, and the exact error it gets.
+type badInput struct {
+	input  string   // the table's first column
+	args   []string // "{dig}" stands for the path of dig, "{job}" for a finished job, "{running}" for a running one
+	dig    string   // a workflow file's text
+	tdconf string   // ~/.td/td.conf's text
+	vars   map[string]string
+	code   int
+	msg    string // stderr's last line, the test's own paths and run ids written as DIR, ~ and RUN
+}
+
+// badInputs is what the README documents; TestBadInputTableIsTheREADMEs
+// keeps the two equal.
+var badInputs = []badInput{
+	// query
+	{input: "`tdctl query 'select 1'`", args: []string{"query", "select 1"}, code: 1,
+		msg: `no database: pass -d DATABASE (or set database: in a tdctl profile) (see 'tdctl query --help')`},
+	{input: "`tdctl query -d db -P 5 ...`", args: []string{"query", "-d", "db", "-P", "5", "select 1"}, code: 1,
+		msg: `invalid -P/--priority "5": use -2..2 or VERY_LOW, LOW, NORMAL, HIGH, VERY_HIGH (see 'tdctl query --help')`},
+	{input: "`tdctl query -d db -T spark ...`", args: []string{"query", "-d", "db", "-T", "spark", "select 1"}, code: 1,
+		msg: `invalid -T/--type "spark": use presto, trino or hive (see 'tdctl query --help')`},
+	{input: "`tdctl query -d db -R x ...`", args: []string{"query", "-d", "db", "-R", "x", "select 1"}, code: 1,
+		msg: `invalid -R/--retry "x": give a whole number >= 0 (see 'tdctl query --help')`},
+	{input: "`tdctl query -d db -r 'mysql//u:pw@h/db/t' ...`", args: []string{"query", "-d", "db", "-r", "mysql//u:pw@h/db/t", "select 1"}, code: 1,
+		msg: "-r/--result: not a result URL: expected scheme://..., e.g. td://@/db/table (see 'tdctl query --help')"},
+	{input: "`tdctl query -d db` (no SQL)", args: []string{"query", "-d", "db"}, code: 1,
+		msg: "give the SQL as one argument (quote it), or - to read it from stdin (see 'tdctl query --help')"},
+	{input: "`tdctl query -d no_such_db ...`", args: []string{"query", "-d", "no_such_db", "select 1"}, code: 2,
+		msg: `td: POST /v3/job/issue/presto/no_such_db: 404 Not Found: database "no_such_db" not found`},
+	// job
+	{input: "`tdctl job show abc`", args: []string{"job", "show", "abc"}, code: 1,
+		msg: `invalid job id "abc": job ids are numbers, e.g. 12345 (see 'tdctl job show --help')`},
+	{input: "`tdctl job show 999999`", args: []string{"job", "show", "999999"}, code: 2,
+		msg: "td: GET /v3/job/show/999999: 404 Not Found: job 999999 not found"},
+	{input: "`tdctl job kill`", args: []string{"job", "kill"}, code: 1,
+		msg: "missing argument: usage: tdctl job kill JOB_ID (see 'tdctl job kill --help')"},
+	{input: "`tdctl job wait ID --poll-interval -1s`", args: []string{"job", "wait", "{job}", "--poll-interval", "-1s"}, code: 1,
+		msg: "--poll-interval must be positive, e.g. 1s (see 'tdctl job wait --help')"},
+	{input: "`tdctl job list --status done`", args: []string{"job", "list", "--status", "done"}, code: 1,
+		msg: `invalid --status "done": use queued, running, success or error (see 'tdctl job list --help')`},
+	{input: "`tdctl job list --limit -3`", args: []string{"job", "list", "--limit", "-3"}, code: 1,
+		msg: "--limit must be 0 (all) or more (see 'tdctl job list --help')"},
+	{input: "`tdctl job result ID -f xml`", args: []string{"job", "result", "{job}", "-f", "xml"}, code: 1,
+		msg: `invalid --format "xml": use one of table, tsv, csv, json, jsonl, msgpack.gz (see 'tdctl job result --help')`},
+	{input: "`tdctl job result ID -o /no/such/dir/x.csv`", args: []string{"job", "result", "{job}", "-o", "/no/such/dir/x.csv"}, code: 1,
+		msg: "cannot write -o /no/such/dir/x.csv: /no/such/dir: no such file or directory (see 'tdctl job result --help')"},
+	{input: "`tdctl job num-records ID` while the job runs", args: []string{"job", "num-records", "{running}"}, code: 5,
+		msg: `job {running} is running: it has not finished yet (pass --wait to wait for it)`},
+	{input: "`job export ID --result-url 'mysql//u:pw@h/db'`", args: []string{"job", "export", "{job}", "--result-url", "mysql//u:pw@h/db"}, code: 1,
+		msg: "--result-url #1: not a result URL: expected scheme://..., e.g. td://@/db/table (see 'tdctl job export --help')"},
+	{input: "`job export ID --settings '{\"a\":1}'` with no `--connection`", args: []string{"job", "export", "{job}", "--settings", `{"a":1}`}, code: 1,
+		msg: `--settings must follow the --connection it belongs to (a --result-url carries its options in the URL) (see 'tdctl job export --help')`},
+	{input: "`job export ID --connection x --settings '{bad'`", args: []string{"job", "export", "{job}", "--connection", "x", "--settings", "{bad"}, code: 1,
+		msg: `--settings of connection x: settings must be a JSON object such as {"bucket":"b","path":"/logs/"} (invalid character 'b' looking for beginning of object key string) (see 'tdctl job export --help')`},
+	{input: "`job export ID` (no destination)", args: []string{"job", "export", "{job}"}, code: 1,
+		msg: "no destination: add --result-url URL or --connection NAME|ID [--settings JSON] (see 'tdctl job export --help')"},
+	{input: "`job export ID --connection no_such_connection`", args: []string{"job", "export", "{job}", "--connection", "no_such_connection"}, code: 2,
+		msg: `export to connection no_such_connection: td: GET /v3/connections/lookup: 404 Not Found: no connection named "no_such_connection" (check the name in the TD console under Integrations)`},
+	// configuration
+	{input: "no API key anywhere", args: []string{"job", "list"}, vars: map[string]string{"TD_API_KEY": ""}, code: 1,
+		msg: `no API key: set TD_API_KEY (or TDCTL_API_KEY), pass --apikey, add [account] apikey to ~/.td/td.conf (what 'td account' writes) or a profile to ~/.config/tdctl/config.yaml; to try tdctl without an account run 'tdctl dev-server'`},
+	{input: "`~/.td/td.conf` with an escape sequence in a value", args: []string{"job", "list"}, vars: map[string]string{"TD_API_KEY": ""},
+		tdconf: "[account]\n  apikey = 1/abc\x1b[2Jdef\n", code: 1,
+		msg: `~/.td/td.conf:2: the value of apikey holds a control character (U+001B): td.conf values are plain text`},
+	{input: "`TD_API_SERVER=ftp://x`", args: []string{"job", "list"}, vars: map[string]string{"TD_API_SERVER": "ftp://x"}, code: 1,
+		msg: `invalid endpoint "ftp://x": scheme must be http or https (endpoint set by env TD_API_SERVER)`},
+	{input: "`tdctl --profile nope job list`", args: []string{"--profile", "nope", "job", "list"}, code: 1,
+		msg: `profile "nope" (flag --profile) is not defined in ~/.config/tdctl/config.yaml (the file does not exist); add it under profiles: or drop --profile/TDCTL_PROFILE`},
+	{input: "`tdctl completion tcsh`", args: []string{"completion", "tcsh"}, code: 1,
+		msg: `unsupported shell "tcsh": use bash, zsh or fish (see 'tdctl completion --help')`},
+	{input: "`tdctl dev-server --addr nope`", args: []string{"dev-server", "--addr", "nope"}, code: 1,
+		msg: `invalid --addr "nope": expected HOST:PORT, e.g. 127.0.0.1:8080 or 127.0.0.1:0 (see 'tdctl dev-server --help')`},
+	{input: "`tdctl demo --data /proc/x`", args: []string{"demo", "--data", "/proc/x"}, code: 1,
+		msg: `cannot create the demo's data directory /proc/x: no such file or directory; pass --data DIR`},
+	// params
+	{input: "`param get k --store mysql://x`", args: []string{"param", "get", "k", "--store", "mysql://x"}, code: 1,
+		msg: `paramstore: unknown store URL scheme "mysql"; use sqlite:///abs/path/params.db, postgres://user@host/db or redis://host:6379/0`},
+	{input: "`param get k --store postgres://u:pw@127.0.0.1:1/db` (nothing listens there)", args: []string{"param", "get", "k", "--store", "postgres://u:pw@127.0.0.1:1/db"}, code: 2,
+		msg: "paramstore postgres: cannot connect to 127.0.0.1:1 (user \"u\", database \"db\"); check that PostgreSQL runs there and the URL's host, port, user, password and database: failed to connect to `user=u database=db`: 127.0.0.1:1 (127.0.0.1): dial error: dial tcp 127.0.0.1:1: connect: connection refused"},
+	{input: "`param set k v --ttl -1s`", args: []string{"param", "set", "k", "v", "--ttl", "-1s", "--store", "sqlite://DIR/p.db"}, code: 1,
+		msg: "--ttl -1s: give a positive duration such as 24h or 90m (see 'tdctl param set --help')"},
+	{input: "`param get never_set`", args: []string{"param", "get", "never_set", "--store", "sqlite://DIR/p.db"}, code: 1,
+		msg: `param never_set not set (site 0, store sqlite://DIR/p.db)`},
+	{input: "`param import missing.json`", args: []string{"param", "import", "DIR/missing.json", "--store", "sqlite://DIR/p.db"}, code: 1,
+		msg: `cannot read DIR/missing.json: no such file or directory (see 'tdctl param import --help')`},
+	// workflows: found by `workflow check` (and so before `workflow run` runs anything)
+	{input: "`${nope}` in a .dig", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  echo>: ${nope}\n", code: 1,
+		msg: "a.dig:2: +a+a: param ${nope} is not defined: set it with _export, -p nope=VALUE, or a task before this one"},
+	{input: "a task with `sh>` and `echo>`", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  sh>: x\n  echo>: y\n", code: 1,
+		msg: "a.dig:3: task +a has two operators (sh> and echo>): split it into two +tasks"},
+	{input: "an unknown operator", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  mysql>: x\n", code: 1,
+		msg: `a.dig:2: +a+a: unknown operator mysql> (known: echo>, for_each>, param_get>, param_set>, sh>, td>, td_result_export>)`},
+	{input: "`${secret:pw}` not set", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  echo>: ${secret:pw}\n", code: 1,
+		msg: `a.dig:2: +a+a: secret "pw" is not set: export TDCTL_SECRET_PW or add it to the secrets file (--secrets)`},
+	{input: "`td>` with `priority: 9`", args: []string{"workflow", "check", "{dig}"}, dig: "+q:\n  td>:\n  data: select 1\n  database: db\n  priority: 9\n", code: 1,
+		msg: `a.dig:2: +a+q: td>: priority 9 out of range: use -2 (very low) to 2 (very high)`},
+	{input: "`td>` with a query file that is not there", args: []string{"workflow", "check", "{dig}"}, dig: "+q:\n  td>: queries/none.sql\n  database: db\n", code: 1,
+		msg: `a.dig:2: +a+q: td>: query file queries/none.sql: no such file or directory`},
+	{input: "`td_result_export>` with no `job_id`", args: []string{"workflow", "check", "{dig}"}, dig: "+e:\n  td_result_export>:\n  result_url: td://@/db/t\n", code: 1,
+		msg: `a.dig:2: +a+e: td_result_export> needs job_id (e.g. job_id: ${td.last_job_id})`},
+	{input: "`td_result_export>` with `result_settings` but a `result_url`", args: []string{"workflow", "check", "{dig}"},
+		dig: "+e:\n  td_result_export>:\n  job_id: 1\n  result_url: td://@/db/t\n  result_settings:\n    bucket: b\n", code: 1,
+		msg: `a.dig:2: +a+e: td_result_export>: result_settings needs result_connection (a result_url carries its options in the URL)`},
+	{input: "`param_set>: x` (no mapping)", args: []string{"workflow", "check", "{dig}"}, dig: "+s:\n  param_set>: x\n", code: 1,
+		msg: `a.dig:2: +a+s: param_set> needs a mapping, e.g. param_set>: {last_executed_time: ${session_time}} (store key: value)`},
+	{input: "`for_each>` of a value that is no list", args: []string{"workflow", "check", "{dig}"}, dig: "+l:\n  for_each>:\n    v: 3\n  _do:\n    echo>: ${v}\n", code: 1,
+		msg: `a.dig:3: +a+l: for_each> v must be a list (got 3)`},
+	{input: "`sh>` with `_k8s: {image: alpine, memory: lots}`", args: []string{"workflow", "check", "{dig}"},
+		dig: "+k:\n  sh>: ./job.sh\n  _k8s:\n    image: alpine\n    memory: lots\n", code: 1,
+		msg: `a.dig:2: +a+k: _k8s memory: "lots" is not a quantity; use e.g. "512Mi" or "2Gi"`},
+	{input: "`_retry: lots`", args: []string{"workflow", "check", "{dig}"}, dig: "+r:\n  _retry: lots\n  echo>: x\n", code: 1,
+		msg: `a.dig:2: _retry must be a non-negative number of retries`},
+	{input: "`td>` with no database (found when the task runs)", args: []string{"workflow", "run", "{dig}"}, dig: "+q:\n  td>:\n  data: select 1\n", code: 3,
+		msg: `workflow failed (run RUN): td>: no database: add database: NAME or _export: {td: {database: NAME}}`},
+	{input: "`tdctl workflow logs nope`", args: []string{"workflow", "logs", "nope"}, code: 1,
+		msg: `workflow: run nope not found in ~/runs (list runs with: ls ~/runs) (see 'tdctl workflow logs --help')`},
+	// Kubernetes
+	{input: "`tdctl k8s run -- echo`", args: []string{"k8s", "run", "--", "echo"}, code: 1,
+		msg: "--image is required, e.g. --image python:3.13-slim (see 'tdctl k8s run --help')"},
+	{input: "`tdctl k8s run --image alpine --memory lots -- true`", args: []string{"k8s", "run", "--image", "alpine", "--memory", "lots", "--", "true"}, code: 1,
+		msg: `--memory: "lots" is not a quantity; use e.g. "512Mi" or "2Gi" (see 'tdctl k8s run --help')`},
+}
+
+var runIDRe = regexp.MustCompile(`\d{8}T\d{6}Z-[0-9a-f]{6}`)
+
+// TestBadInput runs every row of badInputs: the exit code and the exact
+// error line, and the malformed value's secrets never echoed.
+func TestBadInput(t *testing.T) {
+	done := newEnv(t, fast())
+	job := done.issue("SELECT 1 AS a")
+	done.waitOK(job)
+	slow := newEnv(t, tdtest.Options{RunningFor: time.Hour})
+	running := slow.issue("SELECT 1 AS a")
+
+	for _, c := range badInputs {
+		t.Run(c.input, func(t *testing.T) {
+			e := done
+			if strings.Contains(strings.Join(c.args, " "), "{running}") {
+				e = slow
+			}
+			e = e.fork(t)
+			dir := t.TempDir()
+			var args []string
+			for _, a := range c.args {
+				a = strings.NewReplacer("{job}", job, "{running}", running, "{dig}", filepath.Join(dir, "a.dig"), "DIR", dir).Replace(a)
+				args = append(args, a)
+			}
+			if c.dig != "" {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "a.dig"), []byte(c.dig), 0o644))
+			}
+			if c.tdconf != "" {
+				require.NoError(t, os.MkdirAll(filepath.Join(e.home, ".td"), 0o700))
+				require.NoError(t, os.WriteFile(filepath.Join(e.home, ".td", "td.conf"), []byte(c.tdconf), 0o600))
+			}
+			for k, v := range c.vars {
+				if v == "" {
+					delete(e.vars, k)
+				} else {
+					e.vars[k] = v
+				}
+			}
+			r := e.run(args...)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			last := strings.NewReplacer(filepath.Join(dir, "a.dig"), "a.dig", dir, "DIR", e.home, "~").Replace(lines[len(lines)-1])
+			last = runIDRe.ReplaceAllString(last, "RUN")
+			want := strings.NewReplacer("{job}", job, "{running}", running).Replace(c.msg)
+			assert.Equal(t, c.code, r.code, "exit code; stderr: %s", r.stderr)
+			assert.Equal(t, want, last, "stderr: %s", r.stderr)
+			for _, secret := range []string{"pw@", "abc\x1b"} {
+				assert.NotContains(t, r.stderr+r.stdout, secret, "the malformed value is not echoed")
+			}
+		})
+	}
+}
+
+// fork is e for subtest t, with a home and variables of its own.
+func (e *env) fork(t *testing.T) *env {
+	c := *e
+	c.t, c.home, c.vars = t, t.TempDir(), maps.Clone(e.vars)
+	c.vars["XDG_CONFIG_HOME"] = filepath.Join(c.home, ".config")
+	c.vars["TDCTL_RUNS_DIR"] = filepath.Join(c.home, "runs")
+	return &c
+}
+
+// readmeTableMarker starts the README's Troubleshooting table.
+const readmeTableMarker = "<!-- generated from internal/cli/badinput_test.go: UPDATE_README=1 go test ./internal/cli -run TestBadInputTableIsTheREADMEs -->"
+
+var seeHelpRe = regexp.MustCompile(` \(see 'tdctl [a-z0-9 -]+ --help'\)$`)
+
+// badInputTable is the README's table of badInputs: each message as the
+// test asserts it, without the "(see 'tdctl CMD --help')" that ends usage
+// errors.
+func badInputTable() string {
+	var b strings.Builder
+	b.WriteString(readmeTableMarker + "\n\n| input | message [exit code] |\n|---|---|\n")
+	for _, c := range badInputs {
+		msg := seeHelpRe.ReplaceAllString(c.msg, "")
+		msg = strings.NewReplacer("{job}", "ID", "{running}", "ID").Replace(msg)
+		quote := "`"
+		if strings.Contains(msg, "`") {
+			quote = "`` "
+		}
+		fmt.Fprintf(&b, "| %s | %s%s%s [%d] |\n", c.input, quote, strings.ReplaceAll(msg, "|", `\|`), reverse(quote), c.code)
+	}
+	return b.String()
+}
+
+func reverse(s string) string {
+	r := []rune(s)
+	slices.Reverse(r)
+	return string(r)
+}
+
+// TestBadInputTableIsTheREADMEs keeps the README's Troubleshooting table
+// the one badInputs asserts (UPDATE_README=1 rewrites it).
+func TestBadInputTableIsTheREADMEs(t *testing.T) {
+	const path = "../../README.md"
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	readme := string(data)
+	start := strings.Index(readme, readmeTableMarker)
+	require.NotEqual(t, -1, start, "README.md has no %q", readmeTableMarker)
+	// the table ends at the first blank line after its rows
+	block := readme[start:]
+	if i := strings.Index(block, "|\n\n"); i != -1 {
+		block = block[:i+2]
+	}
+	want := badInputTable()
+	if block == want {
+		return
+	}
+	if os.Getenv("UPDATE_README") != "" {
+		require.NoError(t, os.WriteFile(path, []byte(readme[:start]+want+readme[start+len(block):]), 0o644))
+		return
+	}
+	assert.Equal(t, want, block, "README.md's Troubleshooting table is not badInputs: rerun with UPDATE_README=1")
+}
