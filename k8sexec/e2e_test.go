@@ -166,6 +166,31 @@ func TestE2E(t *testing.T) {
 		requireNoneLeft(t, cs, ns)
 	})
 
+	// The caller's deadline (tdctl's --timeout, a workflow's cancel) ends a
+	// run wherever it is; what Run created is deleted all the same.
+	t.Run("caller's deadline while the pod runs deletes everything", func(t *testing.T) {
+		r, ns := newRunner(t)
+		ctx, cancel := context.WithTimeout(ctxFor(t), 1500*time.Millisecond)
+		defer cancel()
+		kl := playKubelet(t, cs, ns, nil, statusRunning)
+		start := time.Now()
+		res, err := r.Run(ctx, k8sexec.Spec{Image: "busybox:1.36", Script: "sleep 3600", Secrets: map[string]string{"K": "v"}})
+		<-kl
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, time.Since(start), 20*time.Second, "Run returns soon after the deadline")
+		assert.Equal(t, -1, res.ExitCode)
+		requireNoneLeft(t, cs, ns)
+	})
+
+	t.Run("caller's deadline while the pod is pending deletes everything", func(t *testing.T) {
+		r, ns := newRunner(t) // no kubelet and no scheduler: the pod stays Pending
+		ctx, cancel := context.WithTimeout(ctxFor(t), time.Second)
+		defer cancel()
+		_, err := r.Run(ctx, k8sexec.Spec{Image: "busybox:1.36", Script: "true", Files: map[string]string{"q.sql": "select 1"}})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		requireNoneLeft(t, cs, ns)
+	})
+
 	t.Run("GC removes labelled leftovers only", func(t *testing.T) {
 		r, ns := newRunner(t)
 		ctx := ctxFor(t)
