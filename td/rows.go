@@ -244,6 +244,9 @@ const maxDepth = 64
 // value decodes one cell. Containers are decoded here rather than by the
 // msgpack library, which preallocates whatever length the data claims.
 func (rr *RowReader) value(depth int) (any, error) {
+	if v, ok := rr.scalar(); ok {
+		return v, nil
+	}
 	c, err := rr.dec.PeekCode()
 	if err != nil {
 		return nil, err
@@ -306,6 +309,100 @@ func (rr *RowReader) value(depth int) (any, error) {
 		v = int64(u)
 	}
 	return v, nil
+}
+
+// scalar decodes the next cell straight from the current chunk when it is
+// a nil, bool, integer, float or string that lies whole inside it — nearly
+// every cell of a query result — with the values the decoder's loose mode
+// would give (integers as int64, uint64 above math.MaxInt64, float32 as
+// float64). Anything else, or a cell across a chunk boundary, is left to
+// the decoder (ok false, nothing consumed).
+func (rr *RowReader) scalar() (v any, ok bool) {
+	b := rr.cur.buf[rr.pos:]
+	if len(b) == 0 {
+		return nil, false
+	}
+	c := b[0]
+	// size is the cell's bytes after the code: a fixed width, or a length
+	// prefix of pre bytes followed by that many bytes (strings)
+	size, pre := 0, 0
+	switch {
+	case c <= msgpcode.PosFixedNumHigh:
+		rr.pos++
+		return int64(c), true
+	case c >= msgpcode.NegFixedNumLow:
+		rr.pos++
+		return int64(int8(c)), true
+	case msgpcode.IsFixedString(c):
+		size = int(c & msgpcode.FixedStrMask)
+	case c == msgpcode.Nil:
+		rr.pos++
+		return nil, true
+	case c == msgpcode.False || c == msgpcode.True:
+		rr.pos++
+		return c == msgpcode.True, true
+	case c == msgpcode.Uint8 || c == msgpcode.Int8:
+		size = 1
+	case c == msgpcode.Uint16 || c == msgpcode.Int16:
+		size = 2
+	case c == msgpcode.Uint32 || c == msgpcode.Int32 || c == msgpcode.Float:
+		size = 4
+	case c == msgpcode.Uint64 || c == msgpcode.Int64 || c == msgpcode.Double:
+		size = 8
+	case c == msgpcode.Str8:
+		pre = 1
+	case c == msgpcode.Str16:
+		pre = 2
+	case c == msgpcode.Str32:
+		pre = 4
+	default:
+		return nil, false
+	}
+	if pre > 0 {
+		if len(b) < 1+pre {
+			return nil, false
+		}
+		n := uint64(0)
+		for _, x := range b[1 : 1+pre] {
+			n = n<<8 | uint64(x)
+		}
+		if n > uint64(len(b)-1-pre) {
+			return nil, false
+		}
+		s := string(b[1+pre : 1+pre+int(n)])
+		rr.pos += 1 + pre + int(n)
+		return s, true
+	}
+	if len(b) < 1+size {
+		return nil, false
+	}
+	d := b[1 : 1+size]
+	rr.pos += 1 + size
+	if msgpcode.IsFixedString(c) {
+		return string(d), true
+	}
+	u := uint64(0)
+	for _, x := range d {
+		u = u<<8 | uint64(x)
+	}
+	switch c {
+	case msgpcode.Int8:
+		return int64(int8(u)), true
+	case msgpcode.Int16:
+		return int64(int16(u)), true
+	case msgpcode.Int32:
+		return int64(int32(u)), true
+	case msgpcode.Int64:
+		return int64(u), true
+	case msgpcode.Float:
+		return float64(math.Float32frombits(uint32(u))), true
+	case msgpcode.Double:
+		return math.Float64frombits(u), true
+	}
+	if u <= math.MaxInt64 { // unsigned
+		return int64(u), true
+	}
+	return u, true
 }
 
 func (rr *RowReader) fail(err error) error {
