@@ -235,7 +235,8 @@ type IssuedJob struct {
 
 // Validate reports what Issue would refuse in r before sending anything:
 // an unknown Type, no Database or Query, Priority outside -2..2, a negative
-// RetryLimit, both Result and ResultConnection.
+// RetryLimit, both Result and ResultConnection, a Result that is no result
+// URL (CheckResultURL).
 func (r *IssueRequest) Validate() error {
 	switch strings.ToLower(strings.TrimSpace(r.Type)) {
 	case "", "presto", "trino", "hive":
@@ -256,6 +257,9 @@ func (r *IssueRequest) Validate() error {
 	}
 	if r.Result != "" && r.ResultConnection != nil {
 		return errors.New("give either a result URL or a result connection, not both")
+	}
+	if r.Result != "" {
+		return CheckResultURL(r.Result)
 	}
 	return nil
 }

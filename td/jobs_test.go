@@ -58,9 +58,14 @@ func TestIssueValidation(t *testing.T) {
 		{IssueRequest{Database: "d", Query: "x", Type: "spark"}, "use presto, trino or hive"},
 		{IssueRequest{Database: "d", Query: "x", Priority: intp(3)}, "-2 (very low) to 2"},
 		{IssueRequest{Database: "d", Query: "x", Result: "td://@/a/b", ResultConnection: &ConnectionTarget{ID: 1}}, "not both"},
+		{IssueRequest{Database: "d", Query: "x", Result: "mysql//u:Hunter2@h/db/t"}, "td: Issue: not a result URL: expected scheme://"},
 	} {
 		_, err := c.Jobs.Issue(ctx, &tc.req)
 		require.ErrorContains(t, err, tc.want)
+		assert.NotContains(t, err.Error(), "Hunter2")
+		verr := tc.req.Validate()
+		require.Error(t, verr)
+		assert.Equal(t, "td: Issue: "+verr.Error(), err.Error(), "Issue refuses what Validate refuses, before sending")
 	}
 }
 

@@ -78,19 +78,16 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 	switch {
 	case tc.Dynamic[""] || tc.Dynamic["data"] || tc.Dynamic["query"]:
 		return "", nil // Validate: known at run time
-	case file != "" && tc.Dynamic != nil: // Validate: the file must be there
-		p := file
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(tc.Workflow.Dir, p)
-		}
-		if _, err := os.Stat(p); err != nil {
-			return "", queryFileError(file, err)
-		}
-		return "", nil
 	case file != "":
 		p := file
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(tc.Workflow.Dir, p)
+		}
+		if tc.Dynamic != nil { // Validate: the file must be there
+			if _, err := os.Stat(p); err != nil {
+				return "", queryFileError(file, err)
+			}
+			return "", nil
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -196,11 +193,6 @@ func (q *Query) request(tc *workflow.TaskContext) (*td.IssueRequest, error) {
 	}
 	req := &td.IssueRequest{Type: engine, Database: db, Query: sql,
 		EngineVersion: tc.String("engine_version"), PoolName: tc.String("pool_name"), Result: tc.String("result_url")}
-	if req.Result != "" {
-		if err := td.CheckResultURL(req.Result); err != nil {
-			return nil, fmt.Errorf("td> result_url: %w", err)
-		}
-	}
 	if req.Priority, err = intParam(tc, "priority"); err != nil {
 		return nil, fmt.Errorf("td>: %w", err)
 	}
