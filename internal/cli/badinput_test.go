@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -216,19 +215,13 @@ func badInputTable() string {
 	for _, c := range badInputs {
 		msg := seeHelpRe.ReplaceAllString(c.msg, "")
 		msg = strings.NewReplacer("{job}", "ID", "{running}", "ID").Replace(msg)
-		quote := "`"
-		if strings.Contains(msg, "`") {
-			quote = "`` "
+		open, end := "`", "`"
+		if strings.Contains(msg, "`") { // a code span that holds backticks
+			open, end = "`` ", " ``"
 		}
-		fmt.Fprintf(&b, "| %s | %s%s%s [%d] |\n", c.input, quote, strings.ReplaceAll(msg, "|", `\|`), reverse(quote), c.code)
+		fmt.Fprintf(&b, "| %s | %s%s%s [%d] |\n", c.input, open, strings.ReplaceAll(msg, "|", `\|`), end, c.code)
 	}
 	return b.String()
-}
-
-func reverse(s string) string {
-	r := []rune(s)
-	slices.Reverse(r)
-	return string(r)
 }
 
 // TestBadInputTableIsTheREADMEs keeps the README's Troubleshooting table
