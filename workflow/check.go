@@ -9,8 +9,9 @@ import (
 )
 
 // Check reports, before anything runs, every unknown operator, every ${name}
-// that nothing defines at that point, and every secret that is not set —
-// each with file:line.
+// that nothing defines at that point, every secret that is not set, every
+// for_each> value that is no list, and what operators that implement
+// Validator find wrong in their own settings — each with file:line.
 func (r *Runner) Check(wf *Workflow) error {
 	c := &checker{r: r, wf: wf}
 	defined := map[string]bool{}
