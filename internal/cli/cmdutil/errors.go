@@ -5,6 +5,7 @@ package cmdutil
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 )
 
 // Exit codes. They are documented in `tdctl --help` and docs/cli.md; Main is
@@ -116,3 +117,15 @@ func (e *StoreError) Unwrap() error { return e.Err }
 
 // ExitCode is the exit code of a store failure: 2, like an API error.
 func (e *StoreError) ExitCode() int { return ExitAPI }
+
+// PathCause returns the cause inside a *fs.PathError ("no such file or
+// directory"), so that a message can name the path the user gave rather
+// than one tdctl derived from it (a temporary file, a parent directory);
+// ok is false, and err returned as it is, for any other error.
+func PathCause(err error) (cause error, ok bool) {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err, true
+	}
+	return err, false
+}

@@ -5,7 +5,6 @@ package democmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -62,11 +61,8 @@ func run(ctx context.Context, f *factory.Factory, dataDir string, format output.
 		dataDir = filepath.Join(cache, "tdctl", "demo")
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return cmdutil.NewConfigError(fmt.Errorf("cannot create the demo's data directory %s: %w; pass --data DIR", dataDir, err))
+		cause, _ := cmdutil.PathCause(err)
+		return cmdutil.NewConfigError(fmt.Errorf("cannot create the demo's data directory %s: %w; pass --data DIR", dataDir, cause))
 	}
 	srv, err := tdtest.New(tdtest.Options{DataDir: filepath.Join(dataDir, "emulator"), APIKeys: []string{DemoKey}})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -101,9 +100,8 @@ func importRun(opts *ImportOptions) error {
 			fh.Close()
 		}
 	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return cmdutil.NewFlagError(fmt.Errorf("cannot read %s: %w", opts.File, pe.Err))
+	if cause, ok := cmdutil.PathCause(err); ok {
+		return cmdutil.NewFlagError(fmt.Errorf("cannot read %s: %w", opts.File, cause))
 	}
 	if err != nil {
 		return err

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -93,9 +91,8 @@ func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, jo
 	} else if r.File != "" {
 		f, err := os.CreateTemp(filepath.Dir(r.File), "."+filepath.Base(r.File)+".tdctl-*")
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) { // name the user's file, not the temporary one
-				err = fmt.Errorf("%s: %w", filepath.Dir(r.File), pe.Err)
+			if cause, ok := cmdutil.PathCause(err); ok { // name the user's file, not the temporary one
+				err = fmt.Errorf("%s: %w", filepath.Dir(r.File), cause)
 			}
 			return cmdutil.NewFlagError(fmt.Errorf("cannot write -o %s: %w", r.File, err))
 		}
