@@ -8,15 +8,15 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 )
 
 // startEmulator runs the in-process TD API emulator behind a local HTTP
 // server, so the examples run without network or account. Real code passes
 // td.WithEndpoint("us01") (or nothing) instead of the emulator's URL.
-func startEmulator() (endpoint string, srv *tdtest.Server, stop func()) {
-	srv, err := tdtest.New(tdtest.Options{})
+func startEmulator() (endpoint string, srv *emulator.Server, stop func()) {
+	srv, err := emulator.New(emulator.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

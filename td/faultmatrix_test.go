@@ -29,7 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 )
 
@@ -49,7 +49,7 @@ var fmRetry = td.RetryPolicy{MaxRetries: fmRetries, MinWait: time.Millisecond, M
 // download while downloading, rows while decoding rows (the list is replaced
 // between phases so each phase sees its own faults).
 type fmSchedule struct {
-	api, download, rows []tdtest.Fault
+	api, download, rows []emulator.Fault
 	// truncated is set when the rows phase serves a truncated gzip body.
 	truncated bool
 }
@@ -58,7 +58,7 @@ func (s fmSchedule) String() string {
 	var b strings.Builder
 	for _, p := range []struct {
 		name string
-		fs   []tdtest.Fault
+		fs   []emulator.Fault
 	}{{"api", s.api}, {"download", s.download}, {"rows", s.rows}} {
 		fmt.Fprintf(&b, "%s:", p.name)
 		for _, f := range p.fs {
@@ -71,7 +71,7 @@ func (s fmSchedule) String() string {
 }
 
 // budget is how many requests the faults of fs can spoil on a route.
-func budget(fs []tdtest.Fault, path string) int {
+func budget(fs []emulator.Fault, path string) int {
 	n := 0
 	for _, f := range fs {
 		if f.Path == path && (f.Status != 0 || f.AfterHandler || f.ResetAfterBytes > 0 || f.TruncateGzip) {
@@ -82,8 +82,8 @@ func budget(fs []tdtest.Fault, path string) int {
 }
 
 // statusFault is a 5xx or a 429 (with or without Retry-After "0").
-func statusFault(r *mrand.Rand, method, path string, times int) tdtest.Fault {
-	f := tdtest.Fault{Method: method, Path: path, Times: times}
+func statusFault(r *mrand.Rand, method, path string, times int) emulator.Fault {
+	f := emulator.Fault{Method: method, Path: path, Times: times}
 	switch r.IntN(6) {
 	case 0:
 		f.Status = 500
@@ -107,7 +107,7 @@ func statusFault(r *mrand.Rand, method, path string, times int) tdtest.Fault {
 // addRouteFaults appends up to two faults for one API route. The route's
 // spoiling faults stay within the retry budget, so every call is expected to
 // succeed.
-func addRouteFaults(r *mrand.Rand, list *[]tdtest.Fault, method, path string) {
+func addRouteFaults(r *mrand.Rand, list *[]emulator.Fault, method, path string) {
 	left := fmRetries - 1
 	for range r.IntN(3) {
 		if left <= 0 {
@@ -117,13 +117,13 @@ func addRouteFaults(r *mrand.Rand, list *[]tdtest.Fault, method, path string) {
 		left -= times
 		switch r.IntN(5) {
 		case 0: // the response is lost (issue: the job is created anyway)
-			*list = append(*list, tdtest.Fault{Method: method, Path: path, Times: times, AfterHandler: true})
+			*list = append(*list, emulator.Fault{Method: method, Path: path, Times: times, AfterHandler: true})
 		case 1: // the JSON answer is cut after the headers (and past the
 			// 10-byte gzip header: a cut inside it is a known bug, see
 			// TestFaultMatrixJSONAnswerCutInGzipHeader)
-			*list = append(*list, tdtest.Fault{Method: method, Path: path, Times: times, ResetAfterBytes: 10 + r.Int64N(50)})
+			*list = append(*list, emulator.Fault{Method: method, Path: path, Times: times, ResetAfterBytes: 10 + r.Int64N(50)})
 		case 2: // only slow
-			*list = append(*list, tdtest.Fault{Method: method, Path: path, Times: times, Latency: time.Duration(1+r.IntN(20)) * time.Millisecond})
+			*list = append(*list, emulator.Fault{Method: method, Path: path, Times: times, Latency: time.Duration(1+r.IntN(20)) * time.Millisecond})
 			left += times
 		default:
 			*list = append(*list, statusFault(r, method, path, times))
@@ -143,16 +143,16 @@ func newAPISchedule(r *mrand.Rand) fmSchedule {
 // addResultSchedule draws the faults of the download and rows phases;
 // resultSize bounds the reset offsets.
 func (s *fmSchedule) addResultSchedule(r *mrand.Rand, resultSize int64) {
-	resultFaults := func(list *[]tdtest.Fault) {
+	resultFaults := func(list *[]emulator.Fault) {
 		for range r.IntN(5) {
 			switch r.IntN(4) {
 			case 0, 1: // reset after a random offset (resumed with Range)
-				*list = append(*list, tdtest.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1 + r.IntN(3),
+				*list = append(*list, emulator.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1 + r.IntN(3),
 					ResetAfterBytes: 1 + r.Int64N(resultSize), Latency: time.Duration(r.IntN(5)) * time.Millisecond})
 			case 2:
 				*list = append(*list, statusFault(r, "GET", "/v3/job/result/", 1+r.IntN(2)))
 			case 3: // slow body start
-				*list = append(*list, tdtest.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1, Latency: time.Duration(1+r.IntN(25)) * time.Millisecond})
+				*list = append(*list, emulator.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1, Latency: time.Duration(1+r.IntN(25)) * time.Millisecond})
 			}
 		}
 	}
@@ -164,7 +164,7 @@ func (s *fmSchedule) addResultSchedule(r *mrand.Rand, resultSize int64) {
 		for range r.IntN(3) {
 			s.rows = append(s.rows, statusFault(r, "GET", "/v3/job/result/", 1))
 		}
-		s.rows = append(s.rows, tdtest.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1, TruncateGzip: true})
+		s.rows = append(s.rows, emulator.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1, TruncateGzip: true})
 		s.truncated = true
 	} else {
 		resultFaults(&s.rows)
@@ -253,7 +253,7 @@ func TestFaultMatrix(t *testing.T) {
 
 func runFaultSeed(t *testing.T, seed uint64) {
 	r := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	srv, base := tdtest.NewTestServer(t, tdtest.Options{
+	srv, base := emulator.NewTestServer(t, emulator.Options{
 		APIKeys:    []string{fmKey},
 		RunningFor: time.Duration(r.IntN(30)) * time.Millisecond,
 	})
@@ -372,7 +372,7 @@ func readRows(ctx context.Context, c *td.Client, id string) (int, string, error)
 // TestFaultMatrixDownloadTruncatedGzip: a msgpack.gz download whose body is
 // cut with a consistent Content-Length must not be reported as a success.
 func TestFaultMatrixDownloadTruncatedGzip(t *testing.T) {
-	srv, base := tdtest.NewTestServer(t, tdtest.Options{APIKeys: []string{fmKey}})
+	srv, base := emulator.NewTestServer(t, emulator.Options{APIKeys: []string{fmKey}})
 	c, err := td.NewClient(fmKey, td.WithEndpoint(base), td.WithRetryPolicy(fmRetry))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -381,7 +381,7 @@ func TestFaultMatrixDownloadTruncatedGzip(t *testing.T) {
 	require.NoError(t, err)
 	job, err := c.Jobs.Wait(ctx, issued.JobID, &td.WaitOptions{MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond})
 	require.NoError(t, err)
-	srv.Faults().Add(tdtest.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1, TruncateGzip: true})
+	srv.Faults().Add(emulator.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1, TruncateGzip: true})
 	var got bytes.Buffer
 	_, err = c.Results.Download(ctx, job.ID, td.FormatMsgpackGz, &got, nil)
 	if err != nil {
@@ -401,7 +401,7 @@ func TestFaultMatrixDownloadTruncatedGzip(t *testing.T) {
 // status line and headers arrived) is idempotent and must be retried like a
 // lost answer, or at least fail with an error matching td.ErrNetwork.
 func TestFaultMatrixJSONAnswerCut(t *testing.T) {
-	srv, base := tdtest.NewTestServer(t, tdtest.Options{APIKeys: []string{fmKey}})
+	srv, base := emulator.NewTestServer(t, emulator.Options{APIKeys: []string{fmKey}})
 	c, err := td.NewClient(fmKey, td.WithEndpoint(base), td.WithRetryPolicy(fmRetry))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -411,13 +411,13 @@ func TestFaultMatrixJSONAnswerCut(t *testing.T) {
 	for _, path := range []string{"/v3/job/status/", "/v3/job/show/"} {
 		srv.Faults().Reset()
 		before := srv.Faults().Hits()
-		srv.Faults().Add(tdtest.Fault{Method: "GET", Path: path, Times: 1, ResetAfterBytes: 10})
+		srv.Faults().Add(emulator.Fault{Method: "GET", Path: path, Times: 1, ResetAfterBytes: 10})
 		_, err := c.Jobs.Wait(ctx, issued.JobID, &td.WaitOptions{MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond})
 		require.NoError(t, err, "%s cut once is retried", path)
 		assert.Equal(t, 1, srv.Faults().Hits()-before, "the fault was hit")
 	}
 	srv.Faults().Reset()
-	srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/issue/", Times: 1, ResetAfterBytes: 10})
+	srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/issue/", Times: 1, ResetAfterBytes: 10})
 	_, err = c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 2"})
 	require.NoError(t, err, "an issue answer cut once is retried under its domain_key")
 	assert.Equal(t, 2, srv.JobCount(), "and starts no second job")
@@ -427,7 +427,7 @@ func TestFaultMatrixJSONAnswerCut(t *testing.T) {
 // cut within its first 10 bytes, the gzip header, must be retried like one
 // cut later.
 func TestFaultMatrixJSONAnswerCutInGzipHeader(t *testing.T) {
-	srv, base := tdtest.NewTestServer(t, tdtest.Options{APIKeys: []string{fmKey}})
+	srv, base := emulator.NewTestServer(t, emulator.Options{APIKeys: []string{fmKey}})
 	c, err := td.NewClient(fmKey, td.WithEndpoint(base), td.WithRetryPolicy(fmRetry))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -436,12 +436,12 @@ func TestFaultMatrixJSONAnswerCutInGzipHeader(t *testing.T) {
 	require.NoError(t, err)
 	for cut := int64(1); cut < 10; cut++ {
 		srv.Faults().Reset()
-		srv.Faults().Add(tdtest.Fault{Method: "GET", Path: "/v3/job/show/", Times: 1, ResetAfterBytes: cut})
+		srv.Faults().Add(emulator.Fault{Method: "GET", Path: "/v3/job/show/", Times: 1, ResetAfterBytes: cut})
 		_, err := c.Jobs.Show(ctx, issued.JobID)
 		require.NoError(t, err, "show cut after %d bytes is retried", cut)
 	}
 	srv.Faults().Reset()
-	srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/issue/", Times: 1, ResetAfterBytes: 3})
+	srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/issue/", Times: 1, ResetAfterBytes: 3})
 	_, err = c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 2"})
 	require.NoError(t, err, "an issue answer cut in its gzip header is retried under its domain_key")
 	assert.Equal(t, 2, srv.JobCount(), "and starts no second job")

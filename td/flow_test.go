@@ -31,7 +31,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 )
 
@@ -47,10 +47,10 @@ func fastWait() *td.WaitOptions {
 }
 
 // newFlow starts an emulator accepting flowKey and a client pointed at it.
-func newFlow(t *testing.T, opts tdtest.Options, copts ...td.Option) (*tdtest.Server, *td.Client, string) {
+func newFlow(t *testing.T, opts emulator.Options, copts ...td.Option) (*emulator.Server, *td.Client, string) {
 	t.Helper()
 	opts.APIKeys = []string{flowKey}
-	srv, base := tdtest.NewTestServer(t, opts)
+	srv, base := emulator.NewTestServer(t, opts)
 	all := append([]td.Option{td.WithEndpoint(base), td.WithRetryPolicy(flowRetry)}, copts...)
 	c, err := td.NewClient(flowKey, all...)
 	require.NoError(t, err)
@@ -86,8 +86,8 @@ func intPtr(i int) *int { return &i }
 
 // requestsSince returns the requests the emulator saw from index from on,
 // filtered by method and path prefix.
-func requestsSince(srv *tdtest.Server, from int, method, prefix string) []tdtest.RequestRecord {
-	var out []tdtest.RequestRecord
+func requestsSince(srv *emulator.Server, from int, method, prefix string) []emulator.RequestRecord {
+	var out []emulator.RequestRecord
 	for _, r := range srv.Requests()[from:] {
 		if r.Method == method && strings.HasPrefix(r.Path, prefix) {
 			out = append(out, r)
@@ -163,7 +163,7 @@ func rangeStart(t *testing.T, hdr string) int64 {
 
 func TestFlowDownloadResumesAfterRandomCuts(t *testing.T) {
 	probe := &rangeProbe{base: plainTransport()}
-	srv, c, _ := newFlow(t, tdtest.Options{}, td.WithHTTPClient(&http.Client{Transport: probe}))
+	srv, c, _ := newFlow(t, emulator.Options{}, td.WithHTTPClient(&http.Client{Transport: probe}))
 	ctx := flowCtx(t)
 	job := issueWait(t, c, "SELECT * FROM www_access")
 	require.NotNil(t, job.ResultSize)
@@ -194,7 +194,7 @@ func TestFlowDownloadResumesAfterRandomCuts(t *testing.T) {
 			// each response in turn is cut after the bytes up to the next offset
 			prev := int64(0)
 			for _, o := range cuts {
-				srv.Faults().Add(tdtest.Fault{Method: "GET", Path: "/v3/job/result/", ResetAfterBytes: o - prev, Times: 1})
+				srv.Faults().Add(emulator.Fault{Method: "GET", Path: "/v3/job/result/", ResetAfterBytes: o - prev, Times: 1})
 				prev = o
 			}
 			from := len(srv.Requests())
@@ -231,7 +231,7 @@ func TestFlowDownloadResumesAfterRandomCuts(t *testing.T) {
 }
 
 func TestFlowDownloadFormats(t *testing.T) {
-	_, c, _ := newFlow(t, tdtest.Options{})
+	_, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	job := issueWait(t, c, "SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y'")
 	for f, want := range map[td.Format]string{
@@ -275,10 +275,10 @@ func TestFlowDownloadFormats(t *testing.T) {
 // ------------------------------------------------------------------- issue
 
 func TestFlowIssueThroughFailuresMakesOneJob(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
-	srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/issue/", Status: http.StatusServiceUnavailable, Times: 2})
-	srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/issue/", AfterHandler: true, Times: 1})
+	srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/issue/", Status: http.StatusServiceUnavailable, Times: 2})
+	srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/issue/", AfterHandler: true, Times: 1})
 
 	issued, err := c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 1 AS a, 2 AS b"})
 	require.NoError(t, err)
@@ -303,8 +303,8 @@ func TestFlowIssueThroughFailuresMakesOneJob(t *testing.T) {
 }
 
 func TestFlowIssueGivesUpOnPersistent503(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
-	srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/issue/", Status: http.StatusServiceUnavailable, Body: `{"error":"Service Unavailable","message":"maintenance until 10:00"}`})
+	srv, c, _ := newFlow(t, emulator.Options{})
+	srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/issue/", Status: http.StatusServiceUnavailable, Body: `{"error":"Service Unavailable","message":"maintenance until 10:00"}`})
 	_, err := c.Jobs.Issue(flowCtx(t), &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 1"})
 	require.ErrorIs(t, err, td.ErrServer)
 	assert.Contains(t, err.Error(), "maintenance until 10:00", "the server's own message survives the retries")
@@ -313,10 +313,10 @@ func TestFlowIssueGivesUpOnPersistent503(t *testing.T) {
 }
 
 func TestFlowRetryAfter429(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	job := issueWait(t, c, "SELECT 1")
-	srv.Faults().Add(tdtest.Fault{Method: "GET", Path: "/v3/job/status/", Status: http.StatusTooManyRequests, RetryAfter: "2", Times: 1})
+	srv.Faults().Add(emulator.Fault{Method: "GET", Path: "/v3/job/status/", Status: http.StatusTooManyRequests, RetryAfter: "2", Times: 1})
 	from := len(srv.Requests())
 	start := time.Now()
 	st, err := c.Jobs.Status(ctx, job.ID)
@@ -331,7 +331,7 @@ func TestFlowRetryAfter429(t *testing.T) {
 }
 
 func TestFlowPriority(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	for _, p := range []int{-2, -1, 0, 2} {
 		issued, err := c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 1", Priority: intPtr(p)})
@@ -354,7 +354,7 @@ func TestFlowPriority(t *testing.T) {
 }
 
 func TestFlowIssueSendsEveryField(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	require.NoError(t, srv.CreateDatabase("flowdb"))
 	sched := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -391,7 +391,7 @@ func TestFlowIssueSendsEveryField(t *testing.T) {
 }
 
 func TestFlowStatusByDomainKey(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	key := "flow-" + randHex(t, 8)
 	issued, err := c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 1", DomainKey: key})
@@ -418,8 +418,8 @@ func TestFlowStatusByDomainKey(t *testing.T) {
 // ------------------------------------------------------------ job life cycle
 
 func TestFlowNumRecordsNilUntilFinished(t *testing.T) {
-	clock := tdtest.NewManualClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
-	srv, c, _ := newFlow(t, tdtest.Options{Clock: clock, QueuedFor: 10 * time.Second, RunningFor: 20 * time.Second})
+	clock := emulator.NewManualClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	srv, c, _ := newFlow(t, emulator.Options{Clock: clock, QueuedFor: 10 * time.Second, RunningFor: 20 * time.Second})
 	ctx := flowCtx(t)
 	issued, err := c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 1 AS a, 2 AS b"})
 	require.NoError(t, err)
@@ -501,7 +501,7 @@ func TestFlowNumRecordsNilUntilFinished(t *testing.T) {
 
 // issueWaitClock issues a query on an emulator with a manual clock, moves
 // the clock past the job's life and waits.
-func issueWaitClock(t *testing.T, c *td.Client, clock *tdtest.ManualClock, q string) *td.Job {
+func issueWaitClock(t *testing.T, c *td.Client, clock *emulator.ManualClock, q string) *td.Job {
 	t.Helper()
 	ctx := flowCtx(t)
 	issued, err := c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: q})
@@ -513,7 +513,7 @@ func issueWaitClock(t *testing.T, c *td.Client, clock *tdtest.ManualClock, q str
 }
 
 func TestFlowWaitSQLError(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	issued, err := c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT no_such_column FROM www_access"})
 	require.NoError(t, err)
@@ -542,8 +542,8 @@ func TestFlowWaitSQLError(t *testing.T) {
 }
 
 func TestFlowKillRunningJob(t *testing.T) {
-	clock := tdtest.NewManualClock(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC))
-	srv, c, _ := newFlow(t, tdtest.Options{Clock: clock, RunningFor: time.Hour})
+	clock := emulator.NewManualClock(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC))
+	srv, c, _ := newFlow(t, emulator.Options{Clock: clock, RunningFor: time.Hour})
 	ctx := flowCtx(t)
 	issued, err := c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 1"})
 	require.NoError(t, err)
@@ -551,7 +551,7 @@ func TestFlowKillRunningJob(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, td.StatusRunning, st.Status)
 
-	srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/kill/", Status: http.StatusBadGateway, Times: 1})
+	srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/kill/", Status: http.StatusBadGateway, Times: 1})
 	former, err := c.Jobs.Kill(ctx, issued.JobID)
 	require.NoError(t, err, "kill is retried")
 	assert.Equal(t, td.StatusRunning, former)
@@ -576,8 +576,8 @@ func TestFlowKillRunningJob(t *testing.T) {
 	assert.Equal(t, td.StatusKilled, former)
 
 	// a queued job can be killed too
-	clock2 := tdtest.NewManualClock(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC))
-	_, c2, _ := newFlow(t, tdtest.Options{Clock: clock2, QueuedFor: time.Hour})
+	clock2 := emulator.NewManualClock(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC))
+	_, c2, _ := newFlow(t, emulator.Options{Clock: clock2, QueuedFor: time.Hour})
 	q, err := c2.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 1"})
 	require.NoError(t, err)
 	former, err = c2.Jobs.Kill(ctx, q.JobID)
@@ -589,8 +589,8 @@ func TestFlowKillRunningJob(t *testing.T) {
 }
 
 func TestFlowWaitTimeoutAndCancel(t *testing.T) {
-	clock := tdtest.NewManualClock(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC))
-	_, c, _ := newFlow(t, tdtest.Options{Clock: clock, QueuedFor: time.Hour})
+	clock := emulator.NewManualClock(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC))
+	_, c, _ := newFlow(t, emulator.Options{Clock: clock, QueuedFor: time.Hour})
 	ctx := flowCtx(t)
 	issued, err := c.Jobs.Issue(ctx, &td.IssueRequest{Database: "sample_datasets", Query: "SELECT 1"})
 	require.NoError(t, err)
@@ -606,7 +606,7 @@ func TestFlowWaitTimeoutAndCancel(t *testing.T) {
 }
 
 func TestFlowListAndAll(t *testing.T) {
-	_, c, _ := newFlow(t, tdtest.Options{})
+	_, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	var ids []string
 	for i := range 5 {
@@ -652,11 +652,11 @@ func TestFlowListAndAll(t *testing.T) {
 // ----------------------------------------------------------------- results
 
 func TestFlowRowsTruncatedGzip(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	job := issueWait(t, c, "SELECT * FROM www_access")
 	require.EqualValues(t, 5000, *job.NumRecords)
-	srv.Faults().Add(tdtest.Fault{Method: "GET", Path: "/v3/job/result/", TruncateGzip: true, Times: 1})
+	srv.Faults().Add(emulator.Fault{Method: "GET", Path: "/v3/job/result/", TruncateGzip: true, Times: 1})
 
 	require.Greater(t, *job.ResultSize, int64(1<<10), "half the body is past the gzip header")
 	rows, err := c.Results.Rows(ctx, job.ID)
@@ -680,10 +680,10 @@ func TestFlowRowsTruncatedGzip(t *testing.T) {
 }
 
 func TestFlowRowsResumeAfterReset(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	job := issueWait(t, c, "SELECT * FROM www_access ORDER BY time")
-	srv.Faults().Add(tdtest.Fault{Method: "GET", Path: "/v3/job/result/", ResetAfterBytes: *job.ResultSize / 3, Times: 2})
+	srv.Faults().Add(emulator.Fault{Method: "GET", Path: "/v3/job/result/", ResetAfterBytes: *job.ResultSize / 3, Times: 2})
 	rows, err := c.Results.Rows(ctx, job.ID)
 	require.NoError(t, err)
 	defer rows.Close()
@@ -707,7 +707,7 @@ func TestFlowRowsResumeAfterReset(t *testing.T) {
 }
 
 func TestFlowResultErrors(t *testing.T) {
-	_, c, base := newFlow(t, tdtest.Options{})
+	_, c, base := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	_, err := c.Jobs.Show(ctx, "424242")
 	require.ErrorIs(t, err, td.ErrNotFound)
@@ -734,7 +734,7 @@ func TestFlowResultErrors(t *testing.T) {
 // ----------------------------------------------------------------- exports
 
 func TestFlowExportByURLAndConnection(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	require.NoError(t, srv.CreateDatabase("flowdb"))
 	job := issueWait(t, c, "SELECT 1 AS id, 'a' AS s UNION ALL SELECT 2, 'b'")
@@ -749,7 +749,7 @@ func TestFlowExportByURLAndConnection(t *testing.T) {
 	rows, cols, err := srv.TableRows("flowdb", "by_url")
 	require.NoError(t, err)
 	assert.Equal(t, [][]any{{int64(1), "a"}, {int64(2), "b"}}, rows)
-	assert.Equal(t, []tdtest.Column{{Name: "id", Type: "bigint"}, {Name: "s", Type: "varchar"}}, cols)
+	assert.Equal(t, []emulator.Column{{Name: "id", Type: "bigint"}, {Name: "s", Type: "varchar"}}, cols)
 	src, err := c.Jobs.Show(ctx, job.ID)
 	require.NoError(t, err)
 	assert.Equal(t, exportID, src.LinkedResultExportJobID)
@@ -796,12 +796,12 @@ func TestFlowExportByURLAndConnection(t *testing.T) {
 }
 
 func TestFlowExportNotRetried(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	require.NoError(t, srv.CreateDatabase("flowdb"))
 	job := issueWait(t, c, "SELECT 1")
 	before := srv.JobCount()
-	srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/result_export/", AfterHandler: true, Times: 1})
+	srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/result_export/", AfterHandler: true, Times: 1})
 	_, err := c.Results.Export(ctx, job.ID, td.ExportTarget{ResultURL: "td://@/flowdb/once"})
 	require.Error(t, err, "a lost export answer is reported, not retried")
 	assert.Equal(t, before+1, srv.JobCount(), "exactly one export job")
@@ -809,7 +809,7 @@ func TestFlowExportNotRetried(t *testing.T) {
 }
 
 func TestFlowConnectionLookupRedacts(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	pw := "ConnPw" + randHex(t, 6)
 	srv.AddConnection("flow_pg", "postgresql://postgres:"+pw+"@127.0.0.1:5432/test", map[string]any{"table": "t"})
 	conn, err := c.Connections.Lookup(flowCtx(t), "flow_pg")
@@ -819,7 +819,7 @@ func TestFlowConnectionLookupRedacts(t *testing.T) {
 }
 
 func TestFlowExportAllPerTarget(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	require.NoError(t, srv.CreateDatabase("flowdb"))
 	job := issueWait(t, c, "SELECT 1 AS a, 2 AS b")
@@ -897,7 +897,7 @@ func assertNoSecret(t *testing.T, secret string, v ...any) {
 }
 
 func TestFlowExportToPostgreSQL(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	ctx := flowCtx(t)
 	pg, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	require.NoError(t, err, "PostgreSQL must run on 127.0.0.1:5432 (user postgres, database test)")
@@ -1027,7 +1027,7 @@ func addUnknown(v any) any {
 }
 
 func TestFlowUnknownJSONFieldsIgnored(t *testing.T) {
-	srv, err := tdtest.New(tdtest.Options{APIKeys: []string{flowKey}})
+	srv, err := emulator.New(emulator.Options{APIKeys: []string{flowKey}})
 	require.NoError(t, err)
 	wrap := &extraFields{next: srv}
 	hs := nethttptest.NewServer(wrap)
@@ -1101,7 +1101,7 @@ func TestFlowUnknownJSONFieldsIgnored(t *testing.T) {
 // --------------------------------------------------------- gzip JSON answers
 
 func TestFlowGzipJSONAnswers(t *testing.T) {
-	srv, c, _ := newFlow(t, tdtest.Options{})
+	srv, c, _ := newFlow(t, emulator.Options{})
 	job := issueWait(t, c, "SELECT 1")
 	var gz int
 	for _, r := range srv.Requests() {

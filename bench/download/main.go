@@ -35,7 +35,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/tdctl/tdctl/bench/internal/summary"
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 )
 
 const apiKey = "bench/0123456789abcdef"
@@ -69,7 +69,7 @@ func run(sizes string, runs int, tdctl, summaryFile string) error {
 			return fmt.Errorf("building tdctl: %w", err)
 		}
 	}
-	srv, err := tdtest.New(tdtest.Options{APIKeys: []string{apiKey}})
+	srv, err := emulator.New(emulator.Options{APIKeys: []string{apiKey}})
 	if err != nil {
 		return err
 	}
@@ -95,9 +95,9 @@ func run(sizes string, runs int, tdctl, summaryFile string) error {
 			return err
 		}
 		st, _ := os.Stat(file)
-		id, err := srv.AddFinishedJob(tdtest.FinishedJob{
+		id, err := srv.AddFinishedJob(emulator.FinishedJob{
 			Database: "bench", Query: "SELECT * FROM www_access",
-			Schema:     []tdtest.Column{{Name: "user", Type: "varchar"}, {Name: "host", Type: "varchar"}, {Name: "path", Type: "varchar"}, {Name: "code", Type: "bigint"}, {Name: "size", Type: "bigint"}, {Name: "time", Type: "bigint"}},
+			Schema:     []emulator.Column{{Name: "user", Type: "varchar"}, {Name: "host", Type: "varchar"}, {Name: "path", Type: "varchar"}, {Name: "code", Type: "bigint"}, {Name: "size", Type: "bigint"}, {Name: "time", Type: "bigint"}},
 			ResultFile: file,
 		})
 		if err != nil {

@@ -50,7 +50,7 @@ import (
 	"time"
 
 	"github.com/tdctl/tdctl/bench/internal/summary"
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 )
 
@@ -391,7 +391,7 @@ func serve(h http.Handler) (*server, error) {
 // startEmulator serves a fresh emulator and returns it with the id of a
 // finished query job (issued and waited for through the td client).
 func startEmulator(ctx context.Context) (*server, string, error) {
-	emu, err := tdtest.New(tdtest.Options{APIKeys: []string{apiKey}})
+	emu, err := emulator.New(emulator.Options{APIKeys: []string{apiKey}})
 	if err != nil {
 		return nil, "", err
 	}

@@ -63,7 +63,7 @@ import (
 	"time"
 
 	"github.com/tdctl/tdctl/bench/internal/summary"
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 )
 
@@ -284,7 +284,7 @@ func measure(d time.Duration, scale float64, rtt time.Duration) ([]outcome, erro
 
 func waitOne(ctx context.Context, d time.Duration, w waiter, scale float64, rtt time.Duration) (outcome, error) {
 	clock := newVClock(scale)
-	srv, err := tdtest.New(tdtest.Options{APIKeys: []string{apiKey}, RunningFor: d, Clock: clock})
+	srv, err := emulator.New(emulator.Options{APIKeys: []string{apiKey}, RunningFor: d, Clock: clock})
 	if err != nil {
 		return outcome{}, err
 	}

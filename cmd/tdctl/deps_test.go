@@ -20,7 +20,7 @@ func TestLinksNothingHeavy(t *testing.T) {
 	for _, p := range deps {
 		for _, heavy := range []string{
 			"k8s.io/", "modernc.org/", "github.com/jackc/pgx", "github.com/redis/",
-			"github.com/tdctl/tdctl/internal/httptest", "github.com/tdctl/tdctl/paramstore",
+			"github.com/tdctl/tdctl/internal/emulator", "github.com/tdctl/tdctl/paramstore",
 			"github.com/tdctl/tdctl/k8sexec", "github.com/tdctl/tdctl/workflow",
 			"github.com/tdctl/tdctl/internal/operators",
 		} {

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 )
 
 // badInput is one row of the README's Troubleshooting table: a malformed
@@ -148,7 +148,7 @@ func TestBadInput(t *testing.T) {
 	done := newEnv(t, fast())
 	job := done.issue("SELECT 1 AS a")
 	done.waitOK(job)
-	slow := newEnv(t, tdtest.Options{RunningFor: time.Hour})
+	slow := newEnv(t, emulator.Options{RunningFor: time.Hour})
 	running := slow.issue("SELECT 1 AS a")
 
 	for _, c := range badInputs {

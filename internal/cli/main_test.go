@@ -15,7 +15,7 @@ import (
 
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 )
 
@@ -38,9 +38,9 @@ type result struct {
 	stdout, stderr string
 }
 
-func newEnv(t *testing.T, opts tdtest.Options) *env {
+func newEnv(t *testing.T, opts emulator.Options) *env {
 	t.Helper()
-	_, base := tdtest.NewTestServer(t, opts)
+	_, base := emulator.NewTestServer(t, opts)
 	home := t.TempDir()
 	return &env{t: t, base: base, home: home, ctx: context.Background(), vars: map[string]string{
 		"TD_API_KEY":      testKey,
@@ -87,7 +87,7 @@ func (e *env) waitOK(id string) {
 	require.Equal(e.t, 0, r.code, r.stderr)
 }
 
-func fast() tdtest.Options { return tdtest.Options{RunningFor: 50 * time.Millisecond} }
+func fast() emulator.Options { return emulator.Options{RunningFor: 50 * time.Millisecond} }
 
 func TestQueryWaitPrintsResult(t *testing.T) {
 	e := newEnv(t, fast())
@@ -216,7 +216,7 @@ func TestJobShowStatusListKill(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.stdout, "job_id,status,type,database,created_at,duration,num_records,query\n"), r.stdout)
 
 	// kill a long-running job
-	slow := newEnv(t, tdtest.Options{RunningFor: time.Hour})
+	slow := newEnv(t, emulator.Options{RunningFor: time.Hour})
 	sid := slow.issue("SELECT 1")
 	r = slow.run("job", "kill", sid, "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -226,7 +226,7 @@ func TestJobShowStatusListKill(t *testing.T) {
 
 func TestExitCodes(t *testing.T) {
 	e := newEnv(t, fast())
-	slow := newEnv(t, tdtest.Options{RunningFor: time.Hour})
+	slow := newEnv(t, emulator.Options{RunningFor: time.Hour})
 	running := slow.issue("SELECT 1")
 
 	bad := e.issue("SELECT * FROM no_such_table")
@@ -284,7 +284,7 @@ func TestNumRecords(t *testing.T) {
 
 func TestExport(t *testing.T) {
 	e := newEnv(t, fast())
-	srv, base := tdtest.NewTestServer(t, fast())
+	srv, base := emulator.NewTestServer(t, fast())
 	e.base = base
 	e.vars["TD_API_SERVER"] = base
 	id := e.issue("SELECT 1 AS a, 2 AS b")
@@ -344,7 +344,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 }
 
 func TestAuthError(t *testing.T) {
-	e := newEnv(t, tdtest.Options{APIKeys: []string{"1/the-right-key"}})
+	e := newEnv(t, emulator.Options{APIKeys: []string{"1/the-right-key"}})
 	r := e.run("job", "list")
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "401")

@@ -288,7 +288,7 @@ func testSecretScanDevServer(t *testing.T) {
 	assert.Empty(t, l.hide(strings.Join(codes, "\n")), "unexpected exit codes")
 	assert.Equal(t, 0, code, "the dev-server ends with 0 when its context is cancelled")
 	assert.Contains(t, l.hide(stdout), "export TD_API_SERVER="+base+" TD_API_KEY=<one of your --require-key values>\n")
-	assert.Contains(t, l.hide(stderr), "tdtest: POST /v3/job/issue/presto/sample_datasets -> 200", "--verbose logs the requests it served")
+	assert.Contains(t, l.hide(stderr), "emulator: POST /v3/job/issue/presto/sample_datasets -> 200", "--verbose logs the requests it served")
 	assert.Contains(t, l.hide(stderr), "-> 401", "the wrong key was refused")
 	assert.Positive(t, files)
 	t.Logf("dev-server: %d texts scanned, %d files under --data and home, %d bytes on fds 1 and 2", len(l.texts), files, len(fd12))

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 )
 
 // Recognisable secrets for the scan (issue 7): neither may appear in any
@@ -54,7 +54,7 @@ _export:
 // TestSecretScanLocal (secretscan_local_test.go) does the same for
 // dev-server, demo and k8s.
 func TestSecretScan(t *testing.T) {
-	_, base := tdtest.NewTestServer(t, fast())
+	_, base := emulator.NewTestServer(t, fast())
 	home := t.TempDir()
 	runs := filepath.Join(home, "runs")
 	e := &env{t: t, base: base, home: home, ctx: context.Background(), vars: map[string]string{

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/paramstore/paramstoretest"
 )
@@ -42,9 +42,9 @@ func storeURLs(t *testing.T) map[string]string {
 	}
 }
 
-func wfEnv(t *testing.T) (*env, *tdtest.Server, string) {
+func wfEnv(t *testing.T) (*env, *emulator.Server, string) {
 	data := t.TempDir()
-	srv, base := tdtest.NewTestServer(t, tdtest.Options{DataDir: data})
+	srv, base := emulator.NewTestServer(t, emulator.Options{DataDir: data})
 	home := t.TempDir()
 	e := &env{t: t, base: base, home: home, ctx: context.Background(), vars: map[string]string{
 		"TD_API_KEY":      testKey,

@@ -14,28 +14,28 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 	"github.com/tdctl/tdctl/workflow"
 )
 
 // tdHarness is an emulator plus the operators wired to a client on it.
 type tdHarness struct {
-	srv *tdtest.Server
+	srv *emulator.Server
 	dir string // the emulator's data directory (s3 exports land here)
 	ops map[string]workflow.Operator
 }
 
 func newTDHarness(t *testing.T) *tdHarness {
 	t.Helper()
-	return newTDHarnessOpts(t, tdtest.Options{})
+	return newTDHarnessOpts(t, emulator.Options{})
 }
 
-func newTDHarnessOpts(t *testing.T, opts tdtest.Options) *tdHarness {
+func newTDHarnessOpts(t *testing.T, opts emulator.Options) *tdHarness {
 	t.Helper()
 	dir := t.TempDir()
 	opts.APIKeys, opts.DataDir = []string{"1/testkey"}, dir
-	srv, base := tdtest.NewTestServer(t, opts)
+	srv, base := emulator.NewTestServer(t, opts)
 	c, err := td.NewClient("1/testkey", td.WithEndpoint(base),
 		td.WithRetryPolicy(td.RetryPolicy{MaxRetries: 3, MinWait: 5 * time.Millisecond, MaxWait: 20 * time.Millisecond}))
 	require.NoError(t, err)
@@ -81,9 +81,9 @@ func (h *tdHarness) runCtx(ctx context.Context, t *testing.T, src string, files 
 }
 
 // jobs returns every job of the emulator, oldest first (ids are 1..n).
-func (h *tdHarness) jobs(t *testing.T) []tdtest.JobInfo {
+func (h *tdHarness) jobs(t *testing.T) []emulator.JobInfo {
 	t.Helper()
-	var out []tdtest.JobInfo
+	var out []emulator.JobInfo
 	n := h.srv.JobCount()
 	for id := 1; id <= n; id++ {
 		if j, ok := h.srv.Job(strconv.Itoa(id)); ok {
@@ -95,8 +95,8 @@ func (h *tdHarness) jobs(t *testing.T) []tdtest.JobInfo {
 }
 
 // issueRequests returns the form of every POST /v3/job/issue/ the emulator saw.
-func (h *tdHarness) issueRequests() []tdtest.RequestRecord {
-	var out []tdtest.RequestRecord
+func (h *tdHarness) issueRequests() []emulator.RequestRecord {
+	var out []emulator.RequestRecord
 	for _, r := range h.srv.Requests() {
 		if r.Method == "POST" && strings.HasPrefix(r.Path, "/v3/job/issue/") {
 			out = append(out, r)
@@ -434,7 +434,7 @@ func TestTDUserDomainKeyIsSentAsIs(t *testing.T) {
 func TestTDDerivedDomainKeyStableAcrossTransportRetry(t *testing.T) {
 	h := newTDHarness(t)
 	// the job is created, then the answer is lost: the client retries
-	h.srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/issue/", Times: 1, AfterHandler: true})
+	h.srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/issue/", Times: 1, AfterHandler: true})
 	r := h.run(t, "+q:\n  td>:\n  data: SELECT 1 AS a\n  database: wfdb\n+show:\n  echo>: ${td.last_job_id}\n", nil, nil)
 	require.NoError(t, r.err, r.out)
 	assert.Equal(t, 1, h.srv.Faults().Hits())
@@ -522,7 +522,7 @@ func TestTDParallelBranchesLastDeclaredWins(t *testing.T) {
 	h := newTDHarness(t)
 	require.NoError(t, h.srv.CreateDatabase("slowdb"))
 	// the first branch finishes last: completion order would make it win
-	h.srv.Faults().Add(tdtest.Fault{Method: "POST", Path: "/v3/job/issue/presto/slowdb", Latency: 300 * time.Millisecond})
+	h.srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/issue/presto/slowdb", Latency: 300 * time.Millisecond})
 	r := h.run(t, `
 _export:
   td:
@@ -568,7 +568,7 @@ func TestTDQueryFileRefusesSecrets(t *testing.T) {
 }
 
 func TestTDCancelKillsTheJob(t *testing.T) {
-	h := newTDHarnessOpts(t, tdtest.Options{RunningFor: time.Minute})
+	h := newTDHarnessOpts(t, emulator.Options{RunningFor: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -583,8 +583,8 @@ func TestTDCancelKillsTheJob(t *testing.T) {
 }
 
 func TestResultExportCancelKillsTheExportJob(t *testing.T) {
-	h := newTDHarnessOpts(t, tdtest.Options{RunningFor: time.Minute})
-	src, err := h.srv.AddFinishedJob(tdtest.FinishedJob{Database: "wfdb", Schema: []tdtest.Column{{Name: "a", Type: "bigint"}},
+	h := newTDHarnessOpts(t, emulator.Options{RunningFor: time.Minute})
+	src, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
 		Rows: func(yield func([]any) bool) { yield([]any{int64(1)}) }})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
@@ -633,7 +633,7 @@ func TestResultSettingsWithoutConnectionIsAnError(t *testing.T) {
 	assert.Contains(t, r.err.Error(), "result_settings")
 	assert.Equal(t, 0, h.srv.JobCount())
 
-	src, err := h.srv.AddFinishedJob(tdtest.FinishedJob{Database: "wfdb", Schema: []tdtest.Column{{Name: "a", Type: "bigint"}},
+	src, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
 		Rows: func(yield func([]any) bool) { yield([]any{int64(1)}) }})
 	require.NoError(t, err)
 	r = h.run(t, "+ex:\n  td_result_export>:\n  job_id: '"+src+"'\n  result_url: td://@/wfdb/t\n  result_settings:\n    mode: replace\n", nil, nil)

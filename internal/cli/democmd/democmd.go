@@ -20,7 +20,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/output"
 	"github.com/tdctl/tdctl/internal/cli/workflowcmd"
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 )
 
@@ -64,7 +64,7 @@ func run(ctx context.Context, f *factory.Factory, dataDir string, format output.
 		cause, _ := cmdutil.PathCause(err)
 		return cmdutil.NewConfigError(fmt.Errorf("cannot create the demo's data directory %s: %w; pass --data DIR", dataDir, cause))
 	}
-	srv, err := tdtest.New(tdtest.Options{DataDir: filepath.Join(dataDir, "emulator"), APIKeys: []string{DemoKey}})
+	srv, err := emulator.New(emulator.Options{DataDir: filepath.Join(dataDir, "emulator"), APIKeys: []string{DemoKey}})
 	if err != nil {
 		return err
 	}

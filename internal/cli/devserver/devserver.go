@@ -18,7 +18,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
-	tdtest "github.com/tdctl/tdctl/internal/httptest"
+	"github.com/tdctl/tdctl/internal/emulator"
 )
 
 // DevServerOptions are the inputs of `dev-server`.
@@ -85,7 +85,7 @@ func devServerRun(opts *DevServerOptions) error {
 			return cmdutil.FlagErrorf("--data %s: %v", opts.DataDir, err)
 		}
 	}
-	to := tdtest.Options{
+	to := emulator.Options{
 		APIKeys:    opts.Keys,
 		QueuedFor:  opts.QueuedFor,
 		RunningFor: opts.RunningFor,
@@ -97,7 +97,7 @@ func devServerRun(opts *DevServerOptions) error {
 			fmt.Fprintf(opts.IO.ErrOut, format+"\n", args...)
 		}
 	}
-	emu, err := tdtest.New(to)
+	emu, err := emulator.New(to)
 	if err != nil {
 		return fmt.Errorf("starting the emulator: %w", err)
 	}

@@ -1,4 +1,4 @@
-package httptest
+package emulator
 
 import (
 	"context"
@@ -71,22 +71,22 @@ func (s *Server) databasesDir() string { return filepath.Join(s.root, "databases
 func (s *Server) open() error {
 	for _, d := range []string{s.databasesDir(), s.resultsDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("tdtest: %w", err)
+			return fmt.Errorf("emulator: %w", err)
 		}
 	}
 	st, err := openSQLite(filepath.Join(s.root, "state.sqlite"))
 	if err != nil {
-		return fmt.Errorf("tdtest: opening state: %w", err)
+		return fmt.Errorf("emulator: opening state: %w", err)
 	}
 	s.state = st
 	if _, err := st.Exec(`CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS connections (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, settings TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("tdtest: creating state tables: %w", err)
+		return fmt.Errorf("emulator: creating state tables: %w", err)
 	}
 	// Databases: one file each.
 	entries, err := os.ReadDir(s.databasesDir())
 	if err != nil {
-		return fmt.Errorf("tdtest: %w", err)
+		return fmt.Errorf("emulator: %w", err)
 	}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".sqlite")
@@ -99,7 +99,7 @@ CREATE TABLE IF NOT EXISTS connections (id INTEGER PRIMARY KEY, name TEXT NOT NU
 	}
 	if _, ok := s.dbs["sample_datasets"]; !ok {
 		if err := writeSampleDatasets(filepath.Join(s.databasesDir(), "sample_datasets.sqlite")); err != nil {
-			return fmt.Errorf("tdtest: creating sample_datasets: %w", err)
+			return fmt.Errorf("emulator: creating sample_datasets: %w", err)
 		}
 		if err := s.openDatabase("sample_datasets"); err != nil {
 			return err
@@ -108,14 +108,14 @@ CREATE TABLE IF NOT EXISTS connections (id INTEGER PRIMARY KEY, name TEXT NOT NU
 	// Connections.
 	rows, err := st.Query(`SELECT id, name, url, settings FROM connections`)
 	if err != nil {
-		return fmt.Errorf("tdtest: loading connections: %w", err)
+		return fmt.Errorf("emulator: loading connections: %w", err)
 	}
 	for rows.Next() {
 		c := &connection{}
 		var settings string
 		if err := rows.Scan(&c.ID, &c.Name, &c.URL, &settings); err != nil {
 			rows.Close()
-			return fmt.Errorf("tdtest: loading connections: %w", err)
+			return fmt.Errorf("emulator: loading connections: %w", err)
 		}
 		_ = json.Unmarshal([]byte(settings), &c.Settings)
 		s.conns[c.ID] = c
@@ -126,18 +126,18 @@ CREATE TABLE IF NOT EXISTS connections (id INTEGER PRIMARY KEY, name TEXT NOT NU
 	// Jobs.
 	rows, err = st.Query(`SELECT id, data FROM jobs ORDER BY id`)
 	if err != nil {
-		return fmt.Errorf("tdtest: loading jobs: %w", err)
+		return fmt.Errorf("emulator: loading jobs: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
 		var data string
 		if err := rows.Scan(&id, &data); err != nil {
-			return fmt.Errorf("tdtest: loading jobs: %w", err)
+			return fmt.Errorf("emulator: loading jobs: %w", err)
 		}
 		j := &job{}
 		if err := json.Unmarshal([]byte(data), j); err != nil {
-			return fmt.Errorf("tdtest: loading job %d: %w", id, err)
+			return fmt.Errorf("emulator: loading job %d: %w", id, err)
 		}
 		s.jobs[j.ID] = j
 		if j.DomainKey != "" {
@@ -146,7 +146,7 @@ CREATE TABLE IF NOT EXISTS connections (id INTEGER PRIMARY KEY, name TEXT NOT NU
 		s.nextJob = max(s.nextJob, j.ID+1)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("tdtest: loading jobs: %w", err)
+		return fmt.Errorf("emulator: loading jobs: %w", err)
 	}
 	// Jobs left unfinished by a previous run go on, but for exports whose
 	// credentials were not kept on disk.
@@ -165,7 +165,7 @@ func (s *Server) openDatabase(name string) error {
 	path := filepath.Join(s.databasesDir(), name+".sqlite")
 	db, err := openSQLite(path)
 	if err != nil {
-		return fmt.Errorf("tdtest: opening database %s: %w", name, err)
+		return fmt.Errorf("emulator: opening database %s: %w", name, err)
 	}
 	created := s.clock.Now()
 	if fi, err := os.Stat(path); err == nil {
@@ -178,12 +178,12 @@ func (s *Server) openDatabase(name string) error {
 // CreateDatabase creates an empty TD database (a no-op when it exists).
 func (s *Server) CreateDatabase(name string) error {
 	if err := validName("database", name); err != nil {
-		return fmt.Errorf("tdtest: %w", err)
+		return fmt.Errorf("emulator: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("tdtest: server closed")
+		return errors.New("emulator: server closed")
 	}
 	if _, ok := s.dbs[name]; ok {
 		return nil
@@ -222,7 +222,7 @@ func (s *Server) persistLocked(j *job) {
 		_, err = s.state.Exec(`INSERT OR REPLACE INTO jobs (id, data) VALUES (?, ?)`, j.ID, string(data))
 	}
 	if err != nil {
-		s.logf("tdtest: saving job %d: %v", j.ID, err)
+		s.logf("emulator: saving job %d: %v", j.ID, err)
 	}
 }
 
@@ -301,7 +301,7 @@ func (s *Server) AddConnection(name, rawURL string, settings map[string]any) int
 	// a restart, a connection that had a password must be added again.
 	b, _ := json.Marshal(c.Settings)
 	if _, err := s.state.Exec(`INSERT OR REPLACE INTO connections (id, name, url, settings) VALUES (?, ?, ?, ?)`, id, name, td.Redact(rawURL), td.Redact(string(b))); err != nil {
-		s.logf("tdtest: saving connection %q: %v", name, err)
+		s.logf("emulator: saving connection %q: %v", name, err)
 	}
 	return id
 }

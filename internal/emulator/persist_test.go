@@ -1,4 +1,4 @@
-package httptest
+package emulator
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package httptest
+package emulator
 
 import (
 	"context"
@@ -226,7 +226,7 @@ func (s *Server) execute(p execParams, ex *execution) {
 	fail := func(format string, args ...any) {
 		ex.ok = false
 		ex.errMsg = fmt.Sprintf(format, args...)
-		s.logf("tdtest: job %d failed: %s", p.id, ex.errMsg)
+		s.logf("emulator: job %d failed: %s", p.id, ex.errMsg)
 	}
 	switch p.kind {
 	case kindQuery:

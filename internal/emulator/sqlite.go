@@ -1,4 +1,4 @@
-package httptest
+package emulator
 
 import (
 	"context"
@@ -272,7 +272,7 @@ func tableColumns(ctx context.Context, q interface {
 func (s *Server) TableRows(db, table string) ([][]any, []Column, error) {
 	d, ok := s.database(db)
 	if !ok {
-		return nil, nil, fmt.Errorf("tdtest: database %q does not exist", db)
+		return nil, nil, fmt.Errorf("emulator: database %q does not exist", db)
 	}
 	ctx := context.Background()
 	conn, err := d.db.Conn(ctx)
@@ -282,7 +282,7 @@ func (s *Server) TableRows(db, table string) ([][]any, []Column, error) {
 	defer conn.Close()
 	if ok, err := tableExists(ctx, conn, table); err != nil || !ok {
 		if err == nil {
-			err = fmt.Errorf("tdtest: table %s.%s does not exist", db, table)
+			err = fmt.Errorf("emulator: table %s.%s does not exist", db, table)
 		}
 		return nil, nil, err
 	}
@@ -366,7 +366,7 @@ var (
 // path. It is generated once per process and copied afterwards.
 func writeSampleDatasets(path string) error {
 	sampleOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tdtest-sample-")
+		dir, err := os.MkdirTemp("", "emulator-sample-")
 		if err != nil {
 			sampleErr = err
 			return

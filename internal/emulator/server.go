@@ -1,4 +1,4 @@
-package httptest
+package emulator
 
 import (
 	"compress/gzip"
@@ -122,17 +122,17 @@ func New(opts Options) (*Server, error) {
 		s.opts.UserName = "user@example.com"
 	}
 	if opts.QueuedFor < 0 || opts.RunningFor < 0 {
-		return nil, errors.New("tdtest: Options.QueuedFor and Options.RunningFor must not be negative")
+		return nil, errors.New("emulator: Options.QueuedFor and Options.RunningFor must not be negative")
 	}
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("tdtest: creating Options.DataDir: %w", err)
+			return nil, fmt.Errorf("emulator: creating Options.DataDir: %w", err)
 		}
 		s.root = opts.DataDir
 	} else {
-		dir, err := os.MkdirTemp("", "tdtest-")
+		dir, err := os.MkdirTemp("", "emulator-")
 		if err != nil {
-			return nil, fmt.Errorf("tdtest: creating a temporary state directory: %w", err)
+			return nil, fmt.Errorf("emulator: creating a temporary state directory: %w", err)
 		}
 		s.root, s.temp = dir, true
 	}
@@ -196,14 +196,14 @@ func NewTestServer(t testing.TB, opts Options) (*Server, string) {
 	t.Helper()
 	s, err := New(opts)
 	if err != nil {
-		t.Fatalf("tdtest.New: %v", err)
+		t.Fatalf("emulator.New: %v", err)
 	}
 	ts := nethttptest.NewServer(s)
 	t.Cleanup(func() {
 		ts.CloseClientConnections()
 		ts.Close()
 		if err := s.Close(); err != nil {
-			t.Errorf("tdtest: Close: %v", err)
+			t.Errorf("emulator: Close: %v", err)
 		}
 	})
 	return s, ts.URL
@@ -225,7 +225,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		if sw.status != 0 {
-			s.logf("tdtest: %s %s -> %d (%d bytes, %s)", r.Method, r.URL.Path, sw.status, sw.bytes, time.Since(start).Round(time.Microsecond))
+			s.logf("emulator: %s %s -> %d (%d bytes, %s)", r.Method, r.URL.Path, sw.status, sw.bytes, time.Since(start).Round(time.Microsecond))
 		}
 	}()
 	formErr := parseForm(r)

@@ -1,4 +1,4 @@
-package httptest
+package emulator
 
 import (
 	"context"
@@ -127,10 +127,10 @@ type FinishedJob struct {
 // result comes from spec, and returns its id.
 func (s *Server) AddFinishedJob(spec FinishedJob) (string, error) {
 	if (spec.ResultFile == "") == (spec.Rows == nil) {
-		return "", errors.New("tdtest: FinishedJob needs exactly one of ResultFile and Rows")
+		return "", errors.New("emulator: FinishedJob needs exactly one of ResultFile and Rows")
 	}
 	if spec.Schema == nil {
-		return "", errors.New("tdtest: FinishedJob.Schema is required (the columns of the result)")
+		return "", errors.New("emulator: FinishedJob.Schema is required (the columns of the result)")
 	}
 	if spec.Type == "" {
 		spec.Type = "presto"
@@ -146,26 +146,26 @@ func (s *Server) AddFinishedJob(spec FinishedJob) (string, error) {
 	if spec.ResultFile != "" {
 		abs, err := filepath.Abs(spec.ResultFile)
 		if err != nil {
-			return "", fmt.Errorf("tdtest: FinishedJob.ResultFile: %w", err)
+			return "", fmt.Errorf("emulator: FinishedJob.ResultFile: %w", err)
 		}
 		st, err := os.Stat(abs)
 		if err != nil {
-			return "", fmt.Errorf("tdtest: FinishedJob.ResultFile: %w", err)
+			return "", fmt.Errorf("emulator: FinishedJob.ResultFile: %w", err)
 		}
 		if !st.Mode().IsRegular() {
-			return "", fmt.Errorf("tdtest: FinishedJob.ResultFile %s is not a regular file", abs)
+			return "", fmt.Errorf("emulator: FinishedJob.ResultFile %s is not a regular file", abs)
 		}
 		path, size, rows = abs, st.Size(), spec.NumRecords
 	} else {
 		f, err := os.CreateTemp(s.resultsDir(), "finished-*.msgpack.gz")
 		if err != nil {
-			return "", fmt.Errorf("tdtest: %w", err)
+			return "", fmt.Errorf("emulator: %w", err)
 		}
 		path = f.Name()
 		f.Close()
 		rf, err := createResultFile(path)
 		if err != nil {
-			return "", fmt.Errorf("tdtest: %w", err)
+			return "", fmt.Errorf("emulator: %w", err)
 		}
 		var werr error
 		spec.Rows(func(row []any) bool {
@@ -178,7 +178,7 @@ func (s *Server) AddFinishedJob(spec FinishedJob) (string, error) {
 		rf.abort()
 		if werr != nil {
 			_ = os.Remove(path)
-			return "", fmt.Errorf("tdtest: writing the FinishedJob rows: %w", werr)
+			return "", fmt.Errorf("emulator: writing the FinishedJob rows: %w", werr)
 		}
 		rows = rf.rows
 	}
@@ -194,7 +194,7 @@ func (s *Server) AddFinishedJob(spec FinishedJob) (string, error) {
 		if spec.Rows != nil {
 			_ = os.Remove(path)
 		}
-		return "", fmt.Errorf("tdtest: %w", err)
+		return "", fmt.Errorf("emulator: %w", err)
 	}
 	return strconv.FormatInt(id, 10), nil
 }

@@ -1,12 +1,10 @@
-// Package httptest is an in-process emulator of the Treasure Data REST API v3
-// (the subset described in shared/TD_API.md), for tests and for
+// Package emulator is an in-process emulator of the Treasure Data REST API v3
+// (the subset tdctl and the official clients use), for tests and for
 // `tdctl dev-server`.
 //
-// Its name clashes with net/http/httptest, so importers always alias it:
+//	import "github.com/tdctl/tdctl/internal/emulator"
 //
-//	import tdtest "github.com/tdctl/tdctl/internal/httptest"
-//
-//	srv, baseURL := tdtest.NewTestServer(t, tdtest.Options{APIKeys: []string{"k"}})
+//	srv, baseURL := emulator.NewTestServer(t, emulator.Options{APIKeys: []string{"k"}})
 //
 // What it does:
 //   - Jobs really run: the SQL is executed on an embedded SQLite database
@@ -55,4 +53,4 @@
 // connection settings are kept masked on disk, so a job still waiting to
 // export to a target that needed them ends in error after a restart, and a
 // connection with a password must be added again.
-package httptest
+package emulator
