@@ -339,3 +339,27 @@ func TestNetworkTimeoutIsNotTheCallersDeadline(t *testing.T) {
 	assert.Contains(t, err.Error(), "timeout awaiting response headers")
 	assert.EqualValues(t, 2, n.Load(), "a network timeout is retried")
 }
+
+// The answer-path failures that were bare strings carry types too.
+func TestAnswerFailuresAreTyped(t *testing.T) {
+	c, mux := setup(t)
+	mux.HandleFunc("/v3/job/issue/presto/db", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{}`) })
+	mux.HandleFunc("/v3/connections/lookup", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"name":"x"}`) })
+	ctx := context.Background()
+	_, err := c.Jobs.Issue(ctx, &IssueRequest{Database: "db", Query: "select 1"})
+	require.ErrorIs(t, err, ErrProtocol)
+	assert.Equal(t, "td: POST /v3/job/issue/presto/db: answer carried no job id", err.Error())
+	_, err = c.Connections.Lookup(ctx, "x")
+	require.ErrorIs(t, err, ErrProtocol)
+	_, err = ParseSchema("not json")
+	require.ErrorIs(t, err, ErrProtocol)
+	_, err = NewRowReader(strings.NewReader("not gzip"), nil)
+	require.ErrorIs(t, err, ErrProtocol)
+
+	_, err = c.Connections.Lookup(ctx, " ")
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = ParseFormat("xml")
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = ResolveEndpoint("ftp://x")
+	require.ErrorIs(t, err, ErrInvalidArgument)
+}
