@@ -28,8 +28,9 @@
 // was created first. Each call has one budget of RetryPolicy.MaxRetries+1
 // attempts, shared by lost requests, answers cut mid-way and download
 // resumes, with equal-jitter exponential back-off between them. A refused
-// connection is tried at most 3 times; what cannot heal (an unknown host,
-// TLS to a non-TLS port, a certificate that does not verify) is tried once.
+// connection is tried at most 3 times, a network timeout twice; what cannot
+// heal (an unknown host, TLS to a non-TLS port, a certificate that does not
+// verify) is tried once.
 //
 // Time: the context bounds a call, requests in flight and back-off sleeps
 // included; a Retry-After or back-off that would end past its deadline is

@@ -44,6 +44,12 @@ func DefaultRetryPolicy() RetryPolicy {
 // never.
 const maxRefusedRetries = 2
 
+// maxTimeoutRetries bounds the retries of a network timeout (no answer
+// within the read idle timeout, a dial timeout) within the budget: each
+// costs a whole timeout, and a server that is silent twice in a row is
+// rarely back a minute later.
+const maxTimeoutRetries = 1
+
 // budget is one call's attempts, shared by the transport's retries, the
 // re-reads of cut answers and download resumes.
 type budget struct {
@@ -51,6 +57,7 @@ type budget struct {
 	policy  RetryPolicy
 	used    int // requests sent
 	refused int // of which refused connections
+	silent  int // of which network timeouts
 	wait    time.Duration
 }
 
@@ -62,7 +69,7 @@ func (c *Client) newBudget(retry bool) *budget {
 func (b *budget) spent() bool { return b.used > b.policy.MaxRetries }
 
 // reset starts a fresh budget (a download made progress).
-func (b *budget) reset() { b.used, b.refused = 0, 0 }
+func (b *budget) reset() { b.used, b.refused, b.silent = 0, 0, 0 }
 
 // backoff is the wait before the next attempt.
 func (b *budget) backoff() time.Duration {
@@ -117,6 +124,13 @@ func (b *budget) check(ctx context.Context, resp *http.Response, err error) (boo
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			b.refused++
 			if b.refused > maxRefusedRetries {
+				return false, nil
+			}
+		}
+		var t interface{ Timeout() bool }
+		if errors.As(err, &t) && t.Timeout() {
+			b.silent++
+			if b.silent > maxTimeoutRetries {
 				return false, nil
 			}
 		}
