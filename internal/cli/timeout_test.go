@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tdctl/tdctl/internal/cli/factory"
+	"github.com/tdctl/tdctl/internal/cli/iostreams"
+	"github.com/tdctl/tdctl/td"
 )
 
 // stallingAPI answers job 1's show as finished, stalls every status call
@@ -96,3 +101,29 @@ func TestNetworkFailuresAreExit2(t *testing.T) {
 		assert.Less(t, time.Since(start), 2*time.Second, server)
 	}
 }
+
+// A 429 whose Retry-After ends past --timeout is not slept on: the API's
+// answer comes back at once (exit 2), even with a retry policy that would
+// honour a Retry-After of minutes.
+func TestRetryAfterPastTimeoutFailsAtOnce(t *testing.T) {
+	srv := nethttptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "100")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"error":"Too Many Requests","message":"slow down"}`)
+	}))
+	t.Cleanup(srv.Close)
+	ios, _, _, errOut := iostreams.Test()
+	f := factory.New(ios)
+	f.Getenv = vars{"TD_API_KEY": testKey, "TD_API_SERVER": srv.URL, "XDG_CONFIG_HOME": t.TempDir()}.get
+	f.HomeDir = t.TempDir()
+	f.RetryPolicy = &td.RetryPolicy{MaxRetries: 3, MinWait: 10 * time.Millisecond, MaxWait: 5 * time.Minute}
+	start := time.Now()
+	code := Run(context.Background(), f, []string{"job", "wait", "1", "--timeout", "20s"})
+	assert.Equal(t, 2, code, errOut.String())
+	assert.Equal(t, "td: GET /v3/job/status/1: 429 Too Many Requests: Too Many Requests: slow down\n", errOut.String())
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+type vars map[string]string
+
+func (v vars) get(k string) string { return v[k] }
