@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tdctl/tdctl/internal/backoff"
 )
 
 // logStreamer copies the container's log to out line by line, collecting
@@ -80,7 +82,7 @@ func (l *logStreamer) run(ctx context.Context, finished <-chan struct{}) error {
 		if err == nil && isClosed(finished) {
 			continue // the follow stream ended with the container: one last read
 		}
-		delay := backoff(l.minDelay, l.maxDelay, max(failures, 1))
+		delay := backoff.Exp(l.minDelay, l.maxDelay, max(failures, 1)-1)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

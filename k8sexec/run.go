@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/tdctl/tdctl/internal/backoff"
 )
 
 // Runner runs scripts as pods through a Client. It is safe for concurrent
@@ -462,7 +464,7 @@ func (r *Runner) watchPod(ctx context.Context, p *plan, pod *corev1.Pod, startLo
 		if err != nil && failures > maxWatchFailures {
 			return verdict{}, fmt.Errorf("k8sexec: watch pod %s/%s: %w", p.namespace, p.name, err)
 		}
-		if sleepCtx(ctx, backoff(r.minDelay, r.maxDelay, failures)) != nil {
+		if backoff.Sleep(ctx, backoff.Exp(r.minDelay, r.maxDelay, failures-1)) != nil {
 			return verdict{}, r.ctxErr(ctx, p)
 		}
 	}
@@ -628,7 +630,7 @@ func (r *Runner) waitGone(ctx context.Context, p *plan) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("pod %s still terminating; deleted its NetworkPolicy anyway: %w", p.name, ctx.Err())
 		}
-		if sleepCtx(ctx, backoff(r.minDelay, r.maxDelay, attempt)) != nil {
+		if backoff.Sleep(ctx, backoff.Exp(r.minDelay, r.maxDelay, attempt-1)) != nil {
 			return fmt.Errorf("pod %s still terminating; deleted its NetworkPolicy anyway: %w", p.name, ctx.Err())
 		}
 	}
@@ -656,30 +658,4 @@ func newRunID() (string, error) {
 		return "", fmt.Errorf("k8sexec: run id: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
-}
-
-func backoff(min, max time.Duration, attempt int) time.Duration {
-	d := min
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	return minDur(d, max)
-}
-
-func minDur(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
-	}
-	return b
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

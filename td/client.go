@@ -16,6 +16,8 @@ import (
 	"time"
 
 	retryablehttp "github.com/hashicorp/go-retryablehttp"
+
+	"github.com/tdctl/tdctl/internal/backoff"
 )
 
 // Version is the SDK version reported in the default User-Agent. The CLI
@@ -35,9 +37,14 @@ var siteEndpoints = map[string]string{
 	"ap03": "https://api.ap03.treasuredata.com",
 }
 
+// siteNames lists the site names for messages.
+const siteNames = "us01, jp01, eu01, ap02, ap03; also us, jp, tokyo, eu, kr"
+
 // ResolveEndpoint turns what a user configured — a site name (us01, jp01,
-// tokyo, eu01, ap02, ap03...), a bare host (https is assumed) or a full URL —
-// into a base URL without trailing slash.
+// tokyo, eu01, ap02, ap03...), a host (https is assumed) or a full URL —
+// into a base URL without trailing slash. A bare word that is no known site
+// (ap01, a typo) is refused rather than looked up as a host name; localhost
+// and any host with a dot or a port are hosts. Errors are *ArgumentError.
 func ResolveEndpoint(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -46,18 +53,21 @@ func ResolveEndpoint(s string) (string, error) {
 	if u, ok := siteEndpoints[strings.ToLower(s)]; ok {
 		return u, nil
 	}
+	if !strings.ContainsAny(s, ".:/[") && !strings.EqualFold(s, "localhost") {
+		return "", invalidArg("invalid endpoint %q: not a known site; use a site (%s), a host such as api.treasuredata.com, or a URL", Redact(s), siteNames)
+	}
 	if !strings.Contains(s, "://") {
 		s = "https://" + s
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("td: invalid endpoint %q: give a site (us01, jp01, eu01, ap02, ap03), a host such as api.treasuredata.com, or a URL", Redact(s))
+		return "", invalidArg("invalid endpoint %q: give a site (%s), a host such as api.treasuredata.com, or a URL", Redact(s), siteNames)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("td: invalid endpoint %q: scheme must be http or https", Redact(s))
+		return "", invalidArg("invalid endpoint %q: scheme must be http or https", Redact(s))
 	}
 	if u.User != nil {
-		return "", fmt.Errorf("td: invalid endpoint %q: credentials do not belong in the endpoint; pass the API key separately", Redact(s))
+		return "", invalidArg("invalid endpoint %q: credentials do not belong in the endpoint; pass the API key separately", Redact(s))
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
 }
@@ -67,9 +77,10 @@ type Client struct {
 	apiKey    string
 	baseURL   string
 	userAgent string
-	http      *retryablehttp.Client
-	plain     *http.Client // the underlying client, for streamed downloads
+	plain     *http.Client // the client given to WithHTTPClient, or the default one
+	transport *http.Client // plain with the read idle timeout around its transport
 	retry     RetryPolicy
+	idle      time.Duration
 	logger    *slog.Logger
 	red       redactor
 
@@ -105,7 +116,7 @@ func WithEndpoint(endpoint string) Option {
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
-			return errors.New("td: WithHTTPClient: nil client")
+			return invalidArg("WithHTTPClient: nil client")
 		}
 		c.plain = hc
 		return nil
@@ -124,9 +135,24 @@ func WithUserAgent(ua string) Option {
 func WithRetryPolicy(p RetryPolicy) Option {
 	return func(c *Client) error {
 		if p.MaxRetries < 0 || p.MinWait < 0 || p.MaxWait < p.MinWait {
-			return fmt.Errorf("td: invalid retry policy: need MaxRetries >= 0 and 0 <= MinWait <= MaxWait")
+			return invalidArg("invalid retry policy: need MaxRetries >= 0 and 0 <= MinWait <= MaxWait")
 		}
 		c.retry = p
+		return nil
+	}
+}
+
+// WithReadIdleTimeout sets how long a request may go without receiving
+// anything — waiting for the answer's headers, or for more of its body —
+// before the connection counts as lost: the request is retried, or a
+// download resumed, within the call's retry budget. The default is
+// DefaultReadIdleTimeout. Bound a whole call with its context.
+func WithReadIdleTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 {
+			return invalidArg("WithReadIdleTimeout: the timeout must be positive")
+		}
+		c.idle = d
 		return nil
 	}
 }
@@ -140,20 +166,26 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// NewClient returns a client authenticating with apiKey.
+// NewClient returns a client authenticating with apiKey. A key that is
+// empty, or holds white space or a control character, is refused with an
+// *ArgumentError that does not quote it.
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	apiKey = strings.TrimSpace(apiKey)
 	if apiKey == "" {
-		return nil, errors.New("td: no API key: set TD_API_KEY or pass one to NewClient")
+		return nil, invalidArg("no API key: set TD_API_KEY or pass one to NewClient")
 	}
 	if strings.ContainsAny(apiKey, " \t\r\n") {
-		return nil, errors.New("td: the API key contains white space; check how it was copied")
+		return nil, invalidArg("the API key contains white space; check how it was copied")
+	}
+	if i := strings.IndexFunc(apiKey, isControl); i >= 0 {
+		return nil, invalidArg("the API key holds a control character (%U); check how it was copied", []rune(apiKey[i:])[0])
 	}
 	c := &Client{
 		apiKey:    apiKey,
 		baseURL:   DefaultEndpoint,
 		userAgent: "tdctl/" + Version,
 		retry:     DefaultRetryPolicy(),
+		idle:      DefaultReadIdleTimeout,
 		red:       redactor{secrets: []string{apiKey}},
 	}
 	for _, o := range opts {
@@ -161,10 +193,19 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	if strings.IndexFunc(c.userAgent, isControl) >= 0 {
+		return nil, invalidArg("the User-Agent holds a control character")
+	}
 	if c.plain == nil {
 		c.plain = &http.Client{Transport: defaultTransport()}
 	}
-	c.http = c.newRetryClient()
+	base := c.plain.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	t := *c.plain
+	t.Transport = &idleTransport{base: base, idle: c.idle}
+	c.transport = &t
 	c.common.client = c
 	c.Jobs = (*JobsService)(&c.common)
 	c.Results = (*ResultsService)(&c.common)
@@ -172,11 +213,15 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// isControl reports a character no HTTP header may hold (Go's client
+// would refuse the request on every attempt).
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
 func defaultTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 16
-	// a server that accepts and then says nothing must not hang a call
-	t.ResponseHeaderTimeout = 5 * time.Minute
+	// A server that accepts and then says nothing is the read idle
+	// timeout's (idleTransport), for headers and body alike.
 	t.ReadBufferSize = 256 << 10
 	// We ask for gzip ourselves on JSON calls and must see msgpack.gz
 	// results as they were sent.
@@ -202,11 +247,11 @@ type request struct {
 	header http.Header
 }
 
-type retryKey struct{}
-
-// do sends r and returns the response for a 200; any other status becomes an
-// *APIError. The caller closes the body.
-func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
+// do sends r, retrying within b, and returns the response for a 200 or
+// 206; any other status becomes an *APIError. handle, when set, reads a 200
+// answer inside the retry loop — an answer cut mid-way is then retried like
+// a lost one — and closes its body; otherwise the caller closes it.
+func (c *Client) do(ctx context.Context, r *request, b *budget, handle func(*http.Response) error) (*http.Response, error) {
 	u := c.baseURL + r.path
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
@@ -217,10 +262,9 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 	} else if r.method == http.MethodPost {
 		body = []byte{}
 	}
-	ctx = context.WithValue(ctx, retryKey{}, &retryState{retry: r.retry, maxWait: c.retry.MaxWait})
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
-		return nil, fmt.Errorf("td: %s %s: %s", r.method, r.path, c.red.redact(err.Error()))
+		return nil, invalidArg("%s %s: %s", r.method, r.path, c.red.redact(err.Error()))
 	}
 	req.Header.Set("Authorization", "TD1 "+c.apiKey)
 	req.Header.Set("User-Agent", c.userAgent)
@@ -233,15 +277,31 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 			req.Header.Add(k, v)
 		}
 	}
+	if handle != nil {
+		req.SetResponseHandler(func(resp *http.Response) error {
+			if resp.StatusCode != http.StatusOK {
+				return nil // an *APIError below
+			}
+			return handle(resp)
+		})
+	}
 	if c.logger != nil && r.form != nil {
 		c.logger.Debug("td request form", "method", r.method, "path", r.path, "form", c.formForLog(r.form))
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.retryClient(b).Do(req)
 	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		return nil, &NetError{Method: r.method, Path: r.path, Err: unwrapURLError(err), red: c.red}
+		var ne *NetError
+		var pe *ProtocolError
+		if errors.As(err, &ne) || errors.As(err, &pe) {
+			return nil, err
+		}
+		return nil, newNetError(r.method, r.path, err, c.red)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
 		defer resp.Body.Close()
@@ -250,74 +310,58 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 	return resp, nil
 }
 
-// unwrapURLError drops *url.Error's "Get <url>:" prefix; we print the path
-// ourselves.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
 // doJSON sends r and decodes a JSON answer into v (unknown fields ignored).
+// One retry budget covers lost requests and answers cut mid-way.
 func (c *Client) doJSON(ctx context.Context, r *request, v any) error {
 	if r.header == nil {
 		r.header = http.Header{}
 	}
 	r.header.Set("Accept-Encoding", "gzip")
-	for attempt := 0; ; attempt++ {
-		err := c.doJSONOnce(ctx, r, v)
-		var ne *NetError
-		// An answer cut after its headers is retried like a lost one when
-		// the call is safe to retry (the transport layer only retries
-		// failures before the headers).
-		if err == nil || !r.retry || !errors.As(err, &ne) || attempt >= c.retry.MaxRetries || ctx.Err() != nil {
-			return err
-		}
-		if c.logger != nil {
-			c.logger.Info("td answer cut; retrying", "method", r.method, "path", r.path, "attempt", attempt+2)
-		}
-		if serr := sleepCtx(ctx, expBackoff(c.retry.MinWait, c.retry.MaxWait, attempt)); serr != nil {
-			return serr
-		}
-	}
+	_, err := c.do(ctx, r, c.newBudget(r.retry), func(resp *http.Response) error {
+		defer resp.Body.Close()
+		return c.decodeJSON(ctx, r, resp, v)
+	})
+	return err
 }
 
-func (c *Client) doJSONOnce(ctx context.Context, r *request, v any) error {
-	resp, err := c.do(ctx, r)
-	if err != nil {
-		return err
+// decodeJSON reads a 200 answer into v. A body cut short is a *NetError
+// (retried), one that is no JSON or no gzip a *ProtocolError (not).
+func (c *Client) decodeJSON(ctx context.Context, r *request, resp *http.Response, v any) error {
+	readErr := func(err error) error {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return newNetError(r.method, r.path, fmt.Errorf("reading the answer: %w", err), c.red)
 	}
-	defer resp.Body.Close()
 	var body io.Reader = resp.Body
 	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return ctxErr
-			}
 			if errors.Is(err, gzip.ErrHeader) {
-				return fmt.Errorf("td: %s %s: bad gzip answer: %w", r.method, r.path, err)
+				return &ProtocolError{Method: r.method, Path: r.path, Msg: "bad gzip answer", Err: err}
 			}
 			// cut inside the gzip header: a network failure like any other
-			return &NetError{Method: r.method, Path: r.path, Err: fmt.Errorf("reading the answer: %w", err), red: c.red}
+			return readErr(err)
 		}
 		defer zr.Close()
 		body = zr
 	}
-	data, err := io.ReadAll(io.LimitReader(body, 256<<20))
+	data, err := io.ReadAll(io.LimitReader(body, maxAnswer))
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
+		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
+			return &ProtocolError{Method: r.method, Path: r.path, Msg: "bad gzip answer", Err: err}
 		}
-		return &NetError{Method: r.method, Path: r.path, Err: fmt.Errorf("reading the answer: %w", err), red: c.red}
+		return readErr(err)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("td: %s %s: cannot decode answer (%s): %s", r.method, r.path, err, c.red.redact(truncate(string(bytes.TrimSpace(data)), 200)))
+		return &ProtocolError{Method: r.method, Path: r.path,
+			Msg: fmt.Sprintf("cannot decode answer (%s): %s", err, c.red.redact(truncate(string(bytes.TrimSpace(data)), 200)))}
 	}
 	return nil
 }
+
+// maxAnswer bounds a JSON answer.
+const maxAnswer = 256 << 20
 
 // formForLog renders form values unescaped (so redaction sees URLs as they
 // are) and redacted.
@@ -336,12 +380,13 @@ func (c *Client) formForLog(form url.Values) string {
 	return b.String()
 }
 
-func (c *Client) logRequest(_ retryablehttp.Logger, req *http.Request, attempt int) {
+// logRequest traces attempt n (from 1) of a request.
+func (c *Client) logRequest(req *http.Request, n int) {
 	if c.logger == nil {
 		return
 	}
-	if attempt > 0 {
-		c.logger.Info("td retry", "method", req.Method, "url", c.red.redact(req.URL.String()), "attempt", attempt+1)
+	if n > 1 {
+		c.logger.Info("td retry", "method", req.Method, "url", c.red.redact(req.URL.String()), "attempt", n)
 		return
 	}
 	c.logger.Debug("td request", "method", req.Method, "url", c.red.redact(req.URL.String()), "user_agent", req.Header.Get("User-Agent"))
@@ -371,17 +416,5 @@ func path(prefix string, segs ...string) string {
 	return b.String()
 }
 
-// timeout-free sleep that honours ctx.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }

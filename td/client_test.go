@@ -77,6 +77,44 @@ func TestResolveEndpoint(t *testing.T) {
 	assert.NotContains(t, err.Error(), "pw")
 }
 
+// A bare word that is no site is refused at once with the list of sites;
+// localhost and names with a dot, a port or a scheme are hosts.
+func TestResolveEndpointUnknownSite(t *testing.T) {
+	for _, in := range []string{"ap01", "us02", "treasuredata", "EU1"} {
+		_, err := ResolveEndpoint(in)
+		require.ErrorIs(t, err, ErrInvalidArgument, in)
+		assert.Contains(t, err.Error(), "not a known site", in)
+		assert.Contains(t, err.Error(), "us01, jp01, eu01, ap02, ap03", in)
+	}
+	for in, want := range map[string]string{
+		"localhost":      "https://localhost",
+		"LOCALHOST:8080": "https://LOCALHOST:8080",
+		"myproxy:8443":   "https://myproxy:8443",
+		"http://ap01":    "http://ap01",
+		"api.example":    "https://api.example",
+		"[::1]:80":       "https://[::1]:80",
+	} {
+		got, err := ResolveEndpoint(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+}
+
+// A key Go's HTTP client would refuse on every attempt is refused at once,
+// without quoting it.
+func TestNewClientRefusesControlCharacters(t *testing.T) {
+	for _, key := range []string{"1/abc\x01def", "1/abc\x7fdef", "1/abc\x1b[2Jdef"} {
+		_, err := NewClient(key)
+		require.ErrorIs(t, err, ErrInvalidArgument)
+		assert.Contains(t, err.Error(), "control character")
+		assert.NotContains(t, err.Error(), "abc")
+	}
+	_, err := NewClient("k", WithUserAgent("x\ny"))
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = NewClient("k", WithReadIdleTimeout(0))
+	require.ErrorIs(t, err, ErrInvalidArgument)
+}
+
 func TestHeadersAndUserAgent(t *testing.T) {
 	c, mux := setup(t)
 	mux.HandleFunc("/v3/job/status/7", func(w http.ResponseWriter, r *http.Request) {

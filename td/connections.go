@@ -24,7 +24,7 @@ type Connection struct {
 // name is an error matching ErrNotFound.
 func (s *ConnectionsService) Lookup(ctx context.Context, name string) (*Connection, error) {
 	if strings.TrimSpace(name) == "" {
-		return nil, errors.New("td: connection name is required")
+		return nil, invalidArg("connection name is required")
 	}
 	var w struct {
 		ID   flexInt `json:"id"`
@@ -42,7 +42,7 @@ func (s *ConnectionsService) Lookup(ctx context.Context, name string) (*Connecti
 		return nil, err
 	}
 	if w.ID.v == nil {
-		return nil, fmt.Errorf("td: connection %q: answer carried no id", name)
+		return nil, &ProtocolError{Method: http.MethodGet, Path: "/v3/connections/lookup", Msg: fmt.Sprintf("connection %q: answer carried no id", name)}
 	}
 	return &Connection{ID: *w.ID.v, Name: w.Name, URL: s.client.red.redact(w.URL)}, nil
 }
@@ -53,7 +53,7 @@ func (s *ConnectionsService) resolve(ctx context.Context, t *ConnectionTarget) (
 	id := t.ID
 	if id == 0 {
 		if t.Name == "" {
-			return 0, "", errors.New("td: result connection needs an id or a name")
+			return 0, "", invalidArg("result connection needs an id or a name")
 		}
 		conn, err := s.Lookup(ctx, t.Name)
 		if err != nil {
@@ -65,7 +65,7 @@ func (s *ConnectionsService) resolve(ctx context.Context, t *ConnectionTarget) (
 	if len(t.Settings) > 0 {
 		b, err := json.Marshal(t.Settings)
 		if err != nil {
-			return 0, "", fmt.Errorf("td: result connection settings: %w", err)
+			return 0, "", &ArgumentError{Msg: "result connection settings: " + err.Error()}
 		}
 		settings = string(b)
 	}

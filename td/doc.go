@@ -13,15 +13,32 @@
 // Every call takes a context.Context. Failed calls return *APIError, which
 // works with errors.Is and the sentinels ErrNotFound, ErrUnauthorized,
 // ErrConflict, ErrRateLimited, ErrInvalidRequest and ErrServer; a request
-// that got no answer is a *NetError (ErrNetwork). A job that ends in error or
-// killed makes Wait return *JobFailedError (ErrJobFailed); a result that
-// cannot be downloaded whole is ErrTruncated, never a silent short read.
+// that got no usable answer is a *NetError (ErrNetwork); an answer that
+// cannot be used (not JSON, bad gzip) is a *ProtocolError (ErrProtocol); a
+// value the caller gave that is refused before sending (API key, endpoint,
+// format, empty id) is an *ArgumentError (ErrInvalidArgument). A job that
+// ends in error or killed makes Wait return *JobFailedError (ErrJobFailed);
+// a result that cannot be downloaded whole is ErrTruncated, never a silent
+// short read.
 //
 // Retries: GET requests, Kill, and Issue (which always carries a domain_key —
 // one is generated when the caller gives none) are retried on network errors,
 // 429 (honouring Retry-After) and 5xx. Other POSTs are never retried, so a
 // retry can never start a second job. A 409 on Issue resolves to the job that
-// was created first.
+// was created first. Each call has one budget of RetryPolicy.MaxRetries+1
+// attempts, shared by lost requests, answers cut mid-way and download
+// resumes, with equal-jitter exponential back-off between them. A refused
+// connection is tried at most 3 times, a network timeout twice; what cannot
+// heal (an unknown host, TLS to a non-TLS port, a certificate that does not
+// verify) is tried once.
+//
+// Time: the context bounds a call, requests in flight and back-off sleeps
+// included; a Retry-After or back-off that would end past its deadline is
+// not waited for. A server that sends nothing for the read idle timeout
+// (WithReadIdleTimeout, default 60 s) — no headers, or a body that stalls —
+// counts as a lost connection and is retried or resumed within the budget.
+// context.DeadlineExceeded is returned only for the caller's deadline: a
+// network timeout is a *NetError whose Timeout method reports true.
 //
 // No API key or URL password appears in errors or log output: every string
 // the package prints goes through Redact.

@@ -1,11 +1,13 @@
 package td
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -69,14 +71,19 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
-// ErrNetwork matches (errors.Is) a request that got no HTTP answer:
-// connection refused or reset, DNS failure, TLS failure, timeout.
+// ErrNetwork matches (errors.Is) a request that got no usable HTTP answer:
+// connection refused or reset, DNS failure, TLS failure, a connection or
+// read idle timeout, an answer cut before its end.
 var ErrNetwork = errors.New("td: network error")
 
-// NetError is a request that got no HTTP answer.
+// NetError is a request that got no usable HTTP answer (ErrNetwork). A
+// timeout of the network (dialling, the read idle timeout) is a NetError
+// whose Timeout is true; it never matches context.DeadlineExceeded, which
+// the package returns only when the caller's context ran out.
 type NetError struct {
 	Method, Path string
 	Err          error // the transport's error (redacted in Error)
+	timeout      bool
 	red          redactor
 }
 
@@ -89,6 +96,89 @@ func (e *NetError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrNetwork) true.
 func (e *NetError) Is(target error) bool { return target == ErrNetwork }
+
+// Timeout reports whether the network timed out (dialling, TLS handshake,
+// the read idle timeout) — not the caller's context.
+func (e *NetError) Timeout() bool { return e.timeout }
+
+// newNetError wraps a transport error. A timeout that would match
+// context.DeadlineExceeded (Go's dial and header timeouts do) is kept as
+// text only, so that errors.Is(err, context.DeadlineExceeded) stays the
+// caller's deadline alone.
+func newNetError(method, path string, err error, red redactor) *NetError {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // drop "Get <url>:"; Error prints the path
+	}
+	e := &NetError{Method: method, Path: path, Err: err, red: red}
+	var t interface{ Timeout() bool }
+	if errors.As(err, &t) && t.Timeout() {
+		e.timeout = true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		e.Err, e.timeout = hideDeadline(err), true
+	}
+	return e
+}
+
+// hideDeadline keeps a network timeout's text but not its match with
+// context.DeadlineExceeded (call it only when the caller's context is
+// still live).
+func hideDeadline(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errors.New(err.Error())
+	}
+	return err
+}
+
+// ErrProtocol matches (errors.Is) a *ProtocolError.
+var ErrProtocol = errors.New("td: unusable answer")
+
+// ProtocolError is an answer the client cannot use: a body that is not the
+// JSON or gzip it should be, a partial answer that does not fit the
+// request, a result that changed while it was downloaded (then it also
+// matches ErrTruncated). It is not retried.
+type ProtocolError struct {
+	Method, Path string
+	Msg          string // what was wrong (redacted)
+	Err          error  // the cause, may be nil
+}
+
+func (e *ProtocolError) Error() string {
+	s := "td: "
+	if e.Method != "" {
+		s += e.Method + " " + e.Path + ": "
+	}
+	s += e.Msg
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return Redact(s)
+}
+
+// Unwrap returns the cause.
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrProtocol) true.
+func (e *ProtocolError) Is(target error) bool { return target == ErrProtocol }
+
+// ErrInvalidArgument matches (errors.Is) an *ArgumentError.
+var ErrInvalidArgument = errors.New("td: invalid argument")
+
+// ArgumentError is a value the caller gave that the package refuses before
+// sending anything: an empty or malformed API key, an unknown site or bad
+// endpoint, an empty job id, an unknown format. Retrying cannot help; the
+// input must change.
+type ArgumentError struct{ Msg string }
+
+func (e *ArgumentError) Error() string { return "td: " + e.Msg }
+
+// Is makes errors.Is(err, ErrInvalidArgument) true.
+func (e *ArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
+
+func invalidArg(format string, args ...any) error {
+	return &ArgumentError{Msg: fmt.Sprintf(format, args...)}
+}
 
 // ErrJobFailed matches (errors.Is) a *JobFailedError.
 var ErrJobFailed = errors.New("td: job failed")

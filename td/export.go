@@ -109,7 +109,7 @@ func (s *ResultsService) Export(ctx context.Context, jobID string, t ExportTarge
 		id = string(out.Job)
 	}
 	if id == "" {
-		return "", fmt.Errorf("td: POST %s: answer carried no job id", p)
+		return "", &ProtocolError{Method: http.MethodPost, Path: p, Msg: "answer carried no job id"}
 	}
 	return id, nil
 }

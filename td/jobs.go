@@ -175,7 +175,7 @@ func (w *jobWire) job(red redactor) (*Job, error) {
 func ParseSchema(s string) ([]Column, error) {
 	var pairs [][]string
 	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
-		return nil, fmt.Errorf("td: cannot decode hive_result_schema %q: %w", truncate(s, 80), err)
+		return nil, &ProtocolError{Msg: fmt.Sprintf("cannot decode hive_result_schema %q", truncate(s, 80)), Err: err}
 	}
 	cols := make([]Column, 0, len(pairs))
 	for _, p := range pairs {
@@ -342,7 +342,7 @@ func (s *JobsService) Issue(ctx context.Context, req *IssueRequest) (*IssuedJob,
 		id = string(out.Job)
 	}
 	if id == "" {
-		return nil, fmt.Errorf("td: POST %s: answer carried no job id", p)
+		return nil, &ProtocolError{Method: http.MethodPost, Path: p, Msg: "answer carried no job id"}
 	}
 	db := out.Database
 	if db == "" {

@@ -35,7 +35,7 @@ func ParseFormat(s string) (Format, error) {
 	case "":
 		return FormatMsgpackGz, nil
 	}
-	return "", fmt.Errorf("td: unknown result format %q: use msgpack.gz, msgpack, json, csv or tsv", s)
+	return "", invalidArg("unknown result format %q: use msgpack.gz, msgpack, json, csv or tsv", s)
 }
 
 // DownloadOptions tunes result downloads.
@@ -43,12 +43,15 @@ type DownloadOptions struct {
 	// Progress, when set, is called as bytes arrive with the bytes so far and
 	// the total size (-1 when the server did not say).
 	Progress func(done, total int64)
-	// MaxResumes bounds how often a cut connection is resumed (default 20).
+	// MaxResumes bounds how often a cut connection is resumed in all
+	// (default 20). Resumes in a row that receive nothing share the
+	// client's retry budget (RetryPolicy).
 	MaxResumes int
 	// BufferSize is the copy buffer (default 1 MiB).
 	BufferSize int
 	// IdleTimeout resumes a download that received nothing for this long
-	// (default 2 minutes): a stalled connection is treated like a cut one.
+	// (default: the client's read idle timeout, WithReadIdleTimeout): a
+	// stalled connection is treated like a cut one.
 	IdleTimeout time.Duration
 
 	expectSize int64 // the result's known size (msgpack.gz result_size), 0 = unknown
@@ -119,7 +122,9 @@ type ResultReader struct {
 	c       *Client
 	ctx     context.Context
 	cancel  context.CancelFunc
-	idle    *time.Timer
+	budget  *budget
+	granted int64 // offset at which the budget was last renewed
+	lastErr error // why the last connection ended early
 	path    string
 	query   url.Values
 	opts    DownloadOptions
@@ -151,9 +156,10 @@ func (s *ResultsService) Open(ctx context.Context, id string, format Format, opt
 	if r.opts.MaxResumes <= 0 {
 		r.opts.MaxResumes = 20
 	}
-	if r.opts.IdleTimeout <= 0 {
-		r.opts.IdleTimeout = 2 * time.Minute
+	if r.opts.IdleTimeout > 0 {
+		r.ctx = context.WithValue(r.ctx, idleKey{}, r.opts.IdleTimeout)
 	}
+	r.budget = s.client.newBudget(true)
 	if err := r.open(); err != nil {
 		cancel()
 		return nil, err
@@ -180,7 +186,7 @@ func (r *ResultReader) open() error {
 			h.Set("If-Range", r.etag)
 		}
 	}
-	resp, err := r.c.do(r.ctx, &request{method: http.MethodGet, path: r.path, query: r.query, header: h, retry: true})
+	resp, err := r.c.do(r.ctx, &request{method: http.MethodGet, path: r.path, query: r.query, header: h, retry: true}, r.budget, nil)
 	if err != nil {
 		return err
 	}
@@ -197,39 +203,39 @@ func (r *ResultReader) open() error {
 			start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
 			if !ok || start != 0 {
 				resp.Body.Close()
-				return fmt.Errorf("td: GET %s: unexpected partial answer %q", r.path, resp.Header.Get("Content-Range"))
+				return &ProtocolError{Method: http.MethodGet, Path: r.path, Msg: fmt.Sprintf("unexpected partial answer %q", resp.Header.Get("Content-Range"))}
 			}
 			r.total = total
 		}
 	} else {
 		if resp.StatusCode != http.StatusPartialContent {
 			resp.Body.Close()
-			return fmt.Errorf("td: GET %s: resuming at byte %d: the server answered %d instead of 206 (the result changed or ranges are not supported): %w", r.path, r.offset, resp.StatusCode, ErrTruncated)
+			return &ProtocolError{Method: http.MethodGet, Path: r.path, Err: ErrTruncated,
+				Msg: fmt.Sprintf("resuming at byte %d: the server answered %d instead of 206 (the result changed or ranges are not supported)", r.offset, resp.StatusCode)}
 		}
 		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != r.offset {
 			resp.Body.Close()
-			return fmt.Errorf("td: GET %s: resuming at byte %d: bad Content-Range %q: %w", r.path, r.offset, resp.Header.Get("Content-Range"), ErrTruncated)
+			return &ProtocolError{Method: http.MethodGet, Path: r.path, Err: ErrTruncated,
+				Msg: fmt.Sprintf("resuming at byte %d: bad Content-Range %q", r.offset, resp.Header.Get("Content-Range"))}
 		}
 		if total >= 0 && r.total >= 0 && total != r.total {
 			resp.Body.Close()
-			return fmt.Errorf("td: GET %s: the result changed while downloading (size %d, was %d): %w", r.path, total, r.total, ErrTruncated)
+			return &ProtocolError{Method: http.MethodGet, Path: r.path, Err: ErrTruncated,
+				Msg: fmt.Sprintf("the result changed while downloading (size %d, was %d)", total, r.total)}
 		}
 		if total >= 0 {
 			r.total = total
 		}
 		if et := resp.Header.Get("ETag"); et != "" && r.etag != "" && et != r.etag {
 			resp.Body.Close()
-			return fmt.Errorf("td: GET %s: the result changed while downloading (ETag %s, was %s): %w", r.path, et, r.etag, ErrTruncated)
+			return &ProtocolError{Method: http.MethodGet, Path: r.path, Err: ErrTruncated,
+				Msg: fmt.Sprintf("the result changed while downloading (ETag %s, was %s)", et, r.etag)}
 		}
 	}
+	// A stalled body fails the Read after the read idle timeout
+	// (idleTransport), and Read resumes.
 	r.body = resp.Body
-	body := resp.Body
-	if r.idle != nil {
-		r.idle.Stop()
-	}
-	// closing the body makes the blocked Read fail, and Read resumes
-	r.idle = time.AfterFunc(r.opts.IdleTimeout, func() { body.Close() })
 	return nil
 }
 
@@ -274,7 +280,6 @@ func (r *ResultReader) Read(p []byte) (int, error) {
 				return 0, err
 			}
 		}
-		r.idle.Reset(r.opts.IdleTimeout)
 		n, err := r.body.Read(p)
 		r.offset += int64(n)
 		if n > 0 && r.opts.Progress != nil {
@@ -287,7 +292,7 @@ func (r *ResultReader) Read(p []byte) (int, error) {
 			r.err = io.EOF
 			return n, io.EOF
 		case err == io.EOF && r.offset > r.total:
-			r.err = fmt.Errorf("td: GET %s: got %d bytes, more than the %d announced", r.path, r.offset, r.total)
+			r.err = &ProtocolError{Method: http.MethodGet, Path: r.path, Msg: fmt.Sprintf("got %d bytes, more than the %d announced", r.offset, r.total)}
 			return n, r.err
 		}
 		// cut short (EOF before the announced length) or a read error
@@ -297,6 +302,10 @@ func (r *ResultReader) Read(p []byte) (int, error) {
 		}
 		r.body.Close()
 		r.body = nil
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		r.lastErr = hideDeadline(err)
 		if r.c.logger != nil {
 			r.c.logger.Info("td result download cut; resuming", "path", r.path, "offset", r.offset, "total", r.total, "error", r.c.red.redact(err.Error()))
 		}
@@ -306,12 +315,30 @@ func (r *ResultReader) Read(p []byte) (int, error) {
 	}
 }
 
+// resume reopens the stream where it stopped. Attempts that receive
+// nothing draw from the retry budget; one that received bytes since the
+// last request renews it.
 func (r *ResultReader) resume() error {
 	r.resumes++
-	if r.resumes > r.opts.MaxResumes {
-		return fmt.Errorf("td: GET %s: connection cut %d times at byte %d of %d; giving up: %w", r.path, r.resumes-1, r.offset, r.total, ErrTruncated)
+	giveUp := func(why string) error {
+		return newNetError(http.MethodGet, r.path, fmt.Errorf("connection cut %d times at byte %d of %d, %s; giving up (last: %w): %w",
+			r.resumes-1, r.offset, r.total, why, r.lastErr, ErrTruncated), r.c.red)
 	}
-	if err := sleepCtx(r.ctx, expBackoff(50*time.Millisecond, 5*time.Second, r.resumes-1)); err != nil {
+	if r.resumes > r.opts.MaxResumes {
+		return giveUp("the most resumes allowed")
+	}
+	if r.offset > r.granted {
+		r.budget.reset()
+		r.granted = r.offset
+	}
+	if r.budget.spent() {
+		return giveUp("nothing received in the last attempts")
+	}
+	wait := r.budget.backoff()
+	if !fits(r.ctx, wait) {
+		return giveUp("no time left to resume before the deadline")
+	}
+	if err := sleepCtx(r.ctx, wait); err != nil {
 		return err
 	}
 	return r.open()
@@ -325,9 +352,6 @@ func (r *ResultReader) abort() { r.cancel() }
 // progress on another goroutine.
 func (r *ResultReader) Close() error {
 	r.cancel()
-	if r.idle != nil {
-		r.idle.Stop()
-	}
 	if r.err == nil {
 		r.err = errors.New("td: result reader closed")
 	}

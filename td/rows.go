@@ -91,7 +91,11 @@ func newRowReader(r io.Reader, cols []Column, cancel context.CancelFunc) (*RowRe
 			rr.src.Close()
 		}
 		cancel()
-		return nil, fmt.Errorf("td: result is not valid msgpack.gz: %w", err)
+		var ne *NetError
+		if errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, &ProtocolError{Msg: "result is not valid msgpack.gz", Err: err}
 	}
 	zr.Multistream(true)
 	for i := 0; i < rowChunkCount+2; i++ {
@@ -408,8 +412,10 @@ func (rr *RowReader) scalar() (v any, ok bool) {
 func (rr *RowReader) fail(err error) error {
 	if errors.Is(err, ErrTruncated) || rr.src != nil && rr.src.ctx.Err() != nil {
 		rr.err = err
-	} else {
+	} else if ne := (*NetError)(nil); errors.As(err, &ne) {
 		rr.err = fmt.Errorf("td: decoding row %d: %w", rr.rows+1, err)
+	} else {
+		rr.err = &ProtocolError{Msg: fmt.Sprintf("decoding row %d", rr.rows+1), Err: err}
 	}
 	return rr.err
 }

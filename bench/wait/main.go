@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/tdctl/tdctl/bench/internal/summary"
+	backoffpkg "github.com/tdctl/tdctl/internal/backoff"
 	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 )
@@ -135,13 +136,7 @@ var waiters = []waiter{
 }
 
 // backoff is Wait's schedule: MinDelay doubling up to MaxDelay.
-func backoff(i int) time.Duration {
-	d := minDelay
-	for ; i > 0 && d < maxDelay; i-- {
-		d *= 2
-	}
-	return min(d, maxDelay)
-}
+func backoff(i int) time.Duration { return backoffpkg.Exp(minDelay, maxDelay, i) }
 
 func scaled(d time.Duration, scale float64) time.Duration {
 	return time.Duration(float64(d) / scale)

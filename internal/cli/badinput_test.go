@@ -83,6 +83,10 @@ var badInputs = []badInput{
 		msg: `~/.td/td.conf:2: the value of apikey holds a control character (U+001B): td.conf values are plain text`},
 	{input: "`TD_API_SERVER=ftp://x`", args: []string{"job", "list"}, vars: map[string]string{"TD_API_SERVER": "ftp://x"}, code: 1,
 		msg: `invalid endpoint "ftp://x": scheme must be http or https (endpoint set by env TD_API_SERVER)`},
+	{input: "`tdctl --endpoint ap01 job list` (no such site)", args: []string{"--endpoint", "ap01", "job", "list"}, code: 1,
+		msg: `invalid endpoint "ap01": not a known site; use a site (us01, jp01, eu01, ap02, ap03; also us, jp, tokyo, eu, kr), a host such as api.treasuredata.com, or a URL (endpoint set by flag --endpoint)`},
+	{input: "`TD_API_KEY` with a control character", args: []string{"job", "list"}, vars: map[string]string{"TD_API_KEY": "1/abc\x7fdef"}, code: 1,
+		msg: `the API key holds a control character (U+007F); check how it was copied (API key set by env TD_API_KEY)`},
 	{input: "`tdctl --profile nope job list`", args: []string{"--profile", "nope", "job", "list"}, code: 1,
 		msg: `profile "nope" (flag --profile) is not defined in ~/.config/tdctl/config.yaml (the file does not exist); add it under profiles: or drop --profile/TDCTL_PROFILE`},
 	{input: "`tdctl completion tcsh`", args: []string{"completion", "tcsh"}, code: 1,
@@ -185,7 +189,7 @@ func TestBadInput(t *testing.T) {
 			want := strings.NewReplacer("{job}", job, "{running}", running).Replace(c.msg)
 			assert.Equal(t, c.code, r.code, "exit code; stderr: %s", r.stderr)
 			assert.Equal(t, want, last, "stderr: %s", r.stderr)
-			for _, secret := range []string{"pw@", "abc\x1b"} {
+			for _, secret := range []string{"pw@", "abc\x1b", "abc\x7f"} {
 				assert.NotContains(t, r.stderr+r.stdout, secret, "the malformed value is not echoed")
 			}
 		})

@@ -114,7 +114,10 @@ func NewCmdQuery(f *factory.Factory, runF func(*QueryOptions) error) *cobra.Comm
 			if runF != nil {
 				return runF(opts)
 			}
-			return queryRun(opts)
+			return opts.Wait.Bound(opts.Ctx, "the query", func(ctx context.Context) error {
+				opts.Ctx = ctx
+				return queryRun(opts)
+			})
 		},
 	}
 	fl := cmd.Flags()

@@ -98,7 +98,10 @@ With --wait, waits for every export job and fails (exit 3) if any of them failed
 			if runF != nil {
 				return runF(opts)
 			}
-			return exportRun(opts)
+			return opts.Wait.Bound(opts.Ctx, "the export of job "+opts.JobID, func(ctx context.Context) error {
+				opts.Ctx = ctx
+				return exportRun(opts)
+			})
 		},
 	}
 	fl := cmd.Flags()

@@ -48,7 +48,10 @@ func NewCmdNumRecords(f *factory.Factory, runF func(*NumRecordsOptions) error) *
 			if runF != nil {
 				return runF(opts)
 			}
-			return numRecordsRun(opts)
+			return opts.Wait.Bound(opts.Ctx, "job "+opts.JobID, func(ctx context.Context) error {
+				opts.Ctx = ctx
+				return numRecordsRun(opts)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.DoWait, "wait", "w", false, "wait for the job to finish first")

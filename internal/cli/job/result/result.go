@@ -53,7 +53,10 @@ func NewCmdResult(f *factory.Factory, runF func(*ResultOptions) error) *cobra.Co
 			if runF != nil {
 				return runF(opts)
 			}
-			return resultRun(opts)
+			return opts.Wait.Bound(opts.Ctx, "job "+opts.JobID, func(ctx context.Context) error {
+				opts.Ctx = ctx
+				return resultRun(opts)
+			})
 		},
 	}
 	shared.AddResultFlags(cmd, &opts.Result)

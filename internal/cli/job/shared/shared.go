@@ -32,7 +32,7 @@ type WaitFlags struct {
 
 // AddWaitFlags registers --timeout, --kill-on-interrupt and --poll-interval.
 func AddWaitFlags(cmd *cobra.Command, w *WaitFlags) {
-	cmd.Flags().DurationVar(&w.Timeout, "timeout", 0, "give up waiting after this long, e.g. 30m (exit code 4); 0 waits forever")
+	cmd.Flags().DurationVar(&w.Timeout, "timeout", 0, "give up after this long, e.g. 30m (exit code 4): it bounds the whole command, waits and downloads included; 0 = no limit")
 	cmd.Flags().BoolVar(&w.KillOnInterrupt, "kill-on-interrupt", false, "kill the job(s) when interrupted (Ctrl-C); by default they keep running")
 	cmd.Flags().DurationVar(&w.PollInterval, "poll-interval", time.Second, "first status poll delay; it doubles up to 30s")
 }
@@ -66,17 +66,36 @@ func Wait(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, id string
 		p.Describe("job " + id + ": " + st.Status)
 	}))
 	p.Done()
-	if err != nil && ctx.Err() != nil {
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		return job, Interrupted(ios, c, w, id)
 	}
-	if errors.Is(err, td.ErrWaitTimeout) {
+	if errors.Is(err, td.ErrWaitTimeout) || errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return job, &timeoutError{msg: fmt.Sprintf("job %s did not finish within --timeout %s; it keeps running", id, w.Timeout), err: err}
 	}
 	return job, err
 }
 
-// timeoutError words a wait timeout for the CLI and still matches
-// td.ErrWaitTimeout.
+// Bound runs run with ctx bounded by --timeout: the whole command — every
+// request in flight, back-off sleeps, the wait and the download — ends when
+// it passes, with an error matching context.DeadlineExceeded (exit 4) that
+// says which --timeout passed. what names the work ("job 12345").
+func (w *WaitFlags) Bound(ctx context.Context, what string, run func(context.Context) error) error {
+	if w.Timeout <= 0 {
+		return run(ctx)
+	}
+	tctx, cancel := context.WithTimeout(ctx, w.Timeout)
+	defer cancel()
+	err := run(tctx)
+	var te *timeoutError
+	if err != nil && !errors.As(err, &te) && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) &&
+		(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, td.ErrWaitTimeout)) {
+		return &timeoutError{msg: fmt.Sprintf("%s did not finish within --timeout %s", what, w.Timeout), err: err}
+	}
+	return err
+}
+
+// timeoutError words a timeout for the CLI and still matches
+// td.ErrWaitTimeout or context.DeadlineExceeded.
 type timeoutError struct {
 	msg string
 	err error

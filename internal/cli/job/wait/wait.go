@@ -48,7 +48,10 @@ func NewCmdWait(f *factory.Factory, runF func(*WaitOptions) error) *cobra.Comman
 			if runF != nil {
 				return runF(opts)
 			}
-			return waitRun(opts)
+			return opts.Wait.Bound(opts.Ctx, "job "+opts.JobID, func(ctx context.Context) error {
+				opts.Ctx = ctx
+				return waitRun(opts)
+			})
 		},
 	}
 	shared.AddWaitFlags(cmd, &opts.Wait)
