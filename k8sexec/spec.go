@@ -24,7 +24,7 @@ const (
 // Defaults applied to a Spec.
 const (
 	// DefaultEphemeralStorage is the ephemeral-storage request and limit
-	// when Spec sets neither (the seed's 1Gi).
+	// when Spec sets neither.
 	DefaultEphemeralStorage = "1Gi"
 	// DefaultNamePrefix starts the names of the objects Run creates.
 	DefaultNamePrefix = "tdctl-"
