@@ -177,10 +177,11 @@ func (e *SpecError) Error() string {
 // Is makes errors.Is(err, ErrInvalidSpec) true.
 func (e *SpecError) Is(target error) bool { return target == ErrInvalidSpec }
 
-// Validate reports what Run would refuse in s (an *ErrInvalidSpec error
-// naming the field), without a cluster: callers check a spec before they
-// connect, so a typo in --memory is not hidden behind "no cluster
-// configured". An empty Namespace is allowed (the Runner may have one).
+// Validate reports what Run would refuse in s (a *SpecError naming the
+// field; errors.Is ErrInvalidSpec), without a cluster: callers check a spec
+// before they connect, so a typo in --memory is not hidden behind "no
+// cluster configured". An empty Namespace is allowed (the Runner may have
+// one).
 func (s Spec) Validate() error {
 	_, err := s.check()
 	return err
