@@ -1,5 +1,6 @@
 // Package k8sexec runs a script in a Kubernetes pod and reports how it
-// ended: the seed's "customer scripts in pods" (SEED_WORKFLOWS.md item 5).
+// ended: customers' scripts, run with limits, no cloud credentials and no
+// privileges.
 //
 //	r, err := k8sexec.NewRunnerFromKubeconfig("", "") // $KUBECONFIG, ~/.kube/config or in-cluster
 //	res, err := r.Run(ctx, k8sexec.Spec{
@@ -31,18 +32,46 @@
 // enforces NetworkPolicy — Calico, Cilium, Antrea, GKE Dataplane V2, EKS
 // with network policy enabled, and so on. Elsewhere (e.g. flannel alone)
 // the API accepts the policy and nothing enforces it: the metadata
-// endpoint stays reachable. Check with the cluster's
-// administrator, or block the address on the nodes as the seed did.
+// endpoint stays reachable. Check with the cluster's administrator, or
+// block the address on the nodes.
+//
+// # Security context
+//
+// The pod passes the Pod Security Standards' "restricted" level, so a
+// namespace labelled pod-security.kubernetes.io/enforce=restricted admits
+// it:
+//
+//   - runAsNonRoot: true with runAsUser DefaultRunAsUser (65532), or the
+//     uid in Spec.RunAsUser; a numeric uid, so the kubelet can check it
+//     without looking into the image;
+//   - seccompProfile RuntimeDefault (pod level);
+//   - allowPrivilegeEscalation: false and capabilities drop ["ALL"] on the
+//     container;
+//   - automountServiceAccountToken: false unless Spec.ServiceAccount names
+//     an account, and no service links.
+//
+// The uid need not exist in the image (container runtimes then usually set
+// HOME to /): the script can write to /tmp and to directories the image
+// makes world-writable, not to root-owned ones. Images built to run as some
+// other user take that uid in Spec.RunAsUser.
+//
+// Spec.RunAsUser 0 is the opt-out for images that need root (installing
+// packages, chown): runAsUser 0, runAsNonRoot unset, and the container
+// runtime's default capabilities, still without privilege escalation and
+// with RuntimeDefault seccomp. That pod meets "baseline" only; a namespace
+// enforcing "restricted" refuses it, and Run returns the apiserver's
+// reason (`violates PodSecurity "restricted:latest": runAsNonRoot != true
+// ...`) in one line, with apierrors.IsForbidden true.
 //
 // # Outcomes
 //
 // Run watches the pod (the watch API, re-established from the last
 // resourceVersion when it closes) and maps what it sees to typed errors:
 // *ExitError (non-zero exit; OOMKilled), *EvictedError (ephemeral storage
-// above its limit — the seed's exit-137 case — or node pressure),
-// *DeadlineExceededError, *ImagePullError (fails at the first pull error,
-// naming the image), *UnschedulableError (with the scheduler's reason),
-// *PodError for the rest. Each also matches a sentinel (ErrNonZeroExit,
+// above its limit, which the script sees as exit code 137, or node
+// pressure), *DeadlineExceededError, *ImagePullError (fails at the first
+// pull error, naming the image), *UnschedulableError (with the scheduler's
+// reason), *PodError for the rest. Each also matches a sentinel (ErrNonZeroExit,
 // ErrOOMKilled, ErrEvicted, ...) with errors.Is.
 //
 // # Output params

@@ -127,6 +127,59 @@ func TestE2E(t *testing.T) {
 		requireNoneLeft(t, cs, ns)
 	})
 
+	// A namespace enforcing Pod Security "restricted" (as many managed
+	// clusters do for workloads like these) admits the pod as built and
+	// refuses the root opt-out with the apiserver's reason.
+	t.Run("Pod Security restricted: admitted by default, root refused", func(t *testing.T) {
+		ns := cluster.CreateNamespaceEnforcing(t, "restricted")
+		r, err := k8sexec.NewRunnerFromKubeconfig(cluster.KubeconfigPath, "",
+			k8sexec.WithNamespace(ns), k8sexec.WithRetryDelay(10*time.Millisecond, 200*time.Millisecond))
+		require.NoError(t, err)
+
+		var stored *corev1.Pod
+		kl := playKubelet(t, cs, ns, func(pod *corev1.Pod) { stored = pod }, statusRunning, statusExited(0, "Completed"))
+		res, err := r.Run(ctxFor(t), k8sexec.Spec{Image: "busybox:1.36", Script: "id -u",
+			Files: map[string]string{"q.sql": "select 1"}, Secrets: map[string]string{"K": "v"}})
+		<-kl
+		require.NoError(t, err, "the default pod is admitted and runs")
+		assert.Equal(t, 0, res.ExitCode)
+		require.NotNil(t, stored)
+		assert.Equal(t, int64(k8sexec.DefaultRunAsUser), *stored.Spec.SecurityContext.RunAsUser)
+		assert.True(t, *stored.Spec.SecurityContext.RunAsNonRoot)
+		requireNoneLeft(t, cs, ns)
+
+		root := int64(0)
+		res, err = r.Run(ctxFor(t), k8sexec.Spec{Image: "debian:13", Script: "id -u", RunAsUser: &root,
+			Secrets: map[string]string{"K": "v"}})
+		require.Error(t, err)
+		t.Logf("root refused: %v", err)
+		assert.True(t, apierrors.IsForbidden(err), "the API error stays reachable: %v", err)
+		msg := err.Error()
+		assert.NotContains(t, msg, "\n", "one line")
+		assert.Contains(t, msg, `is forbidden: violates PodSecurity "restricted:latest": `)
+		assert.Contains(t, msg, "runAsNonRoot != true")
+		assert.Contains(t, msg, "runAsUser=0")
+		assert.Contains(t, msg, "does not admit root: leave RunAsUser unset (uid 65532)")
+		assert.Equal(t, -1, res.ExitCode)
+		requireNoneLeft(t, cs, ns)
+
+		uid := int64(1000)
+		kl = playKubelet(t, cs, ns, nil, statusExited(0, "Completed"))
+		_, err = r.Run(ctxFor(t), k8sexec.Spec{Image: "busybox:1.36", Script: "id -u", RunAsUser: &uid})
+		<-kl
+		require.NoError(t, err, "another non-root uid is admitted too")
+		requireNoneLeft(t, cs, ns)
+
+		// The opt-out meets "baseline": a namespace enforcing it runs root.
+		baseline := cluster.CreateNamespaceEnforcing(t, "baseline")
+		kl = playKubelet(t, cs, baseline, func(pod *corev1.Pod) { stored = pod }, statusExited(0, "Completed"))
+		_, err = r.Run(ctxFor(t), k8sexec.Spec{Namespace: baseline, Image: "debian:13", Script: "id -u", RunAsUser: &root})
+		<-kl
+		require.NoError(t, err, "baseline admits the root opt-out")
+		assert.Equal(t, int64(0), *stored.Spec.SecurityContext.RunAsUser)
+		requireNoneLeft(t, cs, baseline)
+	})
+
 	outcomes := []struct {
 		name  string
 		steps []func(*corev1.Pod)

@@ -73,7 +73,7 @@ func (e *ExitError) Is(target error) bool {
 	return target == ErrNonZeroExit || (target == ErrOOMKilled && e.OOMKilled())
 }
 
-// EvictedError is a pod the kubelet evicted. The seed's case: writing more
+// EvictedError is a pod the kubelet evicted. The common case: writing more
 // than the ephemeral-storage limit to local disk (the command then ends with
 // exit code 137).
 type EvictedError struct {

@@ -123,14 +123,19 @@ type Result struct {
 // joined to the result, and GC removes it later.
 func (r *Runner) Run(ctx context.Context, spec Spec) (res Result, err error) {
 	res = Result{ExitCode: -1}
+	checked, err := spec.check()
+	if err != nil {
+		return res, err
+	}
+	ns, err := namespaceFor(spec, r.namespace)
+	if err != nil {
+		return res, err
+	}
 	id, err := newRunID()
 	if err != nil {
 		return res, err
 	}
-	p, err := buildPlan(spec, r.namespace, id)
-	if err != nil {
-		return res, err
-	}
+	p := newPlan(checked, ns, id)
 	res.Namespace, res.Pod, res.RunID = p.namespace, p.name, p.runID
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("k8sexec: pod %s not started: %w", p.name, err)
@@ -165,7 +170,7 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (res Result, err error) {
 	}
 	pod, err := r.client.CreatePod(ctx, p.pod)
 	if err != nil {
-		return res, createErr("Pod", p, err, "grant create on pods")
+		return res, createPodErr(p, err)
 	}
 	created.pod = true
 
@@ -183,6 +188,20 @@ func createErr(kind string, p *plan, err error, fix string) error {
 		hint = "; " + fix
 	}
 	return fmt.Errorf("k8sexec: create %s %s/%s: %w%s", kind, p.namespace, p.name, err, hint)
+}
+
+// createPodErr is createErr for the pod, with a fix of its own for a pod
+// that the namespace's Pod Security admission refuses (its message is one
+// line naming each check the pod fails).
+func createPodErr(p *plan, err error) error {
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "violates PodSecurity") {
+		return createErr("Pod", p, err, "grant create on pods")
+	}
+	fix := "the namespace's pod-security.kubernetes.io/enforce level does not admit this pod"
+	if p.runAsRoot {
+		fix = fmt.Sprintf("the namespace's pod-security.kubernetes.io/enforce level does not admit root: leave RunAsUser unset (uid %d) or above 0, or run in a namespace that admits root (enforce=baseline)", DefaultRunAsUser)
+	}
+	return fmt.Errorf("k8sexec: create Pod %s/%s: %w; %s", p.namespace, p.name, err, fix)
 }
 
 // checkPolicy verifies the NetworkPolicy named by Spec.NetworkPolicy.
@@ -653,7 +672,7 @@ func waitDeleted(ctx context.Context, w watch.Interface, name string) bool {
 }
 
 func newRunID() (string, error) {
-	var b [5]byte
+	var b [runIDLen / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("k8sexec: run id: %w", err)
 	}

@@ -176,6 +176,109 @@ func TestRunCommandAndDefaults(t *testing.T) {
 	assert.False(t, hasCPU, "no CPU limit unless asked")
 }
 
+// The pod Run builds passes Pod Security "restricted" by default: a
+// numeric non-root uid with runAsNonRoot, RuntimeDefault seccomp, no
+// privilege escalation, every capability dropped, no API token. RunAsUser
+// changes the uid; 0 is the root opt-out.
+func TestPodSecurityContext(t *testing.T) {
+	run := func(t *testing.T, spec k8sexec.Spec) *corev1.Pod {
+		t.Helper()
+		e := setup(t)
+		kubelet := e.kubelet(exited(0, "Completed"))
+		_, err := e.runner.Run(ctxT(t), spec)
+		<-kubelet
+		require.NoError(t, err)
+		return e.createdPod()
+	}
+	requireRestricted := func(t *testing.T, pod *corev1.Pod, uid int64) {
+		t.Helper()
+		psc := pod.Spec.SecurityContext
+		require.NotNil(t, psc, "pod securityContext")
+		require.NotNil(t, psc.RunAsNonRoot)
+		assert.True(t, *psc.RunAsNonRoot)
+		require.NotNil(t, psc.RunAsUser)
+		assert.Equal(t, uid, *psc.RunAsUser)
+		require.NotNil(t, psc.SeccompProfile)
+		assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, psc.SeccompProfile.Type)
+		assert.Equal(t, false, *pod.Spec.AutomountServiceAccountToken, "no API token unless a service account is named")
+
+		require.Len(t, pod.Spec.Containers, 1)
+		sc := pod.Spec.Containers[0].SecurityContext
+		require.NotNil(t, sc, "container securityContext")
+		require.NotNil(t, sc.AllowPrivilegeEscalation)
+		assert.False(t, *sc.AllowPrivilegeEscalation)
+		require.NotNil(t, sc.Capabilities)
+		assert.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop)
+		assert.Empty(t, sc.Capabilities.Add)
+		assert.Nil(t, sc.Privileged)
+		assert.Nil(t, sc.RunAsNonRoot, "the pod's setting applies")
+		assert.Nil(t, sc.RunAsUser, "the pod's setting applies")
+	}
+
+	t.Run("default: restricted, uid 65532", func(t *testing.T) {
+		pod := run(t, k8sexec.Spec{Image: "busybox", Script: "id -u"})
+		requireRestricted(t, pod, 65532)
+		assert.Equal(t, int64(65532), k8sexec.DefaultRunAsUser)
+	})
+	t.Run("RunAsUser 1000: restricted, uid 1000", func(t *testing.T) {
+		pod := run(t, k8sexec.Spec{Image: "busybox", Script: "id -u", RunAsUser: ptrInt64(1000)})
+		requireRestricted(t, pod, 1000)
+	})
+	t.Run("RunAsUser 0: root, no runAsNonRoot, default capabilities", func(t *testing.T) {
+		pod := run(t, k8sexec.Spec{Image: "debian", Script: "apt-get install -y jq", RunAsUser: ptrInt64(0)})
+		psc := pod.Spec.SecurityContext
+		require.NotNil(t, psc)
+		assert.Nil(t, psc.RunAsNonRoot, "root is the opt-out: runAsNonRoot is not set")
+		require.NotNil(t, psc.RunAsUser)
+		assert.Equal(t, int64(0), *psc.RunAsUser)
+		require.NotNil(t, psc.SeccompProfile)
+		assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, psc.SeccompProfile.Type, "seccomp stays on")
+		sc := pod.Spec.Containers[0].SecurityContext
+		require.NotNil(t, sc)
+		assert.False(t, *sc.AllowPrivilegeEscalation, "no privilege escalation even for root")
+		assert.Nil(t, sc.Capabilities, "root keeps the runtime's default capabilities")
+		assert.Equal(t, false, *pod.Spec.AutomountServiceAccountToken)
+	})
+	t.Run("a named service account gets its token, the rest stays", func(t *testing.T) {
+		pod := run(t, k8sexec.Spec{Image: "busybox", Script: "true", ServiceAccount: "etl"})
+		assert.Nil(t, pod.Spec.AutomountServiceAccountToken)
+		assert.True(t, *pod.Spec.SecurityContext.RunAsNonRoot)
+	})
+}
+
+// A pod the namespace's Pod Security admission refuses: the apiserver's
+// reason in one line, the fix after it, the API error type kept, and the
+// objects created before the pod deleted.
+func TestPodSecurityRejection(t *testing.T) {
+	const reason = `violates PodSecurity "restricted:latest": runAsNonRoot != true (pod or container "run" must set securityContext.runAsNonRoot=true), runAsUser=0 (pod must not set runAsUser=0)`
+	e := setup(t)
+	e.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		name := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).Name
+		return true, nil, apierrors.NewForbidden(podsGVR.GroupResource(), name, errors.New(reason))
+	})
+	res, err := e.runner.Run(ctxT(t), k8sexec.Spec{Image: "debian", Script: "true", RunAsUser: ptrInt64(0), Secrets: map[string]string{"K": "v"}})
+	require.Error(t, err)
+	assert.True(t, apierrors.IsForbidden(err), "the API error stays reachable: %v", err)
+	msg := err.Error()
+	assert.NotContains(t, msg, "\n")
+	assert.Contains(t, msg, "k8sexec: create Pod "+ns+"/"+res.Pod+": pods \""+res.Pod+"\" is forbidden: "+reason)
+	assert.Contains(t, msg, "does not admit root: leave RunAsUser unset (uid 65532) or above 0")
+	assert.NotContains(t, msg, "grant create on pods", "not a permission problem")
+	assert.Equal(t, -1, res.ExitCode)
+	e.requireNothingLeft()
+
+	t.Run("a plain forbidden create keeps the RBAC hint", func(t *testing.T) {
+		e := setup(t)
+		e.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(podsGVR.GroupResource(), "", errors.New(`User "ci" cannot create resource "pods"`))
+		})
+		_, err := e.runner.Run(ctxT(t), k8sexec.Spec{Image: "busybox", Script: "true"})
+		assert.ErrorContains(t, err, "; grant create on pods")
+	})
+}
+
+func ptrInt64(v int64) *int64 { return &v }
+
 func qty(l corev1.ResourceList, n corev1.ResourceName) string {
 	q, ok := l[n]
 	if !ok {
@@ -563,6 +666,11 @@ func TestSpecValidation(t *testing.T) {
 		{"bad prefix", k8sexec.Spec{Image: "i", NamePrefix: "Run_"}, "Spec.NamePrefix"},
 		{"bad file name", k8sexec.Spec{Image: "i", Files: map[string]string{"../x": ""}}, `Spec.Files: file name "../x"`},
 		{"policy and deny", k8sexec.Spec{Image: "i", NetworkPolicy: "p", DenyEgress: true}, "set together with DenyEgress"},
+		{"negative uid", k8sexec.Spec{Image: "i", RunAsUser: ptrInt64(-1)}, "Spec.RunAsUser: -1 is negative; give a uid above 0, 0 to run as root, or leave it unset for 65532"},
+		{"uid too large", k8sexec.Spec{Image: "i", RunAsUser: ptrInt64(1 << 31)}, "Spec.RunAsUser: 2147483648 is not a uid: must be between 0 and 2147483647"},
+		{"long prefix", k8sexec.Spec{Image: "i", NamePrefix: strings.Repeat("a", 54)}, `Spec.NamePrefix: "` + strings.Repeat("a", 54) + `" is 54 characters long; use lower-case letters, digits and '-', starting with a letter or digit, at most 53 characters`},
+		{"bad service account", k8sexec.Spec{Image: "i", ServiceAccount: "ETL"}, `Spec.ServiceAccount: "ETL"`},
+		{"relative files dir", k8sexec.Spec{Image: "i", Files: map[string]string{"a": ""}, FilesDir: "files"}, `Spec.FilesDir: "files" is not an absolute path`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -588,6 +696,15 @@ func TestSpecValidation(t *testing.T) {
 		require.NoError(t, ok.Validate(), "no namespace needed: the Runner may have one")
 		ok.Namespace = "jobs"
 		require.NoError(t, ok.Validate())
+		ok.NamePrefix = strings.Repeat("a", 53) // the longest a run id still fits after
+		ok.RunAsUser = ptrInt64(0)
+		require.NoError(t, ok.Validate())
+		e := setup(t)
+		kubelet := e.kubelet(exited(0, "Completed"))
+		res, err := e.runner.Run(ctxT(t), ok)
+		<-kubelet
+		require.NoError(t, err)
+		assert.Len(t, res.Pod, 63)
 	})
 	t.Run("no namespace anywhere", func(t *testing.T) {
 		e := setup(t)

@@ -4,15 +4,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -27,7 +24,7 @@ const (
 // Defaults applied to a Spec.
 const (
 	// DefaultEphemeralStorage is the ephemeral-storage request and limit
-	// when Spec sets neither (the seed's 1Gi).
+	// when Spec sets neither.
 	DefaultEphemeralStorage = "1Gi"
 	// DefaultNamePrefix starts the names of the objects Run creates.
 	DefaultNamePrefix = "tdctl-"
@@ -39,6 +36,11 @@ const (
 	DefaultGracePeriod = 10 * time.Second
 	// ContainerName is the name of the pod's one container.
 	ContainerName = "run"
+	// DefaultRunAsUser is the uid the container runs as when
+	// Spec.RunAsUser is nil: 65532, the "nonroot" user of the distroless
+	// and Chainguard images, which has no entry in most other images and
+	// owns nothing in them.
+	DefaultRunAsUser int64 = 65532
 )
 
 // Metadata endpoints denied by the default NetworkPolicy: the IPv4 link-local
@@ -108,6 +110,17 @@ type Spec struct {
 	// ServiceAccount runs the pod as this service account. When empty the
 	// namespace's default account is used and no API token is mounted.
 	ServiceAccount string
+	// RunAsUser is the uid the container runs as. nil runs it as
+	// DefaultRunAsUser; any uid above 0 runs it as that uid. Either way
+	// the pod sets runAsNonRoot, so it passes Pod Security "restricted"
+	// (see the package doc for the whole security context).
+	//
+	// 0 is the opt-out for images that need root: the container runs as
+	// root with the container runtime's default capabilities, and
+	// runAsNonRoot is not set. Such a pod passes Pod Security "baseline"
+	// only; a namespace enforcing "restricted" refuses it. Negative uids
+	// are refused.
+	RunAsUser *int64
 	// Labels are added to the pod (the ownership labels cannot be
 	// overridden).
 	Labels map[string]string
@@ -142,27 +155,8 @@ type SecretKeyRef struct {
 	Key  string
 }
 
-// plan is a validated Spec with defaults applied and every object to create.
-type plan struct {
-	namespace  string
-	runID      string
-	name       string
-	labels     map[string]string // ownership labels (selectors use these)
-	podLabels  map[string]string
-	timeout    time.Duration
-	schedule   time.Duration
-	grace      time.Duration
-	memLimit   string
-	diskLimit  string
-	image      string
-	pod        *corev1.Pod
-	policy     *networkingv1.NetworkPolicy // nil when reusing one
-	reusePol   string
-	configMap  *corev1.ConfigMap
-	secret     *corev1.Secret
-	logWriter  io.Writer
-	denyEgress bool
-}
+// runIDLen is the length of a run id: hex of five random bytes.
+const runIDLen = 10
 
 func specErr(field, format string, args ...any) error {
 	return &SpecError{Field: field, Msg: fmt.Sprintf(format, args...)}
@@ -183,234 +177,119 @@ func (e *SpecError) Error() string {
 // Is makes errors.Is(err, ErrInvalidSpec) true.
 func (e *SpecError) Is(target error) bool { return target == ErrInvalidSpec }
 
-// Validate reports what Run would refuse in s (an *ErrInvalidSpec error
-// naming the field), without a cluster: callers check a spec before they
-// connect, so a typo in --memory is not hidden behind "no cluster
-// configured". An empty Namespace is allowed (the Runner may have one).
+// Validate reports what Run would refuse in s (a *SpecError naming the
+// field; errors.Is ErrInvalidSpec), without a cluster: callers check a spec
+// before they connect, so a typo in --memory is not hidden behind "no
+// cluster configured". An empty Namespace is allowed (the Runner may have
+// one).
 func (s Spec) Validate() error {
-	ns := s.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	_, err := buildPlan(s, ns, "0000000000") // a run id as long as newRunID's
+	_, err := s.check()
 	return err
 }
 
-// buildPlan validates s and builds the objects of one run.
-func buildPlan(s Spec, defaultNamespace, runID string) (*plan, error) {
-	p := &plan{runID: runID, logWriter: s.Log, denyEgress: s.DenyEgress}
-	if p.logWriter == nil {
-		p.logWriter = io.Discard
-	}
+// checkedSpec is a Spec that passed check, with its defaults applied and
+// its quantities parsed: all the builders need besides the run's
+// namespace and id. Building from it cannot fail.
+type checkedSpec struct {
+	Spec
+	namePrefix    string
+	command, args []string
+	resources     corev1.ResourceRequirements
+	grace         time.Duration
+	filesDir      string
+	runAsUser     int64
+}
 
-	p.namespace = s.Namespace
-	if p.namespace == "" {
-		p.namespace = defaultNamespace
+// check validates every field of s, in the order the Spec declares them,
+// and stops at the first *SpecError.
+func (s Spec) check() (*checkedSpec, error) {
+	c := &checkedSpec{Spec: s}
+	for _, step := range []func(*checkedSpec) error{
+		checkNamespace,
+		checkImage,
+		checkCommand,
+		checkEnv,
+		checkFiles,
+		checkResources,
+		checkDurations,
+		checkIdentity,
+		checkLabels,
+		checkNamePrefix,
+		checkNetworkPolicy,
+	} {
+		if err := step(c); err != nil {
+			return nil, err
+		}
 	}
-	if p.namespace == "" {
-		return nil, specErr("Namespace", "empty and the Runner has no default namespace; set Spec.Namespace or use WithNamespace")
-	}
-	if errs := validation.IsDNS1123Label(p.namespace); len(errs) > 0 {
-		return nil, specErr("Namespace", "%q is not a namespace name: %s", p.namespace, errs[0])
-	}
+	return c, nil
+}
 
-	if strings.TrimSpace(s.Image) == "" {
-		return nil, specErr("Image", "empty; give the container image to run, e.g. --image python:3.13-slim")
+// checkNamespace checks Spec.Namespace when it is set; namespaceFor checks
+// the one a run ends up with.
+func checkNamespace(c *checkedSpec) error {
+	if c.Namespace == "" {
+		return nil
 	}
-	if strings.ContainsAny(s.Image, " \t\n") {
-		return nil, specErr("Image", "%q contains whitespace", s.Image)
-	}
-	p.image = s.Image
+	return checkNamespaceName(c.Namespace)
+}
 
-	prefix := s.NamePrefix
-	if prefix == "" {
-		prefix = DefaultNamePrefix
+// namespaceFor is the namespace a run of s uses: Spec.Namespace, else the
+// Runner's.
+func namespaceFor(s Spec, runnerNamespace string) (string, error) {
+	ns := s.Namespace
+	if ns == "" {
+		ns = runnerNamespace
 	}
-	p.name = prefix + runID
-	if errs := validation.IsDNS1123Label(p.name); len(errs) > 0 {
-		return nil, specErr("NamePrefix", "%q does not make a valid object name (%q): %s; use lower-case letters, digits and '-', at most %d characters",
-			prefix, p.name, errs[0], validation.DNS1123LabelMaxLength-len(runID))
+	if ns == "" {
+		return "", specErr("Namespace", "empty and the Runner has no default namespace; set Spec.Namespace or use WithNamespace")
 	}
+	return ns, checkNamespaceName(ns)
+}
 
-	// Container command.
-	var command, args []string
+func checkNamespaceName(ns string) error {
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return specErr("Namespace", "%q is not a namespace name: %s", ns, errs[0])
+	}
+	return nil
+}
+
+func checkImage(c *checkedSpec) error {
+	if strings.TrimSpace(c.Image) == "" {
+		return specErr("Image", "empty; give the container image to run, e.g. --image python:3.13-slim")
+	}
+	if strings.ContainsAny(c.Image, " \t\n") {
+		return specErr("Image", "%q contains whitespace", c.Image)
+	}
+	return nil
+}
+
+// checkCommand resolves Script/Shell or Command/Args into the container's
+// command and arguments.
+func checkCommand(c *checkedSpec) error {
 	switch {
-	case s.Script != "" && len(s.Command) > 0:
-		return nil, specErr("Script", "set together with Command; give one of them")
-	case s.Script != "":
-		shell := s.Shell
+	case c.Script != "" && len(c.Command) > 0:
+		return specErr("Script", "set together with Command; give one of them")
+	case c.Script != "":
+		shell := c.Shell
 		if shell == "" {
 			shell = DefaultShell
 		}
-		command = []string{shell, "-c", s.Script}
-		args = slices.Clone(s.Args)
-		if len(args) > 0 {
+		c.command = []string{shell, "-c", c.Script}
+		c.args = slices.Clone(c.Args)
+		if len(c.args) > 0 {
 			// sh -c SCRIPT NAME ARGS...: $0 is NAME, $1... are the args.
-			args = append([]string{"script"}, args...)
+			c.args = append([]string{"script"}, c.args...)
 		}
 	default:
-		command = slices.Clone(s.Command)
-		args = slices.Clone(s.Args)
+		c.command = slices.Clone(c.Command)
+		c.args = slices.Clone(c.Args)
 	}
-
-	// Labels.
-	p.labels = map[string]string{LabelManagedBy: ManagedBy, LabelRunID: runID}
-	p.podLabels = maps.Clone(p.labels)
-	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
-		v := s.Labels[k]
-		if _, reserved := p.labels[k]; reserved {
-			return nil, specErr("Labels", "%q is set by k8sexec and cannot be overridden", k)
-		}
-		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
-			return nil, specErr("Labels", "key %q: %s", k, errs[0])
-		}
-		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
-			return nil, specErr("Labels", "value %q of %q: %s", v, k, errs[0])
-		}
-		p.podLabels[k] = v
-	}
-
-	// Environment.
-	env, err := buildEnv(s, p.name)
-	if err != nil {
-		return nil, err
-	}
-
-	// Resources.
-	res, err := buildResources(s)
-	if err != nil {
-		return nil, err
-	}
-	p.memLimit = quantityString(res.Limits, corev1.ResourceMemory)
-	p.diskLimit = quantityString(res.Limits, corev1.ResourceEphemeralStorage)
-
-	// Durations.
-	if s.Timeout < 0 {
-		return nil, specErr("Timeout", "%s is negative", s.Timeout)
-	}
-	if s.SchedulingTimeout < 0 {
-		return nil, specErr("SchedulingTimeout", "%s is negative", s.SchedulingTimeout)
-	}
-	if s.GracePeriod < 0 {
-		return nil, specErr("GracePeriod", "%s is negative", s.GracePeriod)
-	}
-	p.timeout, p.schedule = s.Timeout, s.SchedulingTimeout
-	p.grace = s.GracePeriod
-	if p.grace == 0 {
-		p.grace = DefaultGracePeriod
-	}
-
-	meta := func() metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: p.name, Namespace: p.namespace, Labels: maps.Clone(p.labels)}
-	}
-
-	container := corev1.Container{
-		Name:       ContainerName,
-		Image:      s.Image,
-		Command:    command,
-		Args:       args,
-		WorkingDir: s.WorkingDir,
-		Env:        env,
-		Resources:  res,
-		// The kubelet's message for a failed container is its last output
-		// lines when the script leaves no termination-log file.
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-	}
-	podSpec := corev1.PodSpec{
-		RestartPolicy:                 corev1.RestartPolicyNever,
-		Containers:                    []corev1.Container{container},
-		ServiceAccountName:            s.ServiceAccount,
-		TerminationGracePeriodSeconds: ptr(int64(math.Ceil(p.grace.Seconds()))),
-		EnableServiceLinks:            ptr(false),
-	}
-	if s.ServiceAccount == "" {
-		podSpec.AutomountServiceAccountToken = ptr(false)
-	} else if errs := validation.IsDNS1123Subdomain(s.ServiceAccount); len(errs) > 0 {
-		return nil, specErr("ServiceAccount", "%q: %s", s.ServiceAccount, errs[0])
-	}
-	if p.timeout > 0 {
-		podSpec.ActiveDeadlineSeconds = ptr(int64(math.Ceil(p.timeout.Seconds())))
-	}
-
-	if len(s.Files) > 0 {
-		dir := s.FilesDir
-		if dir == "" {
-			dir = DefaultFilesDir
-		}
-		if !strings.HasPrefix(dir, "/") {
-			return nil, specErr("FilesDir", "%q is not an absolute path", dir)
-		}
-		cm := &corev1.ConfigMap{ObjectMeta: meta(), Data: map[string]string{}, Immutable: ptr(true)}
-		for _, k := range slices.Sorted(maps.Keys(s.Files)) {
-			if errs := validation.IsConfigMapKey(k); len(errs) > 0 {
-				return nil, specErr("Files", "file name %q: %s", k, errs[0])
-			}
-			cm.Data[k] = s.Files[k]
-		}
-		p.configMap = cm
-		podSpec.Volumes = append(podSpec.Volumes, corev1.Volume{
-			Name: "files",
-			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: p.name},
-			}},
-		})
-		podSpec.Containers[0].VolumeMounts = append(podSpec.Containers[0].VolumeMounts,
-			corev1.VolumeMount{Name: "files", MountPath: dir, ReadOnly: true})
-	}
-	if len(s.Secrets) > 0 {
-		sec := &corev1.Secret{ObjectMeta: meta(), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{}, Immutable: ptr(true)}
-		for k, v := range s.Secrets {
-			sec.Data[k] = []byte(v)
-		}
-		p.secret = sec
-	}
-
-	p.pod = &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: p.namespace, Labels: p.podLabels},
-		Spec:       podSpec,
-	}
-
-	if s.NetworkPolicy != "" {
-		if s.DenyEgress {
-			return nil, specErr("NetworkPolicy", "set together with DenyEgress; an existing policy decides egress, so give one of them")
-		}
-		if errs := validation.IsDNS1123Subdomain(s.NetworkPolicy); len(errs) > 0 {
-			return nil, specErr("NetworkPolicy", "%q: %s", s.NetworkPolicy, errs[0])
-		}
-		p.reusePol = s.NetworkPolicy
-	} else {
-		p.policy = &networkingv1.NetworkPolicy{ObjectMeta: meta(), Spec: egressPolicySpec(p.labels, s.DenyEgress)}
-	}
-	return p, nil
+	return nil
 }
 
-// egressPolicySpec selects the run's pod by its ownership labels and allows
-// egress to everything but the metadata endpoints, or to nothing.
-//
-// Besides the ipBlocks, an empty namespaceSelector peer allows traffic to
-// pods in every namespace (cluster DNS among them): several CNIs do not
-// apply ipBlock rules to pod and service addresses, and without it DNS would
-// break there.
-func egressPolicySpec(selector map[string]string, denyAll bool) networkingv1.NetworkPolicySpec {
-	spec := networkingv1.NetworkPolicySpec{
-		PodSelector: metav1.LabelSelector{MatchLabels: maps.Clone(selector)},
-		PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
-		Egress:      []networkingv1.NetworkPolicyEgressRule{},
-	}
-	if denyAll {
-		return spec
-	}
-	spec.Egress = []networkingv1.NetworkPolicyEgressRule{{
-		To: []networkingv1.NetworkPolicyPeer{
-			{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: []string{MetadataCIDR}}},
-			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: []string{MetadataCIDRIPv6}}},
-			{NamespaceSelector: &metav1.LabelSelector{}},
-		},
-	}}
-	return spec
-}
-
-func buildEnv(s Spec, secretName string) ([]corev1.EnvVar, error) {
+// checkEnv checks the names of Env, SecretEnv and Secrets (each set once
+// across the three) and the Secret references.
+func checkEnv(c *checkedSpec) error {
 	seen := map[string]string{}
 	claim := func(name, field string) error {
 		if prev, dup := seen[name]; dup {
@@ -425,47 +304,57 @@ func buildEnv(s Spec, secretName string) ([]corev1.EnvVar, error) {
 		seen[name] = field
 		return nil
 	}
-	var env []corev1.EnvVar
-	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		if err := claim(k, "Env"); err != nil {
-			return nil, err
+			return err
 		}
-		env = append(env, corev1.EnvVar{Name: k, Value: s.Env[k]})
 	}
-	for _, k := range slices.Sorted(maps.Keys(s.SecretEnv)) {
+	for _, k := range slices.Sorted(maps.Keys(c.SecretEnv)) {
 		if err := claim(k, "SecretEnv"); err != nil {
-			return nil, err
+			return err
 		}
-		ref := s.SecretEnv[k]
+		ref := c.SecretEnv[k]
 		if errs := validation.IsDNS1123Subdomain(ref.Name); len(errs) > 0 {
-			return nil, specErr("SecretEnv", "%s: Secret name %q: %s", k, ref.Name, errs[0])
+			return specErr("SecretEnv", "%s: Secret name %q: %s", k, ref.Name, errs[0])
 		}
 		if errs := validation.IsConfigMapKey(ref.Key); len(errs) > 0 {
-			return nil, specErr("SecretEnv", "%s: key %q of Secret %s: %s", k, ref.Key, ref.Name, errs[0])
+			return specErr("SecretEnv", "%s: key %q of Secret %s: %s", k, ref.Key, ref.Name, errs[0])
 		}
-		env = append(env, secretEnv(k, ref.Name, ref.Key))
 	}
-	for _, k := range slices.Sorted(maps.Keys(s.Secrets)) {
+	for _, k := range slices.Sorted(maps.Keys(c.Secrets)) {
 		if err := claim(k, "Secrets"); err != nil {
-			return nil, err
+			return err
 		}
 		if errs := validation.IsConfigMapKey(k); len(errs) > 0 {
-			return nil, specErr("Secrets", "%q cannot be a Secret key: %s", k, errs[0])
+			return specErr("Secrets", "%q cannot be a Secret key: %s", k, errs[0])
 		}
-		env = append(env, secretEnv(k, secretName, k))
 	}
-	return env, nil
+	return nil
 }
 
-func secretEnv(name, secret, key string) corev1.EnvVar {
-	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-		LocalObjectReference: corev1.LocalObjectReference{Name: secret},
-		Key:                  key,
-	}}}
+func checkFiles(c *checkedSpec) error {
+	if len(c.Files) == 0 {
+		return nil
+	}
+	c.filesDir = c.FilesDir
+	if c.filesDir == "" {
+		c.filesDir = DefaultFilesDir
+	}
+	if !strings.HasPrefix(c.filesDir, "/") {
+		return specErr("FilesDir", "%q is not an absolute path", c.filesDir)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Files)) {
+		if errs := validation.IsConfigMapKey(k); len(errs) > 0 {
+			return specErr("Files", "file name %q: %s", k, errs[0])
+		}
+	}
+	return nil
 }
 
-func buildResources(s Spec) (corev1.ResourceRequirements, error) {
-	req, lim := s.Requests, s.Limits
+// checkResources parses Requests and Limits: a side left empty takes the
+// other's value, and ephemeral storage defaults to DefaultEphemeralStorage.
+func checkResources(c *checkedSpec) error {
+	req, lim := c.Requests, c.Limits
 	if req.EphemeralStorage == "" && lim.EphemeralStorage == "" {
 		req.EphemeralStorage = DefaultEphemeralStorage
 	}
@@ -495,11 +384,11 @@ func buildResources(s Spec) (corev1.ResourceRequirements, error) {
 		}
 		rq, err := parse("Requests", r.req)
 		if err != nil {
-			return rr, err
+			return err
 		}
 		lq, err := parse("Limits", r.limit)
 		if err != nil {
-			return rr, err
+			return err
 		}
 		if lq == nil && rq != nil {
 			lq = ptr(rq.DeepCopy())
@@ -511,19 +400,99 @@ func buildResources(s Spec) (corev1.ResourceRequirements, error) {
 			continue
 		}
 		if rq.Cmp(*lq) > 0 {
-			return rr, specErr("Requests."+r.field, "%s is above the limit %s", rq, lq)
+			return specErr("Requests."+r.field, "%s is above the limit %s", rq, lq)
 		}
 		rr.Requests[r.name] = *rq
 		rr.Limits[r.name] = *lq
 	}
-	return rr, nil
+	c.resources = rr
+	return nil
 }
 
-func quantityString(l corev1.ResourceList, name corev1.ResourceName) string {
-	if q, ok := l[name]; ok {
-		return q.String()
+func checkDurations(c *checkedSpec) error {
+	if c.Timeout < 0 {
+		return specErr("Timeout", "%s is negative", c.Timeout)
 	}
-	return ""
+	if c.SchedulingTimeout < 0 {
+		return specErr("SchedulingTimeout", "%s is negative", c.SchedulingTimeout)
+	}
+	if c.GracePeriod < 0 {
+		return specErr("GracePeriod", "%s is negative", c.GracePeriod)
+	}
+	c.grace = c.GracePeriod
+	if c.grace == 0 {
+		c.grace = DefaultGracePeriod
+	}
+	return nil
+}
+
+// checkIdentity checks who the pod runs as: ServiceAccount and RunAsUser.
+func checkIdentity(c *checkedSpec) error {
+	if c.ServiceAccount != "" {
+		if errs := validation.IsDNS1123Subdomain(c.ServiceAccount); len(errs) > 0 {
+			return specErr("ServiceAccount", "%q: %s", c.ServiceAccount, errs[0])
+		}
+	}
+	c.runAsUser = DefaultRunAsUser
+	if c.RunAsUser != nil {
+		c.runAsUser = *c.RunAsUser
+		if c.runAsUser < 0 {
+			return specErr("RunAsUser", "%d is negative; give a uid above 0, 0 to run as root, or leave it unset for %d", c.runAsUser, DefaultRunAsUser)
+		}
+		if errs := validation.IsValidUserID(c.runAsUser); len(errs) > 0 {
+			return specErr("RunAsUser", "%d is not a uid: %s", c.runAsUser, errs[0])
+		}
+	}
+	return nil
+}
+
+func checkLabels(c *checkedSpec) error {
+	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
+		v := c.Labels[k]
+		if k == LabelManagedBy || k == LabelRunID {
+			return specErr("Labels", "%q is set by k8sexec and cannot be overridden", k)
+		}
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return specErr("Labels", "key %q: %s", k, errs[0])
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return specErr("Labels", "value %q of %q: %s", v, k, errs[0])
+		}
+	}
+	return nil
+}
+
+// checkNamePrefix checks that NamePrefix followed by a run id (lower-case
+// hex) is a valid object name.
+func checkNamePrefix(c *checkedSpec) error {
+	c.namePrefix = c.NamePrefix
+	if c.namePrefix == "" {
+		c.namePrefix = DefaultNamePrefix
+	}
+	maxLen := validation.DNS1123LabelMaxLength - runIDLen
+	fix := fmt.Sprintf("use lower-case letters, digits and '-', starting with a letter or digit, at most %d characters", maxLen)
+	if len(c.namePrefix) > maxLen {
+		return specErr("NamePrefix", "%q is %d characters long; %s", c.namePrefix, len(c.namePrefix), fix)
+	}
+	// The run id only adds hex digits, so the prefix plus one digit is
+	// valid exactly when every name made from it is.
+	if errs := validation.IsDNS1123Label(c.namePrefix + "0"); len(errs) > 0 {
+		return specErr("NamePrefix", "%q does not start a valid object name: %s; %s", c.namePrefix, errs[0], fix)
+	}
+	return nil
+}
+
+func checkNetworkPolicy(c *checkedSpec) error {
+	if c.NetworkPolicy == "" {
+		return nil
+	}
+	if c.DenyEgress {
+		return specErr("NetworkPolicy", "set together with DenyEgress; an existing policy decides egress, so give one of them")
+	}
+	if errs := validation.IsDNS1123Subdomain(c.NetworkPolicy); len(errs) > 0 {
+		return specErr("NetworkPolicy", "%q: %s", c.NetworkPolicy, errs[0])
+	}
+	return nil
 }
 
 func ptr[T any](v T) *T { return &v }

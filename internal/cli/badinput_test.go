@@ -142,6 +142,8 @@ var badInputs = []badInput{
 		msg: "--image is required, e.g. --image python:3.13-slim (see 'tdctl k8s run --help')"},
 	{input: "`tdctl k8s run --image alpine --memory lots -- true`", args: []string{"k8s", "run", "--image", "alpine", "--memory", "lots", "--", "true"}, code: 1,
 		msg: `--memory: "lots" is not a quantity; use e.g. "512Mi" or "2Gi" (see 'tdctl k8s run --help')`},
+	{input: "`tdctl k8s run --image alpine --run-as-user -1 -- true`", args: []string{"k8s", "run", "--image", "alpine", "--run-as-user", "-1", "--", "true"}, code: 1,
+		msg: "--run-as-user: -1 is negative; give a uid above 0, 0 to run as root, or leave it unset for 65532 (see 'tdctl k8s run --help')"},
 }
 
 var runIDRe = regexp.MustCompile(`\d{8}T\d{6}Z-[0-9a-f]{6}`)

@@ -19,6 +19,11 @@
 //     and get no token volume.
 //   - Namespaces deleted here stay Terminating (no namespace controller);
 //     the whole cluster is thrown away at the end of the test.
+//   - The PodSecurity admission plugin is on (named in
+//     --enable-admission-plugins, though recent versions enable it by
+//     default): a namespace labelled pod-security.kubernetes.io/enforce
+//     refuses the pods its level does not admit, as on a real cluster
+//     (CreateNamespaceEnforcing).
 //
 // The binaries come from .ci/k8s-e2e-setup.sh (see FindBinaries); when they
 // are missing the test is skipped with a message saying how to get them,
@@ -232,6 +237,48 @@ func (c *Cluster) CreateNamespace(t testing.TB) string {
 	return ns.Name
 }
 
+// LabelPodSecurityEnforce is the namespace label that sets the Pod
+// Security level the PodSecurity admission plugin enforces there.
+const LabelPodSecurityEnforce = "pod-security.kubernetes.io/enforce"
+
+// CreateNamespaceEnforcing is CreateNamespace for a namespace labelled
+// LabelPodSecurityEnforce=level ("baseline" or "restricted"). It returns
+// once the admission plugin enforces the level there (a dry run of a pod
+// on the host's network is refused), so a test's first pod meets it.
+func (c *Cluster) CreateNamespaceEnforcing(t testing.TB, level string) string {
+	t.Helper()
+	cs := c.Clientset(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "tdctl-e2e-" + level + "-", Labels: map[string]string{LabelPodSecurityEnforce: level}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("k8s e2e: create namespace: %v", err)
+	}
+	if err := createDefaultServiceAccount(ctx, cs, ns.Name); err != nil {
+		t.Fatalf("k8s e2e: %v", err)
+	}
+	// hostNetwork breaks "baseline" and so "restricted" too (a privileged
+	// container would be refused earlier, by --allow-privileged=false).
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "pod-security-probe"},
+		Spec:       corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36"}}},
+	}
+	var last error
+	for {
+		_, err := cs.CoreV1().Pods(ns.Name).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "violates PodSecurity") {
+			return ns.Name
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("k8s e2e: namespace %s: Pod Security %q is not enforced (is the PodSecurity admission plugin off?); last dry run: %v", ns.Name, level, last)
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func createDefaultServiceAccount(ctx context.Context, cs kubernetes.Interface, ns string) error {
 	_, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{
 		ObjectMeta: metav1.ObjectMeta{Name: "default"},
@@ -331,6 +378,8 @@ func (c *Cluster) startAPIServer(bin, etcdURL string, o *options) (string, error
 			// No controller-manager makes `default` service accounts, so
 			// the ServiceAccount admission plugin would reject every pod.
 			"disable-admission-plugins": "ServiceAccount",
+			// Named although it is on by default: the e2e tests rely on it.
+			"enable-admission-plugins": "PodSecurity",
 			// 127.0.0.1 is not a valid endpoint address for the
 			// `kubernetes` service; nothing here needs that service.
 			"endpoint-reconciler-type":     "none",

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +73,39 @@ func TestE2ERunAndGC(t *testing.T) {
 		assert.Empty(t, pods.Items, "the pod is deleted after the run")
 	})
 
+	t.Run("Pod Security restricted: admitted and run; --run-as-user 0 refused in one line, exit 2", func(t *testing.T) {
+		ns := cluster.CreateNamespaceEnforcing(t, "restricted")
+		played := make(chan error, 1)
+		var created *corev1.Pod
+		go func() {
+			var err error
+			created, err = playKubelet(ctx, cs, ns, node, 0)
+			played <- err
+		}()
+		code, stdout, stderr := run("k8s", "run", "--kubeconfig", cluster.KubeconfigPath, "-n", ns,
+			"--image", "alpine", "--", "id", "-u")
+		require.NoError(t, <-played)
+		assert.Equal(t, 0, code, "stderr: %s", stderr)
+		assert.Equal(t, "computing\ngiving up\n", stdout, "the container log, streamed")
+		assert.Equal(t, int64(65532), *created.Spec.SecurityContext.RunAsUser)
+
+		start := time.Now()
+		code, stdout, stderr = run("k8s", "run", "--kubeconfig", cluster.KubeconfigPath, "-n", ns,
+			"--image", "alpine", "--run-as-user", "0", "--", "id", "-u")
+		t.Logf("--run-as-user 0 in %s: exit %d, stderr: %s", time.Since(start).Round(time.Millisecond), code, stderr)
+		assert.Equal(t, 2, code)
+		assert.Empty(t, stdout)
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		require.Len(t, lines, 1, "one line: %q", stderr)
+		assert.Regexp(t, `^k8sexec: create Pod `+ns+`/tdctl-[0-9a-f]{10}: pods "tdctl-[0-9a-f]{10}" is forbidden: violates PodSecurity "restricted:latest": .*runAsNonRoot != true .*runAsUser=0 .*; the namespace's pod-security.kubernetes.io/enforce level does not admit root: leave RunAsUser unset \(uid 65532\) or above 0, or run in a namespace that admits root \(enforce=baseline\)$`, lines[0])
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		assert.Empty(t, pods.Items)
+		nps, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		assert.Empty(t, nps.Items, "the policy created before the pod is deleted")
+	})
+
 	t.Run("gc removes a labelled leftover", func(t *testing.T) {
 		ns := cluster.CreateNamespace(t)
 		mk := func(name string, labels map[string]string) {
@@ -130,7 +164,7 @@ func registerNode(t *testing.T, cs kubernetes.Interface, name string, port int32
 }
 
 // playKubelet waits for the pod the run creates in ns, binds it to node,
-// reports it Running, then terminated with exitCode.
+// reports it Running, then terminated with exitCode (Succeeded for 0).
 func playKubelet(ctx context.Context, cs kubernetes.Interface, ns, node string, exitCode int32) (*corev1.Pod, error) {
 	var pod *corev1.Pod
 	for pod == nil {
@@ -160,9 +194,13 @@ func playKubelet(ctx context.Context, cs kubernetes.Interface, ns, node string, 
 				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: start}}}}
 		},
 		func(p *corev1.Pod) {
+			reason := "Error"
 			p.Status.Phase = corev1.PodFailed
+			if exitCode == 0 {
+				p.Status.Phase, reason = corev1.PodSucceeded, "Completed"
+			}
 			p.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: exitCode, Reason: "Error", StartedAt: start, FinishedAt: metav1.NewTime(start.Add(time.Second))}}
+				ExitCode: exitCode, Reason: reason, StartedAt: start, FinishedAt: metav1.NewTime(start.Add(time.Second))}}
 		},
 	}
 	for _, step := range steps {

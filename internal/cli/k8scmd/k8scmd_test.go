@@ -3,6 +3,7 @@ package k8scmd
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/k8sexec"
 )
@@ -30,6 +32,38 @@ func TestCompleteValidates(t *testing.T) {
 	o = &RunOptions{SecretEnv: []string{"K=nokey"}}
 	o.Spec.Image = "alpine"
 	require.ErrorContains(t, o.complete(nil), "NAME=SECRET/KEY")
+}
+
+// --run-as-user sets Spec.RunAsUser only when given: absent is nil (the
+// default uid), 0 is root.
+func TestRunAsUserFlag(t *testing.T) {
+	parse := func(t *testing.T, args ...string) *k8sexec.Spec {
+		t.Helper()
+		ios, _, _, _ := iostreams.Test()
+		var got *RunOptions
+		cmd := newCmdRun(factory.New(ios), func(o *RunOptions) error { got = o; return nil })
+		cmd.SetArgs(append([]string{"--image", "alpine"}, append(args, "--", "id", "-u")...))
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		require.NoError(t, cmd.Execute())
+		require.NotNil(t, got)
+		return &got.Spec
+	}
+	assert.Nil(t, parse(t).RunAsUser, "no flag: the default non-root uid")
+	spec := parse(t, "--run-as-user", "0")
+	require.NotNil(t, spec.RunAsUser)
+	assert.Equal(t, int64(0), *spec.RunAsUser)
+	spec = parse(t, "--run-as-user=1000")
+	require.NotNil(t, spec.RunAsUser)
+	assert.Equal(t, int64(1000), *spec.RunAsUser)
+
+	err := specFlagError((&k8sexec.Spec{Image: "alpine", RunAsUser: spec.RunAsUser}).Validate())
+	require.NoError(t, err)
+	minus := int64(-1)
+	err = specFlagError((&k8sexec.Spec{Image: "alpine", RunAsUser: &minus}).Validate())
+	var fe *cmdutil.FlagError
+	require.ErrorAs(t, err, &fe)
+	assert.EqualError(t, err, "--run-as-user: -1 is negative; give a uid above 0, 0 to run as root, or leave it unset for 65532")
 }
 
 func TestMapErrorExitCodes(t *testing.T) {
