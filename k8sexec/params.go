@@ -36,6 +36,10 @@ import (
 // appear in the log.
 const SetParamPrefix = "::set-param "
 
+// MaxSetParamLine is the longest output line read for ::set-param; a
+// longer line is output only.
+const MaxSetParamLine = 8 << 20
+
 // ParamError is a ::set-param line that cannot be read. Run reports it
 // after the pod succeeded, with the params of the other lines in Result.
 type ParamError struct {

@@ -1,19 +1,17 @@
-package workflowcmd
+package operators
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/tdctl/tdctl/internal/operators"
 	"github.com/tdctl/tdctl/k8sexec"
 	"github.com/tdctl/tdctl/workflow"
 )
 
-// PodShell runs sh> tasks that carry _k8s settings in a Kubernetes pod:
+// runPod runs a sh> task that has _k8s settings in a Kubernetes pod:
 //
 //	+job:
 //	  sh>: python job.py ${session_date}
@@ -29,33 +27,36 @@ import (
 //	    context: prod
 //
 // _env values become plain environment variables; "::set-param" lines of
-// the pod's log become params as with a local sh>.
-func PodShell(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error) {
-	return NewPodShell(nil)(ctx, tc, script)
-}
-
-// PodRunnerFactory connects to the cluster a task's _k8s kubeconfig and
-// context name ("" for the defaults).
-type PodRunnerFactory func(kubeconfig, context string) (*k8sexec.Runner, error)
-
-// NewPodShell returns PodShell connecting through newRunner (nil:
-// k8sexec.NewRunnerFromKubeconfig), for Options.Pod. Tests pass a factory
-// whose Runner runs over a fake or test cluster.
-func NewPodShell(newRunner PodRunnerFactory) func(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error) {
-	if newRunner == nil {
-		newRunner = func(kubeconfig, kubeContext string) (*k8sexec.Runner, error) {
-			return k8sexec.NewRunnerFromKubeconfig(kubeconfig, kubeContext)
+// the pod's log become params as with a local sh> (the same parser).
+// newRunner connects to the cluster (Env.PodRunner).
+func runPod(ctx context.Context, tc *workflow.TaskContext, script string, newRunner func(kubeconfig, context string) (*k8sexec.Runner, error)) (*workflow.Result, error) {
+	spec, err := podSpec(tc, script)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRunner(k8sString(tc, "kubeconfig"), k8sString(tc, "context"))
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Run(ctx, spec)
+	fmt.Fprintf(tc.Log, "pod %s/%s: %s, exit code %d\n", res.Namespace, res.Pod, res.Reason, res.ExitCode)
+	if err != nil {
+		if res.ExitCode > 0 {
+			return nil, fmt.Errorf("%w: %w", &ExitError{Code: res.ExitCode}, err)
 		}
+		return nil, err
 	}
-	return func(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error) {
-		return podShell(ctx, tc, script, newRunner)
+	store, err := storeValues(res.Params)
+	if err != nil {
+		return nil, err
 	}
+	return &workflow.Result{Store: store}, nil
 }
 
-// CheckPod is operators.Shell.CheckPod: the checks of podSpec on the _k8s
-// settings written literally (a value holding ${...} is checked when the
-// task runs).
-func CheckPod(tc *workflow.TaskContext) error {
+// checkPod is Shell.Validate for a task with _k8s: the checks of podSpec
+// on the settings written literally (a value holding ${...} is checked
+// when the task runs).
+func checkPod(tc *workflow.TaskContext) error {
 	if tc.K8s == nil {
 		return errors.New("_k8s must be a mapping, e.g. _k8s: {image: python:3.13-slim, memory: 512Mi}")
 	}
@@ -111,37 +112,6 @@ func podSpec(tc *workflow.TaskContext, script string) (k8sexec.Spec, error) {
 		return spec, k8sKeyError(err)
 	}
 	return spec, nil
-}
-
-func podShell(ctx context.Context, tc *workflow.TaskContext, script string, newRunner PodRunnerFactory) (*workflow.Result, error) {
-	spec, err := podSpec(tc, script)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newRunner(k8sString(tc, "kubeconfig"), k8sString(tc, "context"))
-	if err != nil {
-		return nil, err
-	}
-	res, err := r.Run(ctx, spec)
-	fmt.Fprintf(tc.Log, "pod %s/%s: %s, exit code %d\n", res.Namespace, res.Pod, res.Reason, res.ExitCode)
-	if err != nil {
-		if res.ExitCode > 0 {
-			return nil, fmt.Errorf("%w: %w", &operators.ExitError{Code: res.ExitCode}, err)
-		}
-		return nil, err
-	}
-	out := &workflow.Result{}
-	if len(res.Params) > 0 {
-		out.Store = map[string]any{}
-		for k, raw := range res.Params {
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return nil, fmt.Errorf("::set-param %s: %w", k, err)
-			}
-			out.Store[k] = v
-		}
-	}
-	return out, nil
 }
 
 // labelValue makes s a valid label value (63 characters of [A-Za-z0-9._-]).
