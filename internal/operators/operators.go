@@ -55,6 +55,13 @@ func (e *Env) td() (*td.Client, error) {
 	return e.TD()
 }
 
+func (e *Env) wait() *td.WaitOptions {
+	if e == nil {
+		return nil
+	}
+	return e.Wait
+}
+
 func (e *Env) paramStore(op string) (ParamStore, error) {
 	if e == nil || e.ParamStore == nil {
 		return nil, fmt.Errorf("%s>: no param store configured (--param-store URL)", op)

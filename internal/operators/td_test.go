@@ -921,3 +921,77 @@ func TestResultExportFailureFailsTheTask(t *testing.T) {
 		assert.NotContains(t, s, "hunter2pass", "the password never appears")
 	}
 }
+
+// retryWorkflow is a td> task with a retry, and a task showing its job.
+const retryWorkflow = `
++q:
+  _retry: 2
+  td>:
+  data: SELECT 42 AS answer
+  database: wfdb
++show:
+  echo>: ${td.last_job_id} ${td.last_job.num_records}
+`
+
+// faultUntilRetry adds f (for every matching request) and wraps td> so
+// that the fault is removed when the task is retried: the first attempt
+// fails however many times the client retries.
+func faultUntilRetry(h *tdHarness, f emulator.Fault) {
+	h.srv.Faults().Add(f)
+	h.ops["td"] = &faultyTD{Query: h.ops["td"].(*Query), h: h}
+}
+
+type faultyTD struct {
+	*Query
+	h     *tdHarness
+	calls atomic.Int32
+}
+
+func (f *faultyTD) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
+	if f.calls.Add(1) > 1 {
+		f.h.srv.Faults().Reset()
+	}
+	return f.Query.Run(ctx, tc)
+}
+
+func TestTDRetryReattachesAfterLosingTheWait(t *testing.T) {
+	h := newTDHarness(t)
+	// status answers are lost until the retry: the first attempt fails
+	// while its job runs on
+	faultUntilRetry(h, emulator.Fault{Method: "GET", Path: "/v3/job/status/", AfterHandler: true})
+	r := h.run(t, retryWorkflow, nil, nil)
+	require.NoError(t, r.err, r.out)
+	assert.NotZero(t, h.srv.Faults().Hits(), "the fault cut the first wait")
+	assert.Equal(t, 1, h.srv.JobCount(), "exactly one job: the retry re-attached to it")
+	assert.Len(t, h.issueRequests(), 1)
+	jobs := h.jobs(t)
+	assert.Equal(t, "success", jobs[0].Status)
+	assert.Contains(t, r.out, "+wf+show: "+jobs[0].ID+" 1\n")
+	assert.Contains(t, r.out, "re-attaching to job "+jobs[0].ID)
+	var recs []*workflow.TaskRecord
+	for _, rec := range r.sum.Tasks {
+		if rec.Operator == "td" {
+			recs = append(recs, rec)
+		}
+	}
+	require.Len(t, recs, 2, "two attempts")
+	assert.Equal(t, workflow.StateError, recs[0].State)
+	assert.Equal(t, workflow.StateSuccess, recs[1].State)
+	assert.Equal(t, jobs[0].ID, recs[1].JobID)
+}
+
+func TestTDRetryAfterALostIssueAnswerFindsTheJob(t *testing.T) {
+	h := newTDHarness(t)
+	// the job is created, and every answer to the issue is lost until the
+	// retry
+	faultUntilRetry(h, emulator.Fault{Method: "POST", Path: "/v3/job/issue/", AfterHandler: true})
+	r := h.run(t, retryWorkflow, nil, nil)
+	require.NoError(t, r.err, r.out)
+	assert.Equal(t, 1, h.srv.JobCount(), "the retry issues under the same domain key and finds the job")
+	reqs := h.issueRequests()
+	require.Greater(t, len(reqs), 1)
+	for _, req := range reqs {
+		assert.Equal(t, reqs[0].Form.Get("domain_key"), req.Form.Get("domain_key"))
+	}
+	assert.Contains(t, r.out, "already issued under this domain key")
+}
