@@ -17,11 +17,11 @@ import (
 	"github.com/tdctl/tdctl/workflow"
 )
 
-func runWorkflow(t *testing.T, src string, ops map[string]workflow.Operator, secrets workflow.Secrets) (*workflow.Summary, string, error) {
+func runWorkflow(t *testing.T, dig string, ops map[string]workflow.Operator, secrets workflow.Secrets) (*workflow.Summary, string, error) {
 	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte(src), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte(dig), 0o644))
 	wf, err := workflow.ParseFile(file)
 	require.NoError(t, err)
 	var out bytes.Buffer

@@ -53,14 +53,14 @@ type tdRun struct {
 
 // run writes the workflow (and extra files, relative to the .dig) into a
 // project directory that is not the working directory, then runs it.
-func (h *tdHarness) run(t *testing.T, src string, files map[string]string, secrets workflow.Secrets) tdRun {
+func (h *tdHarness) run(t *testing.T, dig string, files map[string]string, secrets workflow.Secrets) tdRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	return h.runCtx(ctx, t, src, files, secrets)
+	return h.runCtx(ctx, t, dig, files, secrets)
 }
 
-func (h *tdHarness) runCtx(ctx context.Context, t *testing.T, src string, files map[string]string, secrets workflow.Secrets) tdRun {
+func (h *tdHarness) runCtx(ctx context.Context, t *testing.T, dig string, files map[string]string, secrets workflow.Secrets) tdRun {
 	t.Helper()
 	root := t.TempDir()
 	proj := filepath.Join(root, "proj")
@@ -71,7 +71,7 @@ func (h *tdHarness) runCtx(ctx context.Context, t *testing.T, src string, files 
 	}
 	require.NoError(t, os.MkdirAll(proj, 0o755))
 	file := filepath.Join(proj, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte(src), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte(dig), 0o644))
 	wf, err := workflow.ParseFile(file)
 	require.NoError(t, err)
 	var out bytes.Buffer
@@ -452,7 +452,7 @@ func TestTDDerivedDomainKeyStableAcrossTransportRetry(t *testing.T) {
 
 func TestTDDerivedDomainKeysDifferPerTaskAndRun(t *testing.T) {
 	h := newTDHarness(t)
-	src := `
+	dig := `
 _export:
   td:
     database: wfdb
@@ -469,10 +469,10 @@ _export:
     td>:
     data: SELECT 1 AS same
 `
-	r := h.run(t, src, nil, nil)
+	r := h.run(t, dig, nil, nil)
 	require.NoError(t, r.err, r.out)
 	assert.Equal(t, 4, h.srv.JobCount(), "each task and each for_each iteration issues its own job")
-	r2 := h.run(t, src, nil, nil)
+	r2 := h.run(t, dig, nil, nil)
 	require.NoError(t, r2.err, r2.out)
 	assert.Equal(t, 8, h.srv.JobCount(), "a new run issues new jobs")
 	keys := map[string]bool{}
@@ -584,12 +584,12 @@ func TestTDCancelKillsTheJob(t *testing.T) {
 
 func TestResultExportCancelKillsTheExportJob(t *testing.T) {
 	h := newTDHarnessOpts(t, emulator.Options{RunningFor: time.Minute})
-	src, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
+	doneJob, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
 		Rows: func(yield func([]any) bool) { yield([]any{int64(1)}) }})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
-	r := h.runCtx(ctx, t, "+ex:\n  td_result_export>:\n  job_id: '"+src+"'\n  result_url: td://@/wfdb/out\n", nil, nil)
+	r := h.runCtx(ctx, t, "+ex:\n  td_result_export>:\n  job_id: '"+doneJob+"'\n  result_url: td://@/wfdb/out\n", nil, nil)
 	require.Error(t, r.err)
 	assert.ErrorIs(t, r.err, context.DeadlineExceeded)
 	jobs := h.jobs(t)
@@ -633,10 +633,10 @@ func TestResultSettingsWithoutConnectionIsAnError(t *testing.T) {
 	assert.Contains(t, r.err.Error(), "result_settings")
 	assert.Equal(t, 0, h.srv.JobCount())
 
-	src, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
+	doneJob, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
 		Rows: func(yield func([]any) bool) { yield([]any{int64(1)}) }})
 	require.NoError(t, err)
-	r = h.run(t, "+ex:\n  td_result_export>:\n  job_id: '"+src+"'\n  result_url: td://@/wfdb/t\n  result_settings:\n    mode: replace\n", nil, nil)
+	r = h.run(t, "+ex:\n  td_result_export>:\n  job_id: '"+doneJob+"'\n  result_url: td://@/wfdb/t\n  result_settings:\n    mode: replace\n", nil, nil)
 	require.Error(t, r.err)
 	assert.Contains(t, r.err.Error(), "result_settings")
 	assert.Equal(t, 1, h.srv.JobCount())
