@@ -11,24 +11,8 @@ import (
 	"github.com/tdctl/tdctl/workflow"
 )
 
-// runPod runs a sh> task that has _k8s settings in a Kubernetes pod:
-//
-//	+job:
-//	  sh>: python job.py ${session_date}
-//	  _k8s:
-//	    image: myorg/job:1.2          # required
-//	    cpu: 500m
-//	    memory: 512Mi
-//	    ephemeral_storage: 1Gi        # default 1Gi
-//	    timeout: 30m
-//	    deny_egress: false            # cloud metadata is always blocked
-//	    namespace: jobs               # default: the kubeconfig context's
-//	    kubeconfig: ~/.kube/config    # default $KUBECONFIG, ~/.kube/config, in-cluster
-//	    context: prod
-//
-// _env values become plain environment variables; "::set-param" lines of
-// the pod's log become params as with a local sh> (the same parser).
-// newRunner connects to the cluster (Env.PodRunner).
+// runPod runs a sh> task that has _k8s settings in a Kubernetes pod (the
+// settings are in Shell's doc); newRunner connects to the cluster.
 func runPod(ctx context.Context, tc *workflow.TaskContext, script string, newRunner func(kubeconfig, context string) (*k8sexec.Runner, error)) (*workflow.Result, error) {
 	spec, err := podSpec(tc, script)
 	if err != nil {

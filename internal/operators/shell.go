@@ -23,12 +23,28 @@ func (e *ExitError) Error() string { return fmt.Sprintf("script exited with code
 // directory, with _env added to the environment. Output goes to the task
 // log; "::set-param key=value" lines become params for the tasks after it
 // (k8sexec.SetParamPrefix has the rules). With _k8s settings the command
-// runs in a Kubernetes pod instead (see runPod).
+// runs in a Kubernetes pod instead, through Env.PodRunner:
+//
+//	+job:
+//	  sh>: python job.py ${session_date}
+//	  _k8s:
+//	    image: myorg/job:1.2          # required
+//	    cpu: 500m
+//	    memory: 512Mi
+//	    ephemeral_storage: 1Gi        # default 1Gi
+//	    timeout: 30m
+//	    deny_egress: false            # cloud metadata is always blocked
+//	    namespace: jobs               # default: the kubeconfig context's
+//	    kubeconfig: ~/.kube/config    # default $KUBECONFIG, ~/.kube/config, in-cluster
+//	    context: prod
+//
+// There _env values become plain environment variables, and the pod's log
+// is read for ::set-param lines with the same parser.
 //
 // A local script runs in a process group of its own, and the task owns the
 // whole group: when the task is cancelled, or when the shell exits, the
-// group gets SIGTERM, and whatever is still running after Env.ShellGrace
-// (or once nothing holds the output open) gets SIGKILL. So a script that
+// group gets SIGTERM; it gets SIGKILL after Env.ShellGrace, or as soon as
+// the shell has exited and nothing holds the output open. So a script that
 // exits 0 leaving a background process succeeds, and the process is
 // killed; a child that ignores SIGTERM does not outlive its task. On unix,
 // a guard process in the group kills it too when the runner itself dies,

@@ -180,3 +180,19 @@ func TestShellChildrenDieWithAKilledRunner(t *testing.T) {
 	_ = runner.Wait()
 	requireAllGone(t, pids, 3*time.Second)
 }
+
+func TestShellStopsReadingOutputHeldByAnEscapedProcess(t *testing.T) {
+	dir := writeWorkflow(t, "setsid sh -c 'echo $$ > escaped; exec sleep 30' &\nwhile [ ! -s escaped ]; do sleep 0.01; done\necho done\n")
+	start := time.Now()
+	out, err := runDir(context.Background(), t, dir, &Env{ShellGrace: 200 * time.Millisecond})
+	data, rerr := os.ReadFile(filepath.Join(dir, "escaped"))
+	require.NoError(t, rerr)
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(data)))
+	require.NoError(t, perr)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	require.NoError(t, err, out)
+	assert.Less(t, time.Since(start), 10*time.Second, "not held until the escaped process ends")
+	assert.Contains(t, out, "+wf+a: done\n")
+	assert.Contains(t, out, "still holds its output open; stopped reading")
+	assert.True(t, alive(pid), "a process that left the group is not followed (documented)")
+}
