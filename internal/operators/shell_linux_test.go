@@ -150,7 +150,7 @@ func TestShellCancelKillsTheWholeGroupAfterTheGrace(t *testing.T) {
 	_, err := runDir(ctx, t, dir, &Env{ShellGrace: 300 * time.Millisecond})
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Less(t, time.Since(start), 5*time.Second, "the grace is 300ms")
-	requireAllGone(t, readPids(t, dir), time.Second)
+	requireAllGone(t, readPids(t, dir), 3*time.Second)
 }
 
 func TestShellExit0LeavingChildrenSucceedsAndKillsThem(t *testing.T) {
@@ -161,7 +161,7 @@ func TestShellExit0LeavingChildrenSucceedsAndKillsThem(t *testing.T) {
 	assert.Contains(t, out, "+wf+a: done\n")
 	assert.Contains(t, out, "+wf+b: after\n")
 	assert.Less(t, time.Since(start), 4*time.Second, "not held by the children's open output")
-	requireAllGone(t, readPids(t, dir), time.Second)
+	requireAllGone(t, readPids(t, dir), 3*time.Second)
 }
 
 func TestShellChildrenDieWithAKilledRunner(t *testing.T) {
