@@ -12,12 +12,21 @@ import (
 	"github.com/tdctl/tdctl/workflow"
 )
 
-// ExitError is a script that ended with a non-zero exit code.
+// ExitError is a script that ended with a non-zero exit code, or (Code -1)
+// was ended by a signal.
 type ExitError struct {
 	Code int
+	// How says how a script without an exit code ended (e.g. "signal:
+	// killed").
+	How string
 }
 
-func (e *ExitError) Error() string { return fmt.Sprintf("script exited with code %d", e.Code) }
+func (e *ExitError) Error() string {
+	if e.Code < 0 && e.How != "" {
+		return "script ended by " + e.How
+	}
+	return fmt.Sprintf("script exited with code %d", e.Code)
+}
 
 // Shell is sh>: it runs the command with /bin/sh in the workflow's
 // directory, with _env added to the environment. Output goes to the task
@@ -161,7 +170,11 @@ func runLocal(ctx context.Context, tc *workflow.TaskContext, script string, grac
 	if waitErr != nil {
 		var ee *exec.ExitError
 		if errors.As(waitErr, &ee) {
-			return nil, &ExitError{Code: ee.ExitCode()}
+			xe := &ExitError{Code: ee.ExitCode()}
+			if xe.Code < 0 {
+				xe.How = ee.ProcessState.String()
+			}
+			return nil, xe
 		}
 		return nil, fmt.Errorf("sh>: %w", waitErr)
 	}

@@ -53,6 +53,14 @@ func TestShellExitCode(t *testing.T) {
 	assert.Contains(t, out, "about to fail")
 }
 
+func TestShellKilledBySignalSaysSo(t *testing.T) {
+	_, _, err := runWorkflow(t, "+a:\n  sh>: kill -9 $$\n", Operators(nil), nil)
+	var xe *ExitError
+	require.ErrorAs(t, err, &xe)
+	assert.Equal(t, -1, xe.Code)
+	assert.ErrorContains(t, err, "script ended by signal: killed")
+}
+
 func TestShellCancelKillsProcessGroup(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "wf.dig")
