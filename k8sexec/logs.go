@@ -111,7 +111,7 @@ func isClosed(c <-chan struct{}) bool {
 
 // maxLine is the longest line kept whole (and read for ::set-param); a
 // longer one is written in pieces as it arrives.
-const maxLine = 8 << 20
+const maxLine = MaxSetParamLine
 
 // consume reads one stream; err is nil at a clean end of stream.
 func (l *logStreamer) consume(r io.Reader, final bool) (progressed bool, err error) {

@@ -74,6 +74,12 @@ type TaskContext struct {
 	RunID       string
 	Attempt     int // 0 for the first try
 	SessionTime time.Time
+	// State is kept across the attempts (_retry) of this task: an operator
+	// records there what it has started (td> its job), so that a retry
+	// re-attaches to it instead of starting it again. It starts empty for
+	// each task instance: each run, each for_each iteration, each retry of
+	// an enclosing group. Attempts never overlap, so it needs no lock.
+	State map[string]any
 }
 
 // Has reports whether key is set: to a non-empty value, or (in Validate)
@@ -281,6 +287,7 @@ func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (ma
 		}
 	}
 	stored := Scope{}
+	state := map[string]any{} // TaskContext.State, across the attempts
 	var err error
 	for attempt := 0; attempt <= t.Retry; attempt++ {
 		if attempt > 0 {
@@ -293,7 +300,7 @@ func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (ma
 		if attempt > 0 {
 			p = fmt.Sprintf("%s#%d", path, attempt+1)
 		}
-		err = ru.body(ctx, t, scope.Clone(), p, attempt, stored)
+		err = ru.body(ctx, t, scope.Clone(), p, attempt, state, stored)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -310,13 +317,13 @@ func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (ma
 }
 
 // body is one attempt of a task.
-func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, attempt int, stored Scope) error {
+func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, attempt int, state map[string]any, stored Scope) error {
 	scope.Set("task_name", path)
 	switch {
 	case t.Operator == "for_each":
 		return ru.forEach(ctx, t, scope, path)
 	case t.Operator != "":
-		res, err := ru.operator(ctx, t, scope, path, attempt)
+		res, err := ru.operator(ctx, t, scope, path, attempt, state)
 		if err != nil {
 			return err
 		}
@@ -446,7 +453,7 @@ func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) e
 
 var unsafePath = regexp.MustCompile(`[^A-Za-z0-9._=,\-]+`)
 
-func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, attempt int) (*Result, error) {
+func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, attempt int, state map[string]any) (*Result, error) {
 	op := ru.r.Operators[t.Operator]
 	label := strings.Trim(unsafePath.ReplaceAllString(strings.TrimPrefix(path, "+"), "_"), "_")
 	if len(label) > 80 {
@@ -491,7 +498,7 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 		return res, err
 	}
 	ru.progress("%s: %s> started", path, t.Operator)
-	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: scope, Log: lw, RunID: ru.id, Attempt: attempt, SessionTime: ru.session}
+	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: scope, Log: lw, RunID: ru.id, Attempt: attempt, SessionTime: ru.session, State: state}
 	if tc.Command, err = Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add); err != nil {
 		return finish(nil, ru.posErr(t, err))
 	}

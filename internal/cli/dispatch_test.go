@@ -48,7 +48,7 @@ func TestTopLevelCommands(t *testing.T) {
 	for _, c := range Commands() {
 		built := c.New(f)
 		assert.Equal(t, c.Name, built.Name())
-		assert.Equal(t, c.Short, built.Short, "root.Command %s's Short", c.Name)
+		assert.Equal(t, c.Short, built.Short, "root.LazyCommand %s's Short", c.Name)
 	}
 	for _, tc := range []struct {
 		args []string

@@ -23,7 +23,7 @@ import (
 
 // Commands are tdctl-full's top-level commands: tdctl's own and those
 // that tdctl hands to tdctl-full (dispatch.Commands, same names and help).
-func Commands() []root.Command {
+func Commands() []root.LazyCommand {
 	news := map[string]func(*factory.Factory) *cobra.Command{
 		"demo":       democmd.NewCmdDemo,
 		"dev-server": func(f *factory.Factory) *cobra.Command { return devserver.NewCmdDevServer(f, nil) },
@@ -33,7 +33,7 @@ func Commands() []root.Command {
 	}
 	cmds := root.Core()
 	for _, c := range dispatch.Commands {
-		cmds = append(cmds, root.Command{Name: c.Name, Short: c.Short, New: news[c.Name]})
+		cmds = append(cmds, root.LazyCommand{Name: c.Name, Short: c.Short, New: news[c.Name]})
 	}
 	return cmds
 }

@@ -1,28 +1,52 @@
-// Package operators implements the workflow operators — td>,
-// td_result_export>, param_get>, param_set>, sh> (local or in a Kubernetes
-// pod) and echo> — once, over the td, paramstore and k8sexec packages. The
-// workflow runner and the CLI both use them.
+// Package operators implements every workflow operator once, for the
+// workflow runner and the CLI: td>, td_result_export>, param_get>,
+// param_set>, sh> (a local shell, or a Kubernetes pod for a task with
+// _k8s settings) and echo>. Operators returns the whole set over an Env;
+// the CLI only builds the Env.
 package operators
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
+	"time"
 
+	"github.com/tdctl/tdctl/k8sexec"
 	"github.com/tdctl/tdctl/td"
 	"github.com/tdctl/tdctl/workflow"
 )
 
-// Env supplies the clients operators need. Constructors are lazy so that a
-// workflow without td> never needs an API key.
+// Env supplies what operators need. Every constructor is called lazily, on
+// the first task that needs it: a workflow without td> needs no API key,
+// one without param_get>/param_set> opens no param store, one without
+// _k8s needs no cluster. A nil *Env is valid: td>, param_*> and _k8s tasks
+// then fail with a message saying what to configure.
 type Env struct {
 	// TD returns the TD client.
 	TD func() (*td.Client, error)
 	// Wait tunes job waits (nil = 1 s doubling to 30 s).
 	Wait *td.WaitOptions
+	// ParamStore returns the param store of param_get> and param_set>. It
+	// is called by every such task, so it should open the store once and
+	// hand out the same one (parallel tasks share it).
+	ParamStore func() (ParamStore, error)
+	// PodRunner connects to the cluster of a task's _k8s kubeconfig and
+	// context ("" for the defaults). Nil means
+	// k8sexec.NewRunnerFromKubeconfig.
+	PodRunner func(kubeconfig, context string) (*k8sexec.Runner, error)
+	// ShellGrace is how long a local sh> script (its whole process group)
+	// has between SIGTERM and SIGKILL when its task is cancelled or its
+	// shell has exited (0 = DefaultShellGrace).
+	ShellGrace time.Duration
 }
+
+// DefaultShellGrace is Env.ShellGrace's default.
+const DefaultShellGrace = 5 * time.Second
 
 func (e *Env) td() (*td.Client, error) {
 	if e == nil || e.TD == nil {
@@ -31,65 +55,116 @@ func (e *Env) td() (*td.Client, error) {
 	return e.TD()
 }
 
-// SetParamPrefix starts a script output line that sets a param:
-// "::set-param key=value" or "::set-param {"key": value, ...}".
-const SetParamPrefix = "::set-param "
-
-// ParseSetParam reads one output line; ok is false when it is not a
-// set-param line. Values given as key=value are strings; the JSON form keeps
-// types.
-func ParseSetParam(line string) (params map[string]any, ok bool, err error) {
-	line = strings.TrimRight(line, "\r\n")
-	rest, found := strings.CutPrefix(strings.TrimSpace(line), strings.TrimSpace(SetParamPrefix))
-	if !found {
-		return nil, false, nil
+func (e *Env) wait() *td.WaitOptions {
+	if e == nil {
+		return nil
 	}
-	rest = strings.TrimSpace(rest)
-	if strings.HasPrefix(rest, "{") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(rest), &m); err != nil {
-			return nil, true, fmt.Errorf("bad ::set-param JSON %q: %v", rest, err)
-		}
-		return m, true, nil
-	}
-	k, v, found := strings.Cut(rest, "=")
-	k = strings.TrimSpace(k)
-	if !found || k == "" {
-		return nil, true, fmt.Errorf("bad ::set-param line %q: expected ::set-param key=value", rest)
-	}
-	return map[string]any{k: v}, true, nil
+	return e.Wait
 }
 
-// setParamScanner copies output to a log and collects ::set-param lines.
+func (e *Env) paramStore(op string) (ParamStore, error) {
+	if e == nil || e.ParamStore == nil {
+		return nil, fmt.Errorf("%s>: no param store configured (--param-store URL)", op)
+	}
+	store, err := e.ParamStore()
+	if err != nil {
+		return nil, err
+	}
+	if store == nil {
+		return nil, errors.New("no param store available")
+	}
+	return store, nil
+}
+
+func (e *Env) podRunner(kubeconfig, kubeContext string) (*k8sexec.Runner, error) {
+	if e == nil || e.PodRunner == nil {
+		return k8sexec.NewRunnerFromKubeconfig(kubeconfig, kubeContext)
+	}
+	return e.PodRunner(kubeconfig, kubeContext)
+}
+
+func (e *Env) shellGrace() time.Duration {
+	if e == nil || e.ShellGrace <= 0 {
+		return DefaultShellGrace
+	}
+	return e.ShellGrace
+}
+
+// Operators returns every operator keyed by name, for a workflow.Runner.
+func Operators(env *Env) map[string]workflow.Operator {
+	return map[string]workflow.Operator{
+		"echo":             Echo{},
+		"sh":               &Shell{Env: env},
+		"td":               &Query{Env: env},
+		"td_result_export": &ResultExport{Env: env},
+		"param_get":        &ParamGet{Env: env},
+		"param_set":        &ParamSet{Env: env},
+	}
+}
+
+// storeValues turns ::set-param values (JSON, from k8sexec.ParseSetParam)
+// into params; numbers keep their digits (json.Number).
+func storeValues(raw map[string]json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(map[string]any, len(raw))
+	for _, k := range keys {
+		dec := json.NewDecoder(bytes.NewReader(raw[k]))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("::set-param %s: %w", k, err)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// setParamScanner copies a local script's output to its log and collects
+// its ::set-param lines, with the parser a pod's log goes through
+// (k8sexec.ParseSetParam).
 type setParamScanner struct {
-	params map[string]any
-	err    error
+	params map[string]json.RawMessage
+	err    error // the first malformed line
 }
 
 func (s *setParamScanner) scan(r io.Reader, log io.Writer) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	cont := false // the head of an over-long line was logged already
 	for {
-		line, err := br.ReadSlice('\n')
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
 		if err == bufio.ErrBufferFull {
-			// an over-long line: log it in pieces; it cannot be a set-param
-			log.Write(line)
-			for err == bufio.ErrBufferFull {
-				line, err = br.ReadSlice('\n')
+			if len(line) >= k8sexec.MaxSetParamLine {
+				// log it in pieces; it is output only (as in a pod)
 				log.Write(line)
-			}
-			if len(line) == 0 || line[len(line)-1] != '\n' {
-				log.Write([]byte{'\n'})
-			}
-			if err != nil {
-				return
+				line, cont = line[:0], true
 			}
 			continue
 		}
+		if len(line) == 0 && cont {
+			log.Write([]byte{'\n'}) // the over-long last line had none
+		}
 		if len(line) > 0 {
 			text := strings.TrimRight(string(line), "\r\n")
-			fmt.Fprintln(log, text)
-			s.parse(text)
+			if cont {
+				log.Write(line)
+				if line[len(line)-1] != '\n' {
+					log.Write([]byte{'\n'})
+				}
+			} else {
+				fmt.Fprintln(log, text)
+				s.parse(text)
+			}
 		}
+		line, cont = line[:0], false
 		if err != nil {
 			return
 		}
@@ -97,7 +172,7 @@ func (s *setParamScanner) scan(r io.Reader, log io.Writer) {
 }
 
 func (s *setParamScanner) parse(line string) {
-	p, ok, err := ParseSetParam(line)
+	p, ok, err := k8sexec.ParseSetParam(line)
 	if !ok {
 		return
 	}
@@ -108,19 +183,9 @@ func (s *setParamScanner) parse(line string) {
 		return
 	}
 	if s.params == nil {
-		s.params = map[string]any{}
+		s.params = map[string]json.RawMessage{}
 	}
 	for k, v := range p {
 		s.params[k] = v
-	}
-}
-
-// Operators returns every operator keyed by name, for a workflow.Runner.
-func Operators(env *Env) map[string]workflow.Operator {
-	return map[string]workflow.Operator{
-		"echo":             Echo{},
-		"sh":               &Shell{},
-		"td":               &Query{Env: env},
-		"td_result_export": &ResultExport{Env: env},
 	}
 }

@@ -30,9 +30,7 @@ type ParamStore interface {
 // is bound in the current task's scope (inside a for_each> iteration, in
 // that iteration only). A missing key binds the param to null (it
 // interpolates as an empty string) unless it already has a value.
-type ParamGet struct {
-	Store func() (ParamStore, error)
-}
+type ParamGet struct{ Env *Env }
 
 // Defines implements workflow.Definer: the mapping's values.
 func (p *ParamGet) Defines(t *workflow.Task) []string {
@@ -89,15 +87,9 @@ func (p *ParamGet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow
 	if err != nil {
 		return nil, err
 	}
-	if p.Store == nil {
-		return nil, errors.New("param_get>: no param store configured (--param-store URL)")
-	}
-	store, err := p.Store()
+	store, err := p.Env.paramStore("param_get")
 	if err != nil {
 		return nil, err
-	}
-	if store == nil {
-		return nil, errors.New("no param store available")
 	}
 	out := map[string]any{}
 	for _, key := range keys {
@@ -133,9 +125,7 @@ func (p *ParamGet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow
 // ParamSet is param_set>: a mapping of store key → value, written
 // atomically (all or nothing). Strings are stored as digdag stores them;
 // numbers, booleans, lists and maps keep their JSON type.
-type ParamSet struct {
-	Store func() (ParamStore, error)
-}
+type ParamSet struct{ Env *Env }
 
 // Run implements workflow.Operator.
 func (p *ParamSet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
@@ -143,15 +133,9 @@ func (p *ParamSet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow
 	if err != nil {
 		return nil, err
 	}
-	if p.Store == nil {
-		return nil, errors.New("param_set>: no param store configured (--param-store URL)")
-	}
-	store, err := p.Store()
+	store, err := p.Env.paramStore("param_set")
 	if err != nil {
 		return nil, err
-	}
-	if store == nil {
-		return nil, errors.New("no param store available")
 	}
 	vals := make(map[string]json.RawMessage, len(m))
 	for _, k := range keys {

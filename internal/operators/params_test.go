@@ -40,11 +40,7 @@ func (s *mapStore) SetMany(_ context.Context, vals map[string]json.RawMessage) e
 }
 
 func paramOps(s ParamStore) map[string]workflow.Operator {
-	ops := Operators(nil)
-	get := func() (ParamStore, error) { return s, nil }
-	ops["param_get"] = &ParamGet{Store: get}
-	ops["param_set"] = &ParamSet{Store: get}
-	return ops
+	return Operators(&Env{ParamStore: func() (ParamStore, error) { return s, nil }})
 }
 
 func TestParamSetThenGetKeepsTypes(t *testing.T) {
@@ -72,7 +68,7 @@ func TestParamSetThenGetKeepsTypes(t *testing.T) {
 
 func TestSeedDailyParamsAcrossRuns(t *testing.T) {
 	s := &mapStore{m: map[string]json.RawMessage{}}
-	src := `
+	seedWorkflow := `
 +fetch_values:
   param_get>:
     last_executed_time: last_executed_time
@@ -82,12 +78,12 @@ func TestSeedDailyParamsAcrossRuns(t *testing.T) {
   param_set>:
     last_executed_time: ${finished_time}
 `
-	_, out1, err := runWorkflow(t, src, paramOps(s), nil)
+	_, out1, err := runWorkflow(t, seedWorkflow, paramOps(s), nil)
 	require.NoError(t, err)
 	assert.Contains(t, out1, "prev=[]")
 	first := string(s.m["last_executed_time"])
 	require.NotEmpty(t, first)
-	_, out2, err := runWorkflow(t, src, paramOps(s), nil)
+	_, out2, err := runWorkflow(t, seedWorkflow, paramOps(s), nil)
 	require.NoError(t, err)
 	var v string
 	require.NoError(t, json.Unmarshal([]byte(first), &v))

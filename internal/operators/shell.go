@@ -4,42 +4,70 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/tdctl/tdctl/workflow"
 )
 
-// ExitError is a script that ended with a non-zero exit code.
+// ExitError is a script that ended with a non-zero exit code, or (Code -1)
+// was ended by a signal.
 type ExitError struct {
 	Code int
+	// How says how a script without an exit code ended (e.g. "signal:
+	// killed").
+	How string
 }
 
-func (e *ExitError) Error() string { return fmt.Sprintf("script exited with code %d", e.Code) }
+func (e *ExitError) Error() string {
+	if e.Code < 0 && e.How != "" {
+		return "script ended by " + e.How
+	}
+	return fmt.Sprintf("script exited with code %d", e.Code)
+}
 
 // Shell is sh>: it runs the command with /bin/sh in the workflow's
 // directory, with _env added to the environment. Output goes to the task
-// log; "::set-param key=value" lines become params for the tasks after it.
-// With _k8s settings the command runs in a Kubernetes pod instead (when a
-// pod runner is configured).
-type Shell struct {
-	// Pod, when set, runs tasks that have _k8s settings.
-	Pod func(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error)
-	// CheckPod, when set, checks a task's _k8s settings for Validate.
-	CheckPod func(tc *workflow.TaskContext) error
-}
+// log; "::set-param key=value" lines become params for the tasks after it
+// (k8sexec.SetParamPrefix has the rules). With _k8s settings the command
+// runs in a Kubernetes pod instead, through Env.PodRunner:
+//
+//	+job:
+//	  sh>: python job.py ${session_date}
+//	  _k8s:
+//	    image: myorg/job:1.2          # required
+//	    cpu: 500m
+//	    memory: 512Mi
+//	    ephemeral_storage: 1Gi        # default 1Gi
+//	    timeout: 30m
+//	    deny_egress: false            # cloud metadata is always blocked
+//	    namespace: jobs               # default: the kubeconfig context's
+//	    kubeconfig: ~/.kube/config    # default $KUBECONFIG, ~/.kube/config, in-cluster
+//	    context: prod
+//
+// There _env values become plain environment variables, and the pod's log
+// is read for ::set-param lines with the same parser.
+//
+// A local script runs in a process group of its own, and the task owns the
+// whole group: when the task is cancelled, or when the shell exits, the
+// group gets SIGTERM; it gets SIGKILL after Env.ShellGrace, or as soon as
+// the shell has exited and nothing holds the output open. So a script that
+// exits 0 leaving a background process succeeds, and the process is
+// killed; a child that ignores SIGTERM does not outlive its task. On unix,
+// a guard process in the group kills it too when the runner itself dies,
+// even by SIGKILL. A process that leaves the group (setsid) is not
+// followed.
+type Shell struct{ Env *Env }
 
 // Validate implements workflow.Validator.
 func (s *Shell) Validate(tc *workflow.TaskContext) error {
 	if workflow.Format(tc.Command) == "" && !tc.Dynamic[""] {
 		return errShellCommand
 	}
-	if tc.Task.K8s != nil && s.CheckPod != nil {
-		return s.CheckPod(tc)
+	if tc.Task.K8s != nil {
+		return checkPod(tc)
 	}
 	return nil
 }
@@ -57,12 +85,17 @@ func (s *Shell) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 		return nil, errShellCommand
 	}
 	if tc.K8s != nil {
-		if s.Pod == nil {
-			return nil, errors.New("_k8s is set but no Kubernetes runner is configured (give --kubeconfig or run in a cluster)")
-		}
-		return s.Pod(ctx, tc, script)
+		return runPod(ctx, tc, script, s.Env.podRunner)
 	}
-	cmd := exec.CommandContext(ctx, shellPath, "-c", script)
+	return runLocal(ctx, tc, script, s.Env.shellGrace())
+}
+
+// outputDrain bounds the wait for a killed script's output to close: a
+// process that left the group may hold it open for ever.
+const outputDrain = 2 * time.Second
+
+func runLocal(ctx context.Context, tc *workflow.TaskContext, script string, grace time.Duration) (*workflow.Result, error) {
+	cmd := exec.Command(shellPath, "-c", script)
 	cmd.Dir = tc.Workflow.Dir
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(tc.Env))
@@ -73,34 +106,84 @@ func (s *Shell) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 	for _, k := range keys {
 		cmd.Env = append(cmd.Env, k+"="+tc.Env[k])
 	}
-	ownProcessGroup(cmd)
-	cmd.WaitDelay = 5 * time.Second
-	pr, pw := io.Pipe()
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	var sc setParamScanner
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		sc.scan(pr, tc.Log)
-		io.Copy(io.Discard, pr)
-	}()
-	err := cmd.Run()
-	pw.Close()
-	wg.Wait()
+	pr, pw, err := os.Pipe()
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return nil, &ExitError{Code: ee.ExitCode()}
-		}
 		return nil, fmt.Errorf("sh>: %w", err)
+	}
+	defer pr.Close()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	g, err := startGroup(cmd)
+	pw.Close() // the script's processes hold the only write ends now
+	if err != nil {
+		return nil, fmt.Errorf("sh>: %w", err)
+	}
+	var sc setParamScanner
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc.scan(pr, tc.Log)
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	// Run until the shell exits or the task is cancelled; then SIGTERM the
+	// group, and SIGKILL it once the shell has exited and the output is
+	// closed, or after the grace period.
+	var waitErr error
+	shellDone := false
+	select {
+	case waitErr = <-exited:
+		shellDone = true
+	case <-ctx.Done():
+	}
+	g.signal(sigTerm)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	for out := scanned; !shellDone || out != nil; {
+		select {
+		case waitErr = <-exited:
+			shellDone = true
+			continue
+		case <-out:
+			out = nil
+			continue
+		case <-timer.C:
+		}
+		break
+	}
+	g.kill()
+	if !shellDone {
+		waitErr = <-exited
+	}
+	g.wait()
+	select {
+	case <-scanned:
+	case <-time.After(outputDrain):
+		pr.Close() // ends the scan
+		<-scanned
+		fmt.Fprintln(tc.Log, "sh>: a process outside the script's process group still holds its output open; stopped reading")
+	}
+
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if waitErr != nil {
+		var ee *exec.ExitError
+		if errors.As(waitErr, &ee) {
+			xe := &ExitError{Code: ee.ExitCode()}
+			if xe.Code < 0 {
+				xe.How = ee.ProcessState.String()
+			}
+			return nil, xe
+		}
+		return nil, fmt.Errorf("sh>: %w", waitErr)
 	}
 	if sc.err != nil {
 		return nil, sc.err
 	}
-	return &workflow.Result{Store: sc.params}, nil
+	store, err := storeValues(sc.params)
+	if err != nil {
+		return nil, err
+	}
+	return &workflow.Result{Store: store}, nil
 }

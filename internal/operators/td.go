@@ -123,26 +123,73 @@ func (q *Query) Validate(tc *workflow.TaskContext) error {
 	return err
 }
 
+// Keys of td>'s TaskContext.State.
+const (
+	stateJobID     = "td.job_id"     // the job an attempt issued
+	stateDomainKey = "td.domain_key" // the key an attempt issued it under
+)
+
 // Run implements workflow.Operator.
+//
+// A retry (_retry) first re-attaches to the job an earlier attempt issued
+// (kept in TaskContext.State): when waiting for it failed (a network error,
+// the client's retries spent), the job may still be running or done, and
+// issuing again would run the query twice. Only a job that ended in error
+// or was killed is issued anew. When an attempt's issue request itself
+// failed, the retry issues under the same domain key, so a job the lost
+// answer had created is found rather than duplicated.
 func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
 	req, err := q.request(tc)
 	if err != nil {
 		return nil, err
 	}
-	db, engine := req.Database, req.Type
 	c, err := q.Env.td()
 	if err != nil {
 		return nil, err
 	}
+	state := tc.State
+	if state == nil {
+		state = map[string]any{} // a caller without retries
+	}
+	if id, _ := state[stateJobID].(string); id != "" {
+		fmt.Fprintf(tc.Log, "re-attaching to job %s, issued by an earlier attempt\n", id)
+		res, err := q.awaitState(ctx, tc, c, id, state)
+		if !errors.Is(err, td.ErrJobFailed) {
+			return res, err // done, or still unknown: the next attempt re-attaches again
+		}
+		fmt.Fprintf(tc.Log, "job %s did not succeed: issuing a new job\n", id)
+	}
+	if key, _ := state[stateDomainKey].(string); key != "" {
+		req.DomainKey = key // the earlier issue's outcome is unknown
+	}
+	state[stateDomainKey] = req.DomainKey
 	issued, err := c.Jobs.Issue(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(tc.Log, "issued job %s on %s (%s)%s\n", issued.JobID, db, engineName(engine), map[bool]string{true: " (already issued under this domain key)"}[issued.Existing])
-	job, err := c.Jobs.Wait(ctx, issued.JobID, q.Env.Wait)
-	res := &workflow.Result{JobID: issued.JobID}
+	state[stateJobID] = issued.JobID
+	fmt.Fprintf(tc.Log, "issued job %s on %s (%s)%s\n", issued.JobID, req.Database, engineName(req.Type), map[bool]string{true: " (already issued under this domain key)"}[issued.Existing])
+	return q.awaitState(ctx, tc, c, issued.JobID, state)
+}
+
+// awaitState is await that forgets a job that ended in error or was
+// killed: a retry issues a new one.
+func (q *Query) awaitState(ctx context.Context, tc *workflow.TaskContext, c *td.Client, id string, state map[string]any) (*workflow.Result, error) {
+	res, err := q.await(ctx, tc, c, id)
+	if errors.Is(err, td.ErrJobFailed) {
+		delete(state, stateJobID)
+		delete(state, stateDomainKey)
+	}
+	return res, err
+}
+
+// await waits for job id and makes the task's result; a cancelled task
+// kills the job.
+func (q *Query) await(ctx context.Context, tc *workflow.TaskContext, c *td.Client, id string) (*workflow.Result, error) {
+	job, err := c.Jobs.Wait(ctx, id, q.Env.wait())
+	res := &workflow.Result{JobID: id}
 	if ctx.Err() != nil {
-		killOnCancel(ctx, c, tc, issued.JobID)
+		killOnCancel(ctx, c, tc, id)
 		return res, ctx.Err()
 	}
 	if job != nil {
@@ -386,7 +433,7 @@ func (e *ResultExport) Run(ctx context.Context, tc *workflow.TaskContext) (*work
 	if err != nil {
 		return nil, err
 	}
-	outs, err := c.Results.ExportAll(ctx, jobID, []td.ExportTarget{target}, e.Env.Wait)
+	outs, err := c.Results.ExportAll(ctx, jobID, []td.ExportTarget{target}, e.Env.wait())
 	res := &workflow.Result{}
 	if len(outs) == 1 {
 		res.JobID = outs[0].ExportJobID

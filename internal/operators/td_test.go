@@ -53,14 +53,14 @@ type tdRun struct {
 
 // run writes the workflow (and extra files, relative to the .dig) into a
 // project directory that is not the working directory, then runs it.
-func (h *tdHarness) run(t *testing.T, src string, files map[string]string, secrets workflow.Secrets) tdRun {
+func (h *tdHarness) run(t *testing.T, dig string, files map[string]string, secrets workflow.Secrets) tdRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	return h.runCtx(ctx, t, src, files, secrets)
+	return h.runCtx(ctx, t, dig, files, secrets)
 }
 
-func (h *tdHarness) runCtx(ctx context.Context, t *testing.T, src string, files map[string]string, secrets workflow.Secrets) tdRun {
+func (h *tdHarness) runCtx(ctx context.Context, t *testing.T, dig string, files map[string]string, secrets workflow.Secrets) tdRun {
 	t.Helper()
 	root := t.TempDir()
 	proj := filepath.Join(root, "proj")
@@ -71,7 +71,7 @@ func (h *tdHarness) runCtx(ctx context.Context, t *testing.T, src string, files 
 	}
 	require.NoError(t, os.MkdirAll(proj, 0o755))
 	file := filepath.Join(proj, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte(src), 0o644))
+	require.NoError(t, os.WriteFile(file, []byte(dig), 0o644))
 	wf, err := workflow.ParseFile(file)
 	require.NoError(t, err)
 	var out bytes.Buffer
@@ -452,7 +452,7 @@ func TestTDDerivedDomainKeyStableAcrossTransportRetry(t *testing.T) {
 
 func TestTDDerivedDomainKeysDifferPerTaskAndRun(t *testing.T) {
 	h := newTDHarness(t)
-	src := `
+	dig := `
 _export:
   td:
     database: wfdb
@@ -469,10 +469,10 @@ _export:
     td>:
     data: SELECT 1 AS same
 `
-	r := h.run(t, src, nil, nil)
+	r := h.run(t, dig, nil, nil)
 	require.NoError(t, r.err, r.out)
 	assert.Equal(t, 4, h.srv.JobCount(), "each task and each for_each iteration issues its own job")
-	r2 := h.run(t, src, nil, nil)
+	r2 := h.run(t, dig, nil, nil)
 	require.NoError(t, r2.err, r2.out)
 	assert.Equal(t, 8, h.srv.JobCount(), "a new run issues new jobs")
 	keys := map[string]bool{}
@@ -584,12 +584,12 @@ func TestTDCancelKillsTheJob(t *testing.T) {
 
 func TestResultExportCancelKillsTheExportJob(t *testing.T) {
 	h := newTDHarnessOpts(t, emulator.Options{RunningFor: time.Minute})
-	src, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
+	doneJob, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
 		Rows: func(yield func([]any) bool) { yield([]any{int64(1)}) }})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
-	r := h.runCtx(ctx, t, "+ex:\n  td_result_export>:\n  job_id: '"+src+"'\n  result_url: td://@/wfdb/out\n", nil, nil)
+	r := h.runCtx(ctx, t, "+ex:\n  td_result_export>:\n  job_id: '"+doneJob+"'\n  result_url: td://@/wfdb/out\n", nil, nil)
 	require.Error(t, r.err)
 	assert.ErrorIs(t, r.err, context.DeadlineExceeded)
 	jobs := h.jobs(t)
@@ -633,10 +633,10 @@ func TestResultSettingsWithoutConnectionIsAnError(t *testing.T) {
 	assert.Contains(t, r.err.Error(), "result_settings")
 	assert.Equal(t, 0, h.srv.JobCount())
 
-	src, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
+	doneJob, err := h.srv.AddFinishedJob(emulator.FinishedJob{Database: "wfdb", Schema: []emulator.Column{{Name: "a", Type: "bigint"}},
 		Rows: func(yield func([]any) bool) { yield([]any{int64(1)}) }})
 	require.NoError(t, err)
-	r = h.run(t, "+ex:\n  td_result_export>:\n  job_id: '"+src+"'\n  result_url: td://@/wfdb/t\n  result_settings:\n    mode: replace\n", nil, nil)
+	r = h.run(t, "+ex:\n  td_result_export>:\n  job_id: '"+doneJob+"'\n  result_url: td://@/wfdb/t\n  result_settings:\n    mode: replace\n", nil, nil)
 	require.Error(t, r.err)
 	assert.Contains(t, r.err.Error(), "result_settings")
 	assert.Equal(t, 1, h.srv.JobCount())
@@ -920,4 +920,78 @@ func TestResultExportFailureFailsTheTask(t *testing.T) {
 	for _, s := range []string{r.err.Error(), r.out, log, r.sum.Error} {
 		assert.NotContains(t, s, "hunter2pass", "the password never appears")
 	}
+}
+
+// retryWorkflow is a td> task with a retry, and a task showing its job.
+const retryWorkflow = `
++q:
+  _retry: 2
+  td>:
+  data: SELECT 42 AS answer
+  database: wfdb
++show:
+  echo>: ${td.last_job_id} ${td.last_job.num_records}
+`
+
+// faultUntilRetry adds f (for every matching request) and wraps td> so
+// that the fault is removed when the task is retried: the first attempt
+// fails however many times the client retries.
+func faultUntilRetry(h *tdHarness, f emulator.Fault) {
+	h.srv.Faults().Add(f)
+	h.ops["td"] = &faultyTD{Query: h.ops["td"].(*Query), h: h}
+}
+
+type faultyTD struct {
+	*Query
+	h     *tdHarness
+	calls atomic.Int32
+}
+
+func (f *faultyTD) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
+	if f.calls.Add(1) > 1 {
+		f.h.srv.Faults().Reset()
+	}
+	return f.Query.Run(ctx, tc)
+}
+
+func TestTDRetryReattachesAfterLosingTheWait(t *testing.T) {
+	h := newTDHarness(t)
+	// status answers are lost until the retry: the first attempt fails
+	// while its job runs on
+	faultUntilRetry(h, emulator.Fault{Method: "GET", Path: "/v3/job/status/", AfterHandler: true})
+	r := h.run(t, retryWorkflow, nil, nil)
+	require.NoError(t, r.err, r.out)
+	assert.NotZero(t, h.srv.Faults().Hits(), "the fault cut the first wait")
+	assert.Equal(t, 1, h.srv.JobCount(), "exactly one job: the retry re-attached to it")
+	assert.Len(t, h.issueRequests(), 1)
+	jobs := h.jobs(t)
+	assert.Equal(t, "success", jobs[0].Status)
+	assert.Contains(t, r.out, "+wf+show: "+jobs[0].ID+" 1\n")
+	assert.Contains(t, r.out, "re-attaching to job "+jobs[0].ID)
+	var recs []*workflow.TaskRecord
+	for _, rec := range r.sum.Tasks {
+		if rec.Operator == "td" {
+			recs = append(recs, rec)
+		}
+	}
+	require.Len(t, recs, 2, "two attempts")
+	assert.Equal(t, workflow.StateError, recs[0].State)
+	assert.Equal(t, workflow.StateSuccess, recs[1].State)
+	assert.Equal(t, jobs[0].ID, recs[1].JobID)
+}
+
+func TestTDRetryAfterALostIssueAnswerFindsTheJob(t *testing.T) {
+	h := newTDHarness(t)
+	// the job is created, and every answer to the issue is lost until the
+	// retry
+	faultUntilRetry(h, emulator.Fault{Method: "POST", Path: "/v3/job/issue/", AfterHandler: true})
+	r := h.run(t, retryWorkflow, nil, nil)
+	require.NoError(t, r.err, r.out)
+	assert.Equal(t, 1, h.srv.JobCount(), "the retry issues under the same domain key and finds the job")
+	reqs := h.issueRequests()
+	require.Greater(t, len(reqs), 1)
+	for _, req := range reqs {
+		assert.Equal(t, reqs[0].Form.Get("domain_key"), req.Form.Get("domain_key"))
+	}
+	assert.Contains(t, r.out, "already issued under this domain key")
 }

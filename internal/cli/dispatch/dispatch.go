@@ -43,12 +43,12 @@ const versionEnv = "TDCTL_DISPATCH_VERSION"
 
 const annotation = "tdctl/dispatch"
 
-// Command is a command that lives in tdctl-full.
-type Command struct{ Name, Short string }
+// FullCommand is a command that lives in tdctl-full.
+type FullCommand struct{ Name, Short string }
 
 // Commands are the commands tdctl hands to tdctl-full. Their Short texts
 // are the real commands' (a test in package cli keeps them equal).
-var Commands = []Command{
+var Commands = []FullCommand{
 	{"demo", "Run the main job end to end with no account: query, num_records, export, params"},
 	{"dev-server", "Serve a local TD API emulator to try tdctl without an account"},
 	{"k8s", "Run scripts in Kubernetes pods with limits and the cloud metadata API blocked"},

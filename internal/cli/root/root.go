@@ -45,20 +45,20 @@ Exit codes:
   5    the job has not finished yet (job num-records / job result without --wait)
   130  interrupted (Ctrl-C); jobs keep running unless --kill-on-interrupt`
 
-// Command is a top-level command. Its subtree is built only when a command
+// LazyCommand is a top-level command. Its subtree is built only when a command
 // line needs it (New); otherwise a placeholder with the same name and Short
 // stands in, enough for help and completion of command names. Building the
 // subtrees of every command on every run took 2–3 ms of tdctl's start-up
 // (bench/startup), as long as the rest of its own start-up together.
-type Command struct {
+type LazyCommand struct {
 	Name  string
 	Short string // the same as New's (TestTopLevelCommands keeps them equal)
 	New   func(*factory.Factory) *cobra.Command
 }
 
 // Core lists tdctl's own top-level commands.
-func Core() []Command {
-	return []Command{
+func Core() []LazyCommand {
+	return []LazyCommand{
 		{"query", "Issue a query job (and with -w wait for it and print its result)",
 			func(f *factory.Factory) *cobra.Command { return query.NewCmdQuery(f, nil) }},
 		{"job", "Inspect, wait for, kill and export query jobs", job.NewCmdJob},
@@ -68,11 +68,11 @@ func Core() []Command {
 	}
 }
 
-// Stubs are the dispatch stubs (package dispatch) as Commands.
-func Stubs() []Command {
-	var cmds []Command
+// Stubs are the dispatch stubs (package dispatch) as LazyCommands.
+func Stubs() []LazyCommand {
+	var cmds []LazyCommand
 	for _, c := range dispatch.Stubs() {
-		cmds = append(cmds, Command{c.Name(), c.Short, func(*factory.Factory) *cobra.Command { return c }})
+		cmds = append(cmds, LazyCommand{c.Name(), c.Short, func(*factory.Factory) *cobra.Command { return c }})
 	}
 	return cmds
 }
@@ -86,7 +86,7 @@ func NewCmdCore(f *factory.Factory, args []string) *cobra.Command {
 // NewCmdRoot returns the tdctl command with cmds as its subcommands: the
 // one args runs (also through `help CMD` and `__complete CMD ...`) fully
 // built, the others as placeholders. args nil builds every command.
-func NewCmdRoot(f *factory.Factory, args []string, cmds []Command) *cobra.Command {
+func NewCmdRoot(f *factory.Factory, args []string, cmds []LazyCommand) *cobra.Command {
 	cmd := newRoot(f)
 	if args == nil {
 		for _, c := range cmds {
@@ -125,7 +125,7 @@ func Selected(root *cobra.Command, args []string) string {
 	return c.Name()
 }
 
-func placeholder(c Command) *cobra.Command {
+func placeholder(c LazyCommand) *cobra.Command {
 	return &cobra.Command{
 		Use:                c.Name,
 		Short:              c.Short,

@@ -20,6 +20,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/output"
 	"github.com/tdctl/tdctl/internal/operators"
+	"github.com/tdctl/tdctl/k8sexec"
 	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/td"
 	"github.com/tdctl/tdctl/workflow"
@@ -34,10 +35,8 @@ type Options struct {
 	APIKey func() string
 	// ParamStore opens the param store (lazily: only when a task needs it).
 	ParamStore func(ctx context.Context, url string, site int32) (operators.ParamStore, io.Closer, error)
-	// Pod runs sh> tasks that have _k8s settings (nil: not configured).
-	Pod    func(ctx context.Context, tc *workflow.TaskContext, script string) (*workflow.Result, error)
-	Getenv func(string) string
-	Ctx    context.Context
+	Getenv     func(string) string
+	Ctx        context.Context
 
 	File          string
 	Params        []string
@@ -49,6 +48,10 @@ type Options struct {
 	Format        output.Format
 	// JobPoll overrides the td> wait schedule (tests).
 	JobPoll *td.WaitOptions
+
+	// PodRunner connects to the cluster of a sh> task with _k8s settings
+	// (nil: its kubeconfig, see operators.Env).
+	PodRunner func(kubeconfig, context string) (*k8sexec.Runner, error)
 }
 
 // NewCmdWorkflow returns `tdctl workflow` with run, check and logs.
@@ -72,7 +75,7 @@ Every task's output goes to its own log under the run directory; the run ends wi
 (task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again.`,
 	}
 	opts := func() *Options {
-		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore, Pod: PodShell}
+		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore}
 		o.APIKey = func() string {
 			cfg, err := f.Config()
 			if err != nil || !cfg.APIKey.Set() {
@@ -188,13 +191,9 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 		return nil, nil, nil, cmdutil.NewFlagError(err)
 	}
 	secrets := &secretSource{getenv: o.getenv, file: file, apiKey: o.APIKey}
-	env := &operators.Env{TD: o.TDClient, Wait: o.JobPoll}
-	ops := operators.Operators(env)
 	ps := &lazyStore{o: o}
-	ops["param_get"] = &operators.ParamGet{Store: ps.get}
-	ops["param_set"] = &operators.ParamSet{Store: ps.get}
-	ops["sh"] = &operators.Shell{Pod: o.Pod, CheckPod: CheckPod}
-	r := &workflow.Runner{Operators: ops, Secrets: secrets, Params: params}
+	env := &operators.Env{TD: o.TDClient, Wait: o.JobPoll, ParamStore: ps.get, PodRunner: o.PodRunner}
+	r := &workflow.Runner{Operators: operators.Operators(env), Secrets: secrets, Params: params}
 	return wf, r, ps, nil
 }
 

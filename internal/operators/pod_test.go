@@ -1,6 +1,7 @@
-package workflowcmd
+package operators
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -19,8 +20,6 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/tdctl/tdctl/internal/cli/iostreams"
-	"github.com/tdctl/tdctl/internal/operators"
 	"github.com/tdctl/tdctl/k8sexec"
 	"github.com/tdctl/tdctl/k8sexec/clientset"
 	"github.com/tdctl/tdctl/workflow"
@@ -134,19 +133,21 @@ func (f *fakeCluster) created(t *testing.T) *corev1.Pod {
 	return f.pods[0]
 }
 
+// runPodWorkflow runs podWorkflow with the operators over f, as the CLI
+// does: it builds an Env, Operators gives the rest.
 func runPodWorkflow(t *testing.T, f *fakeCluster) (stdout string, err error) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "pod.dig")
 	require.NoError(t, os.WriteFile(file, []byte(podWorkflow), 0o600))
-	ios, _, out, _ := iostreams.Test()
+	wf, err := workflow.ParseFile(file)
+	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	err = Run(&Options{
-		IO: ios, Ctx: ctx, File: file, SessionTime: "2026-11-25",
-		RunsDir: filepath.Join(dir, "runs"),
-		Getenv:  func(string) string { return "" },
-		Pod:     NewPodShell(f.newRunner),
-	})
+	var out bytes.Buffer
+	r := &workflow.Runner{Operators: Operators(&Env{PodRunner: f.newRunner}), RunsDir: filepath.Join(dir, "runs"), Output: &out,
+		SessionTime: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	require.NoError(t, r.Check(wf))
+	_, err = r.Run(ctx, wf)
 	select {
 	case <-f.kubelet:
 	case <-time.After(5 * time.Second):
@@ -188,8 +189,8 @@ func TestPodShellNonZeroExitFailsTask(t *testing.T) {
 	f := newFakeCluster(t, 3, "2026-11-25T09:00:00.1Z ::set-param rows=1\n2026-11-25T09:00:00.2Z boom\n")
 	stdout, err := runPodWorkflow(t, f)
 	require.Error(t, err)
-	var exit *operators.ExitError
-	require.True(t, errors.As(err, &exit), "an *operators.ExitError: %v", err)
+	var exit *ExitError
+	require.True(t, errors.As(err, &exit), "an *ExitError: %v", err)
 	assert.Equal(t, 3, exit.Code)
 	assert.ErrorIs(t, err, k8sexec.ErrNonZeroExit)
 	assert.Contains(t, stdout, "boom")
@@ -201,7 +202,6 @@ func TestPodShellSettingsErrors(t *testing.T) {
 		t.Fatal("no runner is needed for a bad _k8s")
 		return nil, nil
 	}
-	pod := NewPodShell(newRunner)
 	for _, tc := range []struct {
 		k8s  map[string]any
 		want string
@@ -210,7 +210,7 @@ func TestPodShellSettingsErrors(t *testing.T) {
 		{map[string]any{"image": "alpine", "timeout": "5 minutes"}, `_k8s timeout "5 minutes": use a duration such as 30m`},
 		{map[string]any{"image": "alpine", "deny_egress": "maybe"}, `_k8s deny_egress "maybe": use true or false`},
 	} {
-		_, err := pod(context.Background(), &workflow.TaskContext{K8s: tc.k8s, Workflow: &workflow.Workflow{Name: "w"}, Log: io.Discard}, "true")
+		_, err := runPod(context.Background(), &workflow.TaskContext{K8s: tc.k8s, Workflow: &workflow.Workflow{Name: "w"}, Log: io.Discard}, "true", newRunner)
 		assert.ErrorContains(t, err, tc.want)
 	}
 }

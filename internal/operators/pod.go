@@ -1,0 +1,131 @@
+package operators
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tdctl/tdctl/k8sexec"
+	"github.com/tdctl/tdctl/workflow"
+)
+
+// runPod runs a sh> task that has _k8s settings in a Kubernetes pod (the
+// settings are in Shell's doc); newRunner connects to the cluster.
+func runPod(ctx context.Context, tc *workflow.TaskContext, script string, newRunner func(kubeconfig, context string) (*k8sexec.Runner, error)) (*workflow.Result, error) {
+	spec, err := podSpec(tc, script)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRunner(k8sString(tc, "kubeconfig"), k8sString(tc, "context"))
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Run(ctx, spec)
+	fmt.Fprintf(tc.Log, "pod %s/%s: %s, exit code %d\n", res.Namespace, res.Pod, res.Reason, res.ExitCode)
+	if err != nil {
+		if res.ExitCode > 0 {
+			return nil, fmt.Errorf("%w: %w", &ExitError{Code: res.ExitCode}, err)
+		}
+		return nil, err
+	}
+	store, err := storeValues(res.Params)
+	if err != nil {
+		return nil, err
+	}
+	return &workflow.Result{Store: store}, nil
+}
+
+// checkPod is Shell.Validate for a task with _k8s: the checks of podSpec
+// on the settings written literally (a value holding ${...} is checked
+// when the task runs).
+func checkPod(tc *workflow.TaskContext) error {
+	if tc.K8s == nil {
+		return errors.New("_k8s must be a mapping, e.g. _k8s: {image: python:3.13-slim, memory: 512Mi}")
+	}
+	script := workflow.Format(tc.Command)
+	if script == "" {
+		script = "${script}" // known at run time
+	}
+	if tc.Dynamic["_k8s.image"] {
+		tc.K8s["image"] = "image" // known at run time
+	}
+	_, err := podSpec(tc, script)
+	return err
+}
+
+// k8sString is the _k8s setting k as a string ("" when absent).
+func k8sString(tc *workflow.TaskContext, k string) string {
+	if v, ok := tc.K8s[k]; ok && v != nil {
+		return workflow.Format(v)
+	}
+	return ""
+}
+
+// podSpec builds and checks the pod of a sh> task with _k8s settings.
+func podSpec(tc *workflow.TaskContext, script string) (k8sexec.Spec, error) {
+	s := func(k string) string { return k8sString(tc, k) }
+	spec := k8sexec.Spec{
+		Image:     s("image"),
+		Script:    script,
+		Namespace: s("namespace"),
+		Env:       tc.Env,
+		Requests:  k8sexec.Resources{CPU: s("cpu"), Memory: s("memory"), EphemeralStorage: s("ephemeral_storage")},
+		Log:       tc.Log,
+		Labels:    map[string]string{"tdctl.io/workflow": labelValue(tc.Workflow.Name)},
+	}
+	if spec.Image == "" {
+		return spec, errors.New("_k8s needs image: (the container image to run the script in)")
+	}
+	if t := s("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			return spec, fmt.Errorf("_k8s timeout %q: use a duration such as 30m", t)
+		}
+		spec.Timeout = d
+	}
+	if v := s("deny_egress"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return spec, fmt.Errorf("_k8s deny_egress %q: use true or false", v)
+		}
+		spec.DenyEgress = b
+	}
+	if err := spec.Validate(); err != nil {
+		return spec, k8sKeyError(err)
+	}
+	return spec, nil
+}
+
+// labelValue makes s a valid label value (63 characters of [A-Za-z0-9._-]).
+func labelValue(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 63 {
+		b = b[:63]
+	}
+	return string(b)
+}
+
+// k8sKeys names the _k8s key of each Spec field a task sets.
+var k8sKeys = map[string]string{
+	"Image": "image", "Namespace": "namespace", "Timeout": "timeout",
+	"Requests.CPU": "cpu", "Requests.Memory": "memory", "Requests.EphemeralStorage": "ephemeral_storage",
+}
+
+// k8sKeyError words a *k8sexec.SpecError after the _k8s key that set the
+// field.
+func k8sKeyError(err error) error {
+	var se *k8sexec.SpecError
+	if errors.As(err, &se) {
+		if key, ok := k8sKeys[se.Field]; ok {
+			return fmt.Errorf("_k8s %s: %s", key, se.Msg)
+		}
+	}
+	return fmt.Errorf("_k8s: %w", err)
+}
