@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tdctl/tdctl/k8sexec"
@@ -66,6 +68,9 @@ func k8sString(tc *workflow.TaskContext, k string) string {
 // podSpec builds and checks the pod of a sh> task with _k8s settings.
 func podSpec(tc *workflow.TaskContext, script string) (k8sexec.Spec, error) {
 	s := func(k string) string { return k8sString(tc, k) }
+	if err := checkK8sKeys(tc.K8s); err != nil {
+		return k8sexec.Spec{}, err
+	}
 	spec := k8sexec.Spec{
 		Image:     s("image"),
 		Script:    script,
@@ -84,6 +89,13 @@ func podSpec(tc *workflow.TaskContext, script string) (k8sexec.Spec, error) {
 			return spec, fmt.Errorf("_k8s timeout %q: use a duration such as 30m", t)
 		}
 		spec.Timeout = d
+	}
+	if v := s("run_as_user"); v != "" {
+		uid, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return spec, fmt.Errorf("_k8s run_as_user %q: use a numeric uid (0 runs as root)", v)
+		}
+		spec.RunAsUser = &uid
 	}
 	if v := s("deny_egress"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -116,6 +128,32 @@ func labelValue(s string) string {
 var k8sKeys = map[string]string{
 	"Image": "image", "Namespace": "namespace", "Timeout": "timeout",
 	"Requests.CPU": "cpu", "Requests.Memory": "memory", "Requests.EphemeralStorage": "ephemeral_storage",
+	"RunAsUser": "run_as_user",
+}
+
+// knownK8sKeys is every key _k8s takes.
+var knownK8sKeys = []string{"image", "namespace", "timeout", "cpu", "memory", "ephemeral_storage",
+	"run_as_user", "deny_egress", "kubeconfig", "context"}
+
+// checkK8sKeys refuses a _k8s key the pod runner does not take, naming the
+// closest known key: a misspelt memory: must not run the script without
+// its limit.
+func checkK8sKeys(k8s map[string]any) error {
+	keys := make([]string, 0, len(k8s))
+	for k := range k8s {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if slices.Contains(knownK8sKeys, k) {
+			continue
+		}
+		if near := workflow.ClosestKey(k, knownK8sKeys); near != "" {
+			return fmt.Errorf("_k8s: unknown key %q (did you mean %s?)", k, near)
+		}
+		return fmt.Errorf("_k8s: unknown key %q; known keys: %s", k, strings.Join(knownK8sKeys, ", "))
+	}
+	return nil
 }
 
 // k8sKeyError words a *k8sexec.SpecError after the _k8s key that set the

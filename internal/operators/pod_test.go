@@ -209,11 +209,35 @@ func TestPodShellSettingsErrors(t *testing.T) {
 		{map[string]any{"memory": "64Mi"}, "_k8s needs image:"},
 		{map[string]any{"image": "alpine", "timeout": "5 minutes"}, `_k8s timeout "5 minutes": use a duration such as 30m`},
 		{map[string]any{"image": "alpine", "deny_egress": "maybe"}, `_k8s deny_egress "maybe": use true or false`},
+		{map[string]any{"image": "alpine", "run_as_user": "root"}, `_k8s run_as_user "root": use a numeric uid (0 runs as root)`},
+		{map[string]any{"image": "alpine", "run_as_user": "-1"}, `_k8s run_as_user: -1 is negative`},
+		// a misspelt limit must not run the script without it
+		{map[string]any{"image": "alpine", "memroy": "64Mi"}, `_k8s: unknown key "memroy" (did you mean memory?)`},
+		{map[string]any{"image": "alpine", "privileged": true}, `_k8s: unknown key "privileged"; known keys: image,`},
 	} {
 		_, err := runPod(context.Background(), &workflow.TaskContext{K8s: tc.k8s, Workflow: &workflow.Workflow{Name: "w"}, Log: io.Discard}, "true", newRunner)
 		assert.ErrorContains(t, err, tc.want)
 	}
 }
+
+// TestPodShellRunAsUser: _k8s run_as_user reaches the pod's security
+// context; 0 is the documented opt-out that runs the script as root.
+func TestPodShellRunAsUser(t *testing.T) {
+	for _, c := range []struct {
+		k8s  map[string]any
+		want *int64
+	}{
+		{map[string]any{"image": "alpine"}, nil},
+		{map[string]any{"image": "alpine", "run_as_user": 1000}, ptr(int64(1000))},
+		{map[string]any{"image": "alpine", "run_as_user": 0}, ptr(int64(0))},
+	} {
+		spec, err := podSpec(&workflow.TaskContext{K8s: c.k8s, Workflow: &workflow.Workflow{Name: "w"}, Log: io.Discard}, "true")
+		require.NoError(t, err)
+		assert.Equal(t, c.want, spec.RunAsUser, "%v", c.k8s)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func qty(l corev1.ResourceList, name corev1.ResourceName) string {
 	q, ok := l[name]

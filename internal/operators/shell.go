@@ -43,12 +43,18 @@ func (e *ExitError) Error() string {
 //	    ephemeral_storage: 1Gi        # default 1Gi
 //	    timeout: 30m
 //	    deny_egress: false            # cloud metadata is always blocked
+//	    run_as_user: 1000             # default 65532; 0 runs as root (see below)
 //	    namespace: jobs               # default: the kubeconfig context's
 //	    kubeconfig: ~/.kube/config    # default $KUBECONFIG, ~/.kube/config, in-cluster
 //	    context: prod
 //
 // There _env values become plain environment variables, and the pod's log
-// is read for ::set-param lines with the same parser.
+// is read for ::set-param lines with the same parser. Any other _k8s key is
+// refused (with the closest known key). The pod passes Pod Security
+// "restricted" (a non-root uid, no privilege escalation, no capabilities,
+// the runtime's seccomp profile); run_as_user: 0 is the per-task opt-out
+// for images that need root, which a namespace enforcing "restricted"
+// refuses.
 //
 // A local script runs in a process group of its own, and the task owns the
 // whole group: when the task is cancelled, or when the shell exits, the
