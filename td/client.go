@@ -154,7 +154,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		baseURL:   DefaultEndpoint,
 		userAgent: "tdctl/" + Version,
 		retry:     DefaultRetryPolicy(),
-		red:       redactor{secrets: []string{apiKey}},
+		red:       newRedactor(apiKey),
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
