@@ -186,7 +186,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		userAgent: "tdctl/" + Version,
 		retry:     DefaultRetryPolicy(),
 		idle:      DefaultReadIdleTimeout,
-		red:       redactor{secrets: []string{apiKey}},
+		red:       newRedactor(apiKey),
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {

@@ -41,7 +41,9 @@
 // network timeout is a *NetError whose Timeout method reports true.
 //
 // No API key or URL password appears in errors or log output: every string
-// the package prints goes through Redact.
+// the package prints goes through Redact and the client's Secrets (its API
+// key, and what WithSecrets and AddSecrets add: a program gives its other
+// secrets, such as a workflow's, so that they are masked by value).
 //
 // The package does no printing of its own; pass WithLogger to trace HTTP
 // traffic (secrets redacted).

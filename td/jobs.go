@@ -358,13 +358,6 @@ func NewDomainKey() string {
 	return "tdctl-" + hex.EncodeToString(b[:])
 }
 
-func validID(id string) error {
-	if strings.TrimSpace(id) == "" {
-		return errors.New("td: job id is required")
-	}
-	return nil
-}
-
 // Show returns everything about a job.
 func (s *JobsService) Show(ctx context.Context, id string) (*Job, error) {
 	if err := validID(id); err != nil {

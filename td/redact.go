@@ -1,7 +1,10 @@
 package td
 
 import (
+	"net/url"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -23,8 +26,12 @@ var rx = sync.OnceValue(func() *redactRegexps {
 		tdURLUser: regexp.MustCompile(`(?i)(td://)([^\s@"'<>]+)@`),
 		// Authorization: TD1 <key>, and the bare "TD1 <key>" form.
 		td1: regexp.MustCompile(`(?i)(TD1\s+)[^\s"',]+`),
-		// apikey=..., password=..., secret=... in query strings, DSNs and forms.
-		kvSecret: regexp.MustCompile(`(?i)((?:api_?key|apikey|password|passwd|pwd|secret|token|access_key_id|secret_access_key|sslpassword)\s*[=:]\s*"?)([^\s&;"',}]+)`),
+		// apikey=..., password=..., secret=... in query strings, DSNs and
+		// forms; "password:x" and `password: "x"` too, but not
+		// "password: dial tcp ...": a colon followed by a space and a bare
+		// word is prose ("check the host, port and password: dial tcp"),
+		// and masking it ate words. ${secret:NAME} is a reference, kept.
+		kvSecret: regexp.MustCompile(`(?i)(\$\{)?((?:api_?key|apikey|password|passwd|pwd|secret|token|access_key_id|secret_access_key|sslpassword)(?:\s*=\s*"?|:\s*"|:))([^\s&;"',}]+)`),
 		// JSON "password": "..." and friends.
 		jsonSecret: regexp.MustCompile(`(?i)("(?:api_?key|apikey|password|passwd|secret|token|secret_access_key|access_key_id)"\s*:\s*")((?:[^"\\]|\\.)*)(")`),
 	}
@@ -55,21 +62,200 @@ func Redact(s string) string {
 	s = r.escURLPassword.ReplaceAllString(s, "${1}%3A"+Mask+"%40")
 	s = r.td1.ReplaceAllString(s, "${1}"+Mask)
 	s = r.jsonSecret.ReplaceAllString(s, "${1}"+Mask+"${3}")
-	s = r.kvSecret.ReplaceAllString(s, "${1}"+Mask)
+	s = r.kvSecret.ReplaceAllStringFunc(s, func(m string) string {
+		sub := r.kvSecret.FindStringSubmatch(m)
+		if sub[1] != "" { // ${secret:NAME}
+			return m
+		}
+		return sub[2] + Mask
+	})
 	return s
 }
 
-// redactor masks known secret values (such as the client's API key) wherever
-// they appear, then applies Redact.
-type redactor struct {
-	secrets []string
+// Secrets is a set of secret values masked wherever they appear, as
+// written and in the forms they take inside URLs, query strings and quoted
+// strings (percent- and backslash-escaped). A Client masks its API key and
+// the values of the set given with WithSecrets or AddSecrets in every
+// error, log line and job field it returns; a program can share one set
+// between its clients and its own output. Values shorter than 4 bytes are
+// ignored: masking them everywhere would eat ordinary words (Redact still
+// masks them where their place shows them to be secrets, as in
+// scheme://user:pw@host). The zero value is an empty set; it is safe for
+// concurrent use.
+type Secrets struct {
+	mu   sync.RWMutex
+	vals []string // every form, longest first
 }
 
-func (r redactor) redact(s string) string {
-	for _, sec := range r.secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, Mask)
+// Add adds secret values to the set.
+func (s *Secrets) Add(vals ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed := false
+	for _, v := range vals {
+		if len(v) < 4 {
+			continue
+		}
+		forms := []string{v, url.QueryEscape(v), url.PathEscape(v), strings.TrimPrefix(url.UserPassword("", v).String(), ":")}
+		if q := strconv.Quote(v); len(q) > 2 {
+			forms = append(forms, q[1:len(q)-1])
+		}
+		for _, f := range forms {
+			if len(f) >= 4 && !contains(s.vals, f) {
+				s.vals = append(s.vals, f)
+				changed = true
+			}
 		}
 	}
-	return Redact(s)
+	if changed { // longest first, so a secret holding another is masked whole
+		sort.SliceStable(s.vals, func(i, j int) bool { return len(s.vals[i]) > len(s.vals[j]) })
+	}
 }
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Redact masks every value of the set in str, then applies the package's
+// Redact. A nil set only applies Redact.
+func (s *Secrets) Redact(str string) string {
+	if s != nil && str != "" {
+		s.mu.RLock()
+		for _, v := range s.vals {
+			str = strings.ReplaceAll(str, v, Mask)
+		}
+		s.mu.RUnlock()
+	}
+	return Redact(str)
+}
+
+// URLSecrets returns the secrets a URL carries: its password (as written
+// and decoded), the API key of a td:// URL, and password= query values.
+// It reads URLs that net/url refuses, too (a password holding a space or
+// an unescaped /, ? or @), so that they can be masked by value.
+func URLSecrets(raw string) []string {
+	var out []string
+	add := func(v string) {
+		if v == "" {
+			return
+		}
+		out = append(out, v)
+		if dec, err := url.PathUnescape(v); err == nil && dec != v {
+			out = append(out, dec)
+		}
+	}
+	if u, err := url.Parse(raw); err == nil {
+		if p, ok := u.User.Password(); ok {
+			add(p)
+		}
+		if strings.EqualFold(u.Scheme, "td") && u.User != nil {
+			add(u.User.Username())
+		}
+		for k, vs := range u.Query() {
+			if strings.Contains(strings.ToLower(k), "password") || strings.EqualFold(k, "apikey") || strings.EqualFold(k, "secret") {
+				for _, v := range vs {
+					add(v)
+				}
+			}
+		}
+	}
+	for _, userinfo := range urlUserinfos(raw) {
+		if _, pw, ok := strings.Cut(userinfo, ":"); ok {
+			add(pw)
+			// a parser that ends the authority at the first / ? or #
+			// reads the part before it as a port or host, and may echo it
+			if i := strings.IndexAny(pw, "/?#"); i > 0 {
+				add(pw[:i])
+			}
+		} else if strings.HasPrefix(strings.ToLower(raw), "td://") {
+			add(userinfo)
+		}
+	}
+	return out
+}
+
+// urlUserinfos returns the user[:password] of scheme://user:password@host
+// read as text: everything up to the last @ before the query, and, when it
+// differs, up to the last @ of all (a password may hold @, /, ? and #, and
+// only the host after it tells where it ends).
+func urlUserinfos(raw string) []string {
+	i := strings.Index(raw, "://")
+	if i <= 0 {
+		return nil
+	}
+	rest := raw[i+3:]
+	var out []string
+	if j := strings.IndexAny(rest, "?#"); j >= 0 {
+		if at := strings.LastIndex(rest[:j], "@"); at >= 0 {
+			out = append(out, rest[:at])
+		}
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 && (len(out) == 0 || out[0] != rest[:at]) {
+		out = append(out, rest[:at])
+	}
+	return out
+}
+
+// RedactURL masks the password (or a td:// URL's API key) of one URL given
+// alone — a configured endpoint, a store URL — whatever characters it
+// holds, which Redact, made for URLs inside text, cannot know; then it
+// applies Redact.
+func RedactURL(raw string) string {
+	if all := urlUserinfos(raw); len(all) > 0 {
+		userinfo := all[len(all)-1] // the widest reading
+		start := strings.Index(raw, "://") + 3
+		masked := userinfo
+		if user, _, ok := strings.Cut(userinfo, ":"); ok {
+			masked = user + ":" + Mask
+		} else if strings.HasPrefix(strings.ToLower(raw), "td://") && userinfo != "" {
+			masked = Mask
+		}
+		raw = raw[:start] + masked + raw[start+len(userinfo):]
+	}
+	return Redact(raw)
+}
+
+// WithSecrets makes the client mask the values of s (those added later
+// too) wherever it masks its API key: in errors, log lines and the job
+// fields it returns. The client adds its API key to s. Use it to share
+// one set between clients and the program's own output.
+func WithSecrets(s *Secrets) Option {
+	return func(c *Client) error {
+		if s == nil {
+			return nil
+		}
+		s.Add(c.red.s.snapshot()...)
+		c.red.s = s
+		return nil
+	}
+}
+
+// AddSecrets adds values for the client to mask from now on, such as the
+// ${secret:...} values a workflow puts in a query or a result URL's
+// password; see Secrets.
+func (c *Client) AddSecrets(vals ...string) { c.red.s.Add(vals...) }
+
+func (s *Secrets) snapshot() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]string(nil), s.vals...)
+}
+
+// redactor masks the client's secrets (its API key first of all) wherever
+// they appear, then applies Redact. Copies (in errors) share the set.
+type redactor struct {
+	s *Secrets
+}
+
+func newRedactor(apiKey string) redactor {
+	s := &Secrets{}
+	s.Add(apiKey)
+	return redactor{s: s}
+}
+
+func (r redactor) redact(s string) string { return r.s.Redact(s) }

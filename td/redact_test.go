@@ -1,9 +1,12 @@
 package td
 
 import (
+	"net/url"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRedact(t *testing.T) {
@@ -29,6 +32,74 @@ func TestRedact(t *testing.T) {
 }
 
 func TestRedactorMasksKnownKey(t *testing.T) {
-	r := redactor{secrets: []string{"1/abcdefSECRET"}}
+	r := newRedactor("1/abcdefSECRET")
 	assert.Equal(t, "key is ***", r.redact("key is 1/abcdefSECRET"))
+	assert.Equal(t, "escaped ***", r.redact("escaped 1%2FabcdefSECRET"))
+}
+
+// Masking never eats words that are not secrets: "password: dial tcp" is
+// prose (a Redis error read "password: *** tcp"), ${secret:NAME} a
+// reference.
+func TestRedactKeepsWords(t *testing.T) {
+	for _, s := range []string{
+		"check that Redis runs there and the URL's host, port and password: dial tcp 127.0.0.1:1: connect: connection refused",
+		"secret: not set",
+		"echo ${secret:td.apikey} and ${secret:db.password}",
+		"the token: expired",
+	} {
+		assert.Equal(t, s, Redact(s))
+	}
+	for in, want := range map[string]string{
+		"password:hunter2 rest":      "password:*** rest",
+		`password: "hunter2" rest`:   `password: "***" rest`,
+		"password = hunter2 rest":    "password = *** rest",
+		"x?apikey=abc&y=1":           "x?apikey=***&y=1",
+		"secret:abc ${secret:n} end": "secret:*** ${secret:n} end",
+	} {
+		assert.Equal(t, want, Redact(in), in)
+	}
+}
+
+// A password with a space or other characters net/url refuses, as
+// written or percent-encoded, is found by URLSecrets and masked by value;
+// RedactURL masks any password of a URL given alone.
+func TestSecretsOddPasswords(t *testing.T) {
+	for _, pw := range []string{"pa ss word", "pa%20ss", "p@ss/w?rd", "p\"q'uote", "日本語パス", "tab\there"} {
+		u := "postgresql://user:" + pw + "@127.0.0.1:5432/db/t"
+		got := URLSecrets(u)
+		assert.Contains(t, got, pw, "%q", u)
+		var s Secrets
+		s.Add(got...)
+		for _, text := range []string{
+			"export to " + u + " failed",
+			`form="result=\"` + u + `\""`,
+			"query=" + url.QueryEscape(u),
+			strconv.Quote(u),
+		} {
+			out := s.Redact(text)
+			assert.NotContains(t, out, pw, "%q", text)
+			if dec, err := url.PathUnescape(pw); err == nil {
+				assert.NotContains(t, out, dec, "%q", text)
+			}
+		}
+		assert.Equal(t, "postgresql://user:***@127.0.0.1:5432/db/t", RedactURL(u))
+	}
+	assert.Equal(t, "https://api.treasuredata.com/v3", RedactURL("https://api.treasuredata.com/v3"))
+	assert.Equal(t, "td://***@/db/t", RedactURL("td://1/key with space@/db/t"))
+	assert.Contains(t, URLSecrets("td://1/abcdef@/db/t"), "1/abcdef")
+	assert.Contains(t, URLSecrets("mysql://h/db?password=hunter%202"), "hunter 2")
+}
+
+// WithSecrets shares a set with the client: values added after the
+// client was made are masked in its errors too, and the client's API key
+// joins the set.
+func TestWithSecrets(t *testing.T) {
+	var s Secrets
+	c, err := NewClient("1/clientkeyXYZ", WithSecrets(&s))
+	require.NoError(t, err)
+	s.Add("later-secret-value")
+	assert.Equal(t, "a *** b ***", c.Redact("a later-secret-value b 1/clientkeyXYZ"))
+	assert.Equal(t, "key ***", s.Redact("key 1/clientkeyXYZ"))
+	c.AddSecrets("added via client")
+	assert.Equal(t, "x ***", s.Redact("x added%20via%20client"))
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,7 +23,17 @@ const (
 	scanKey      = "1234/SCAN-SECRET-KEY-xyz"
 	scanKeyPart  = "SCAN-SECRET-KEY-xyz"
 	scanPassword = "SCAN-PASSWORD-abc"
+	// a URL password that net/url refuses and Redact's patterns cannot
+	// delimit: only knowing the value masks it
+	scanSpacePassword = "SCAN SPACE/PW?x"
+	// a ${secret:...} value that a td> task puts in its query
+	scanQuerySecret = "SCAN-QUERY-SECRET-qrs"
 )
+
+// scanSecrets are what no output may hold: the secrets, and the forms a
+// URL-encoder gives the space password.
+var scanSecrets = []string{scanKey, scanKeyPart, scanPassword, scanSpacePassword, url.PathEscape(scanSpacePassword),
+	url.QueryEscape(scanSpacePassword), "SCAN SPACE", scanQuerySecret}
 
 // scanDig is a tiny workflow: a query, then exports whose URLs take the API
 // key and a password from ${secret:...}; the PostgreSQL one points at a
@@ -34,7 +45,7 @@ _export:
 
 +q:
   td>:
-  data: SELECT 1 AS a, 'x' AS b
+  data: SELECT 1 AS a, 'x' AS b, '${secret:scan_q}' AS c
 
 +to_td:
   td_result_export>:
@@ -45,6 +56,13 @@ _export:
   td_result_export>:
   job_id: ${td.last_job_id}
   result_url: postgresql://scan:${secret:scan_pw}@127.0.0.1:1/test/scan_out
+
++to_pg_space:
+  _error:
+    echo>: the space password export failed as expected
+  td_result_export>:
+  job_id: ${td.last_job_id}
+  result_url: postgresql://scan:${secret:scan_space}@127.0.0.1:1/test/scan_out
 `
 
 // TestSecretScan runs every tdctl command that talks to the API or to a
@@ -58,15 +76,18 @@ func TestSecretScan(t *testing.T) {
 	home := t.TempDir()
 	runs := filepath.Join(home, "runs")
 	e := &env{t: t, base: base, home: home, ctx: context.Background(), vars: map[string]string{
-		"TD_API_KEY":           scanKey,
-		"TD_API_SERVER":        base,
-		"XDG_CONFIG_HOME":      filepath.Join(home, ".config"),
-		"TDCTL_RUNS_DIR":       runs,
-		"TDCTL_SECRET_SCAN_PW": scanPassword,
-		"TDCTL_PARAM_STORE":    "sqlite://" + filepath.Join(home, "params.db"),
-		"TDCTL_NO_PROGRESS":    "1",
+		"TD_API_KEY":              scanKey,
+		"TD_API_SERVER":           base,
+		"XDG_CONFIG_HOME":         filepath.Join(home, ".config"),
+		"TDCTL_RUNS_DIR":          runs,
+		"TDCTL_SECRET_SCAN_PW":    scanPassword,
+		"TDCTL_SECRET_SCAN_Q":     scanQuerySecret,
+		"TDCTL_SECRET_SCAN_SPACE": scanSpacePassword,
+		"TDCTL_PARAM_STORE":       "sqlite://" + filepath.Join(home, "params.db"),
+		"TDCTL_NO_PROGRESS":       "1",
 	}}
 	pgURL := "postgresql://scan:" + scanPassword + "@127.0.0.1:1/test/scan_out"
+	spaceURL := "postgresql://scan:" + scanSpacePassword + "@127.0.0.1:1/test/scan_out"
 	tdURL := "td://" + scanKey + "@/sample_datasets/scan_td"
 
 	var runsDone int
@@ -80,7 +101,7 @@ func TestSecretScan(t *testing.T) {
 			t.Logf("slow: %s took %s", shown, d.Round(time.Millisecond))
 		}
 		runsDone++
-		l := &leakCheck{secrets: []string{scanKey, scanKeyPart, scanPassword}}
+		l := &leakCheck{secrets: scanSecrets}
 		l.addResult(args, r)
 		l.check(t) // a failure shows the output with the secrets hidden
 		if wantCode != nil {
@@ -96,6 +117,8 @@ func TestSecretScan(t *testing.T) {
 	r := scan(failed, "query", "-d", "sample_datasets", "-r", pgURL, "-w", "--poll-interval", "20ms", "SELECT 1 AS a")
 	assert.Contains(t, r.stderr, "td request", "--debug traces HTTP")
 	r = scan(ok, "query", "-d", "sample_datasets", "-r", tdURL, "-w", "--poll-interval", "20ms", "SELECT 2 AS a")
+	r = scan(failed, "query", "-d", "sample_datasets", "-r", spaceURL, "-w", "--poll-interval", "20ms", "SELECT 1 AS a")
+	assert.Contains(t, r.stderr, "td request", "--debug traces HTTP")
 	r = scan(ok, "query", "-d", "sample_datasets", "SELECT 1 AS a, 'x' AS b")
 	id := strings.TrimSpace(r.stdout)
 	require.Regexp(t, `^\d+$`, id)
@@ -132,13 +155,23 @@ func TestSecretScan(t *testing.T) {
 	scan(failed, "job", "export", id, "--wait", "--poll-interval", "20ms", "-o", "json", "--result-url", pgURL, "--result-url", tdURL)
 	scan(failed, "job", "export", "--job-id", id, "--wait", "--poll-interval", "20ms", "--result-url", pgURL)
 	scan(failed, "job", "export", id, "--result-url", "postgresql://scan:"+scanPassword+"@[::1") // unparsable URL
+	scan(nil, "job", "export", id, "--wait", "--poll-interval", "20ms", "--result-url", spaceURL)
 	r = scan(ok, "query", "-d", "sample_datasets", "SELECT 4")
 	scan(ok, "job", "kill", strings.TrimSpace(r.stdout), "-o", "json")
 	scan(ok, "job", "list", "--limit", "0", "-o", "json") // the export jobs too
 
-	// config
+	// config, with endpoints whose URL holds a password
 	scan(ok, "config", "show")
 	scan(ok, "config", "show", "-o", "json")
+	for _, pw := range []string{scanPassword, scanSpacePassword, url.PathEscape(scanSpacePassword)} {
+		e.vars["TD_API_SERVER"] = "http://scan:" + pw + "@127.0.0.1:1"
+		for _, f := range []string{"table", "json", "csv"} {
+			r := scan(ok, "config", "show", "-o", f)
+			assert.Contains(t, r.stdout, "http://scan:***@127.0.0.1:1", "the endpoint is shown, masked")
+		}
+		scan(failed, "job", "list")
+	}
+	e.vars["TD_API_SERVER"] = base
 	e.vars["TD_API_KEY"] = ""
 	scan(ok, "--apikey", scanKey, "config", "show", "-o", "json")
 	scan(ok, "--apikey", scanKey, "job", "list")
@@ -163,6 +196,9 @@ func TestSecretScan(t *testing.T) {
 		"postgres://postgres:" + scanPassword + "@127.0.0.1:1/test",
 		"postgresql://postgres:" + scanPassword + "@127.0.0.1:1/test?sslmode=disable",
 		"redis://:" + scanPassword + "@127.0.0.1:1/0",
+		"postgres://postgres:" + scanSpacePassword + "@127.0.0.1:1/test",
+		"postgres://postgres:" + url.PathEscape(scanSpacePassword) + "@127.0.0.1:1/test",
+		"redis://:" + url.QueryEscape(scanSpacePassword) + "@127.0.0.1:1/0",
 	} {
 		cmds := [][]string{
 			{"param", "get", "k"},
@@ -197,7 +233,7 @@ func TestSecretScan(t *testing.T) {
 				return err
 			}
 			files++
-			l := &leakCheck{secrets: []string{scanKeyPart, scanPassword}}
+			l := &leakCheck{secrets: scanSecrets[1:]}
 			l.add("file "+p, string(b))
 			l.check(t)
 			return nil

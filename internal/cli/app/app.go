@@ -93,7 +93,7 @@ func Run(ctx context.Context, f *factory.Factory, newRoot Builder, args []string
 	if code == cmdutil.ExitOK {
 		return code
 	}
-	msg := td.Redact(strings.TrimSpace(err.Error()))
+	msg := cmdutil.Redact(cmdutil.Escape(strings.TrimSpace(err.Error())))
 	if code == cmdutil.ExitUsage && ran != nil && isUsageError(err) {
 		msg += fmt.Sprintf(" (see '%s --help')", ran.CommandPath())
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/output"
+	"github.com/tdctl/tdctl/td"
 )
 
 // ShowOptions are the inputs of `config show`.
@@ -73,7 +74,7 @@ func showRun(opts *ShowOptions) error {
 	}
 	rows := []setting{
 		{"apikey", config.MaskKey(cfg.APIKey.Value), cfg.APIKey.Source},
-		{"endpoint", cfg.Endpoint.Value, cfg.Endpoint.Source},
+		{"endpoint", td.RedactURL(cfg.Endpoint.Value), cfg.Endpoint.Source},
 		{"user", cfg.User.Value, cfg.User.Source},
 		{"database", cfg.Database.Value, cfg.Database.Source},
 		{"profile", cfg.Profile.Value, cfg.Profile.Source},
@@ -81,6 +82,7 @@ func showRun(opts *ShowOptions) error {
 		{"config_file", cfg.ConfigPath, ""},
 	}
 	for i := range rows {
+		rows[i].Value = cmdutil.Redact(rows[i].Value)
 		if rows[i].Value == "" && rows[i].Source == "" && i < 5 {
 			rows[i].Source = "not set"
 		}

@@ -4,7 +4,6 @@
 package factory
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +73,11 @@ func (f *Factory) Config() (*config.Config, error) {
 		})
 		if f.configErr != nil {
 			f.configErr = cmdutil.NewConfigError(f.configErr)
+			return
 		}
+		// masked in every output from now on, whatever they hold
+		cmdutil.AddSecrets(f.config.APIKey.Value)
+		cmdutil.AddURLSecrets(f.config.Endpoint.Value)
 	})
 	return f.config, f.configErr
 }
@@ -97,6 +100,9 @@ func (f *Factory) TDClient() (*td.Client, error) {
 			return
 		}
 		opts := []td.Option{
+			// the client masks every secret the process knows, those
+			// learned after it was made (a workflow's) too
+			td.WithSecrets(cmdutil.KnownSecrets()),
 			td.WithEndpoint(cfg.Endpoint.Value),
 			td.WithUserAgent("tdctl/" + build.Version),
 		}
@@ -107,7 +113,7 @@ func (f *Factory) TDClient() (*td.Client, error) {
 			opts = append(opts, td.WithRetryPolicy(*f.RetryPolicy))
 		}
 		if f.Flags.Debug || truthy(f.getenv("TDCTL_DEBUG")) {
-			w := &redactingWriter{w: f.IOStreams.ErrOut, secret: cfg.APIKey.Value}
+			w := &redactingWriter{w: f.IOStreams.ErrOut}
 			opts = append(opts, td.WithLogger(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 		}
 		c, err := td.NewClient(cfg.APIKey.Value, opts...)
@@ -143,22 +149,19 @@ func truthy(s string) bool {
 }
 
 // redactingWriter is a second line of defence for --debug output: td already
-// redacts what it logs, and this masks the API key and URL passwords again
-// on the way to stderr. slog's handlers write one record per Write.
+// redacts what it logs, and this masks every secret the process knows
+// (cmdutil.Redact) again on the way to stderr. slog's handlers write one
+// record per Write.
 type redactingWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	secret string
+	mu sync.Mutex
+	w  io.Writer
 }
 
 func (r *redactingWriter) Write(p []byte) (int, error) {
-	s := td.Redact(string(p))
-	if len(r.secret) >= 4 {
-		s = strings.ReplaceAll(s, r.secret, td.Mask)
-	}
+	s := cmdutil.Redact(string(p))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, err := io.Copy(r.w, bytes.NewBufferString(s)); err != nil {
+	if _, err := io.WriteString(r.w, s); err != nil {
 		return 0, err
 	}
 	return len(p), nil

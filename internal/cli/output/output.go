@@ -143,17 +143,19 @@ func (p *Printer) Table(headers ...string) *Table {
 // Row adds a row.
 func (t *Table) Row(fields ...string) { t.rows = append(t.rows, fields) }
 
-// Render writes the table.
+// Render writes the table. Control characters and bytes that are not
+// UTF-8 in a field are escaped (cmdutil.Escape): a value may hold anything
+// its writer put there (JSON output keeps it exact).
 func (t *Table) Render() error {
 	w := t.p.IO.Out
 	switch t.p.Format {
 	case FormatCSV:
 		cw := csv.NewWriter(w)
-		if err := cw.Write(t.headers); err != nil {
+		if err := cw.Write(escapeAll(t.headers)); err != nil {
 			return err
 		}
 		for _, r := range t.rows {
-			if err := cw.Write(r); err != nil {
+			if err := cw.Write(escapeAll(r)); err != nil {
 				return err
 			}
 		}
@@ -165,7 +167,7 @@ func (t *Table) Render() error {
 		for _, r := range t.rows {
 			clean := make([]string, len(r))
 			for i, f := range r {
-				clean[i] = TSVField(f)
+				clean[i] = cmdutil.Escape(TSVField(f))
 			}
 			if _, err := io.WriteString(w, strings.Join(clean, "\t")+"\n"); err != nil {
 				return err
@@ -192,7 +194,7 @@ func (t *Table) renderTerminal(w io.Writer) error {
 		row := make([]string, n)
 		for i := range row {
 			if i < len(r) {
-				row[i] = oneLine(r[i])
+				row[i] = cmdutil.Escape(oneLine(r[i]))
 			}
 		}
 		cells = append(cells, row)
@@ -259,6 +261,14 @@ func TSVField(s string) string {
 	return strings.NewReplacer("\t", " ", "\r\n", " ", "\n", " ", "\r", " ").Replace(s)
 }
 
+func escapeAll(fields []string) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = cmdutil.Escape(f)
+	}
+	return out
+}
+
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	return s
@@ -284,7 +294,7 @@ func (p *Printer) KeyValues(pairs [][2]string) error {
 			width = max(width, len(kv[0]))
 		}
 		for _, kv := range pairs {
-			if _, err := fmt.Fprintf(p.IO.Out, "%-*s  %s\n", width+1, kv[0]+":", kv[1]); err != nil {
+			if _, err := fmt.Fprintf(p.IO.Out, "%-*s  %s\n", width+1, kv[0]+":", cmdutil.Escape(kv[1])); err != nil {
 				return err
 			}
 		}

@@ -125,6 +125,7 @@ func (sf *storeFlags) resolve(cmd *cobra.Command) (StoreOptions, error) {
 	} else if o.URL == "" {
 		return o, cmdutil.FlagErrorf("--store is empty: give a store URL such as sqlite:///abs/path/params.db, postgres://user@host/db or redis://host:6379/0")
 	}
+	cmdutil.AddURLSecrets(o.URL) // masked in every output, whatever it holds
 	if o.URL == "" {
 		u, err := paramstore.DefaultURL()
 		if err != nil {

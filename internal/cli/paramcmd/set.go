@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -69,6 +70,9 @@ The value lives for --ttl, or the store's default (the URL's ?ttl=, else 90 days
 				}
 				v = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 			}
+			if !utf8.ValidString(v) {
+				return cmdutil.FlagErrorf("VALUE %s is not valid UTF-8: params hold text or JSON (stored, the bad bytes would become U+FFFD)", badUTF8(v))
+			}
 			opts.Value = parseValue(v, opts.AsString)
 			var err error
 			if opts.Store, err = sf.resolve(cmd); err != nil {
@@ -101,4 +105,17 @@ func setRun(opts *SetOptions) error {
 		_, err = fmt.Fprintf(opts.IO.Out, "Set %s (%s, site %d, expires in %s)\n", showKey(opts.Key), kind(opts.Value), opts.Store.Site, fmtTTL(ttl))
 	}
 	return err
+}
+
+// badUTF8 names the first byte of s that is not UTF-8 and where it is,
+// without echoing the value (it may be long, or a secret).
+func badUTF8(s string) string {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return fmt.Sprintf("(byte 0x%02x at offset %d)", s[i], i)
+		}
+		i += size
+	}
+	return ""
 }

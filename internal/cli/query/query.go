@@ -98,6 +98,7 @@ func NewCmdQuery(f *factory.Factory, runF func(*QueryOptions) error) *cobra.Comm
 				opts.RetryLimit = &n
 			}
 			if opts.ResultURL != "" {
+				cmdutil.AddURLSecrets(opts.ResultURL) // masked in every output, whatever it holds
 				if err := td.CheckResultURL(opts.ResultURL); err != nil {
 					return cmdutil.FlagErrorf("-r/--result: %v", err) // the URL may hold a password: not echoed
 				}

@@ -8,6 +8,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/workflow"
 )
 
@@ -20,7 +21,21 @@ type secretSource struct {
 	apiKey func() string
 }
 
+// Secret implements workflow.Secrets. Every value it hands out joins the
+// process's known secrets (cmdutil.AddSecrets), which the TD client
+// shares: a ${secret:...} value a td> task puts in a query or a result URL
+// is masked in the client's errors and --debug lines, not only in the
+// runner's logs.
 func (s *secretSource) Secret(name string) (string, bool) {
+	v, ok := s.lookup(name)
+	if ok {
+		cmdutil.AddSecrets(v)
+		cmdutil.AddURLSecrets(v) // a secret that is a whole URL: its password alone too
+	}
+	return v, ok
+}
+
+func (s *secretSource) lookup(name string) (string, bool) {
 	if v := s.getenv("TDCTL_SECRET_" + workflow.SecretEnvName(name)); v != "" {
 		return v, true
 	}

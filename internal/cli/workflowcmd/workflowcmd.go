@@ -190,6 +190,9 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 	if err != nil {
 		return nil, nil, nil, cmdutil.NewFlagError(err)
 	}
+	for _, v := range file { // secrets the process knows, used or not
+		cmdutil.AddSecrets(v)
+	}
 	secrets := &secretSource{getenv: o.getenv, file: file, apiKey: o.APIKey}
 	ps := &lazyStore{o: o}
 	env := &operators.Env{TD: o.TDClient, Wait: o.JobPoll, ParamStore: ps.get, PodRunner: o.PodRunner}
@@ -238,6 +241,7 @@ func (l *lazyStore) get() (operators.ParamStore, error) {
 	if url == "" {
 		url = l.o.getenv("TDCTL_PARAM_STORE")
 	}
+	cmdutil.AddURLSecrets(url) // masked in every output, whatever it holds
 	l.store, l.closer, l.err = l.o.ParamStore(l.o.Ctx, url, l.o.Site)
 	return l.store, l.err
 }

@@ -75,13 +75,17 @@ With --wait, waits for every export job and fails (exit 3) if any of them failed
 			opts.Ctx = cmd.Context()
 			switch {
 			case len(args) == 1 && jobID != "" && args[0] != jobID:
-				return cmdutil.FlagErrorf("two job ids given (%s and --job-id %s): give one", args[0], jobID)
+				return cmdutil.FlagErrorf("two job ids given (%q and --job-id %q): give one", args[0], jobID)
 			case len(args) == 1:
 				jobID = args[0]
 			case jobID == "":
 				return cmdutil.FlagErrorf("which job? pass --job-id JOB_ID (or the id as an argument)")
 			}
-			if err := shared.RequireID(jobID); err != nil {
+			flag := ""
+			if len(args) == 0 {
+				flag = "--job-id"
+			}
+			if err := shared.RequireIDOf(flag, jobID); err != nil {
 				return err
 			}
 			opts.JobID = jobID
@@ -149,6 +153,7 @@ func (f *urlFlag) String() string { return "" }
 func (f *urlFlag) Type() string   { return "URL" }
 func (f *urlFlag) Set(s string) error {
 	s = strings.TrimSpace(s)
+	cmdutil.AddURLSecrets(s) // masked in every output, whatever it holds
 	if s == "" {
 		return f.l.fail("--result-url", errors.New("empty result URL"))
 	}
@@ -241,7 +246,7 @@ func exportRun(opts *ExportOptions) error {
 		runErr = err
 		var started []string
 		for i, o := range res {
-			outcomes[i] = Outcome{Target: o.Target.String(), ExportJobID: o.ExportJobID}
+			outcomes[i] = Outcome{Target: cmdutil.Redact(o.Target.String()), ExportJobID: o.ExportJobID}
 			switch {
 			case o.Job != nil:
 				outcomes[i].Status = o.Job.Status
@@ -251,7 +256,7 @@ func exportRun(opts *ExportOptions) error {
 				outcomes[i].Status = "not started"
 			}
 			if o.Err != nil {
-				outcomes[i].Error = td.Redact(o.Err.Error())
+				outcomes[i].Error = cmdutil.Redact(o.Err.Error())
 			}
 			if o.ExportJobID != "" && (o.Job == nil || !o.Job.Finished()) {
 				started = append(started, o.ExportJobID)
@@ -268,10 +273,10 @@ func exportRun(opts *ExportOptions) error {
 		var errs []error
 		for i, t := range opts.Targets {
 			id, err := c.Results.Export(opts.Ctx, opts.JobID, t)
-			outcomes[i] = Outcome{Target: t.String(), ExportJobID: id, Status: "issued"}
+			outcomes[i] = Outcome{Target: cmdutil.Redact(t.String()), ExportJobID: id, Status: "issued"}
 			if err != nil {
 				outcomes[i].Status = "not started"
-				outcomes[i].Error = td.Redact(err.Error())
+				outcomes[i].Error = cmdutil.Redact(err.Error())
 				errs = append(errs, fmt.Errorf("export to %s: %w", t, err))
 			}
 		}

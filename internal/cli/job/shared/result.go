@@ -2,14 +2,15 @@ package shared
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -37,7 +38,7 @@ type ResultFlags struct {
 // AddResultFlags registers -f, -o and -c.
 func AddResultFlags(cmd *cobra.Command, r *ResultFlags) {
 	cmd.Flags().StringVarP(&r.Format, "format", "f", "", "result format: table|tsv|csv|json|jsonl|msgpack.gz (default: table on a terminal, tsv otherwise)")
-	cmd.Flags().StringVarP(&r.File, "output", "o", "", "write the result to `FILE` instead of stdout (written whole or not at all)")
+	cmd.Flags().StringVarP(&r.File, "output", "o", "", "write the result to `FILE` instead of stdout (written whole or not at all; - is stdout)")
 	cmd.Flags().BoolVarP(&r.ColumnHeader, "column-header", "c", false, "print the column names first (tsv and csv)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return ResultFormats, cobra.ShellCompDirectiveNoFileComp
@@ -62,78 +63,133 @@ func (r *ResultFlags) Validate() error {
 }
 
 // WriteResult writes a finished job's result as the flags say: to -o FILE
-// (through a temporary file renamed into place on success, so a failed
-// download leaves nothing half-written) or to stdout. A byte progress bar is
-// drawn on a terminal stderr.
-func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, job *td.Job, r *ResultFlags) (err error) {
+// (whole or not at all: see cmdutil.OutputFile) or to stdout (also -o -). A
+// msgpack.gz body is inflated on the side as it is written, so a corrupt
+// gzip stream fails the command (exit 2) instead of being committed. A
+// byte progress bar is drawn on a terminal stderr.
+func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, job *td.Job, r *ResultFlags) error {
+	file := r.File
+	if file == "-" {
+		file = ""
+	}
 	format := r.Format
 	if format == "" {
 		format = "tsv"
-		if r.File == "" && ios.IsStdoutTTY() {
+		if file == "" && ios.IsStdoutTTY() {
 			format = "table"
 		}
 	}
-	if format == "msgpack.gz" && r.File == "" && ios.IsStdoutTTY() {
+	if format == "msgpack.gz" && file == "" && ios.IsStdoutTTY() {
 		return cmdutil.FlagErrorf("refusing to write binary msgpack.gz to the terminal: add -o FILE or pipe the output")
 	}
 	var w io.Writer = ios.Out
-	var commit func() error
-	if st, serr := os.Stat(r.File); r.File != "" && serr == nil && !st.Mode().IsRegular() {
-		// a device or pipe (-o /dev/null, a FIFO): write to it directly;
-		// the write-then-rename below would replace it with a file
-		f, err := os.OpenFile(r.File, os.O_WRONLY, 0)
-		if err != nil {
-			return cmdutil.NewFlagError(fmt.Errorf("cannot write -o %s: %w", r.File, err))
+	width := ios.TerminalWidth() // the table fits the terminal, not a file
+	var out *cmdutil.OutputFile
+	if file != "" {
+		var err error
+		if out, err = cmdutil.CreateOutput(ctx, file); err != nil {
+			return err
 		}
-		defer f.Close()
-		w = f
-		commit = f.Close
-	} else if r.File != "" {
-		f, err := os.CreateTemp(filepath.Dir(r.File), "."+filepath.Base(r.File)+".tdctl-*")
-		if err != nil {
-			if cause, ok := cmdutil.PathCause(err); ok { // name the user's file, not the temporary one
-				err = fmt.Errorf("%s: %w", filepath.Dir(r.File), cause)
-			}
-			return cmdutil.NewFlagError(fmt.Errorf("cannot write -o %s: %w", r.File, err))
-		}
-		defer func() {
-			if err != nil {
-				f.Close()
-				os.Remove(f.Name())
-			}
-		}()
-		w = f
-		commit = func() error {
-			if err := f.Close(); err != nil {
-				return err
-			}
-			return os.Rename(f.Name(), r.File)
-		}
+		defer out.Abort() // a no-op after Commit
+		w, width = out, 0
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	bar := output.NewBytes(ios, -1, "job "+job.ID+" result")
 	dl := &td.DownloadOptions{Progress: func(done, total int64) { bar.Set(done, total) }}
+	var err error
 	if format == "msgpack.gz" {
-		_, err = c.Results.Download(ctx, job.ID, td.FormatMsgpackGz, bw, dl)
+		check := newGzipCheck()
+		_, err = c.Results.Download(ctx, job.ID, td.FormatMsgpackGz, io.MultiWriter(bw, check), dl)
+		if cerr := check.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("td: GET /v3/job/result/%s: the msgpack.gz result is corrupt (%v)", job.ID, cerr)
+			if file != "" {
+				err = fmt.Errorf("%w; %s not written", err, file)
+			}
+		}
 	} else {
-		err = writeRows(ctx, ios, c, job, bw, format, r.ColumnHeader, dl)
+		err = writeRows(ctx, c, job, bw, format, r.ColumnHeader, width, dl)
 	}
 	bar.Done()
-	if err != nil {
-		return err
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if commit != nil {
-		if err := commit(); err != nil {
-			return fmt.Errorf("writing %s: %w", r.File, err)
+	if err == nil && out != nil {
+		if err = out.Commit(); err != nil {
+			err = fmt.Errorf("writing %s: %w", file, err)
 		}
 	}
-	return nil
+	if err != nil && ctx.Err() != nil && file != "" {
+		// interrupted: the temporary file is gone (removed on cancellation),
+		// whichever of the download and the file noticed first
+		return fmt.Errorf("%w: %s not written", cmdutil.ErrCancel, file)
+	}
+	return err
 }
 
-func writeRows(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, job *td.Job, w io.Writer, format string, header bool, dl *td.DownloadOptions) error {
+// gzipCheck inflates what is written to it, on its own goroutine and
+// into io.Discard, to verify a gzip stream (every member's CRC-32 and
+// length) while it is downloaded; Close reports what was found.
+type gzipCheck struct {
+	chunks chan []byte
+	done   chan error
+}
+
+func newGzipCheck() *gzipCheck {
+	g := &gzipCheck{chunks: make(chan []byte, 16), done: make(chan error, 1)}
+	go func() {
+		cr := &chunkReader{chunks: g.chunks}
+		err := func() error {
+			zr, err := gzip.NewReader(cr)
+			if err != nil {
+				return err
+			}
+			zr.Multistream(true)
+			_, err = io.Copy(io.Discard, zr)
+			return err
+		}()
+		for range g.chunks { // keep the writer unblocked after an error
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = errors.New("the gzip stream ended early")
+		}
+		g.done <- err
+	}()
+	return g
+}
+
+func (g *gzipCheck) Write(p []byte) (int, error) {
+	g.chunks <- bytes.Clone(p)
+	return len(p), nil
+}
+
+// Close ends the stream and waits for the verdict.
+func (g *gzipCheck) Close() error {
+	close(g.chunks)
+	return <-g.done
+}
+
+// chunkReader reads the chunks sent to a channel until it is closed.
+type chunkReader struct {
+	chunks <-chan []byte
+	cur    []byte
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.cur) == 0 {
+		b, ok := <-c.chunks
+		if !ok {
+			return 0, io.EOF
+		}
+		c.cur = b
+	}
+	n := copy(p, c.cur)
+	c.cur = c.cur[n:]
+	return n, nil
+}
+
+// writeRows decodes the result and writes it to w in format; a table is
+// cut to width cells (0: no limit).
+func writeRows(ctx context.Context, c *td.Client, job *td.Job, w io.Writer, format string, header bool, width int, dl *td.DownloadOptions) error {
 	src, err := c.Results.Open(ctx, job.ID, td.FormatMsgpackGz, dl)
 	if err != nil {
 		return err
@@ -150,8 +206,9 @@ func writeRows(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, job 
 	}
 	switch format {
 	case "table":
-		p := output.New(ios, output.FormatTable)
-		t := p.Table(cols...)
+		tio := &iostreams.IOStreams{Out: w}
+		tio.SetTerminalWidth(width)
+		t := output.New(tio, output.FormatTable).Table(cols...)
 		for row, err := range rows.All() {
 			if err != nil {
 				return err

@@ -160,7 +160,7 @@ func ShowPairs(p *output.Printer, j *td.Job) [][2]string {
 		{"created_at", p.Time(&j.CreatedAt)}, {"start_at", p.Time(j.StartAt)}, {"end_at", p.Time(j.EndAt)},
 		{"duration", output.Int(j.Duration)}, {"cpu_time", output.Int(j.CPUTime)},
 		{"result_size", output.Int(j.ResultSize)}, {"num_records", output.Int(j.NumRecords)},
-		{"result", td.Redact(j.Result)}, {"url", j.URL},
+		{"result", cmdutil.Redact(j.Result)}, {"url", cmdutil.Redact(j.URL)},
 	}
 	if len(j.Schema) > 0 {
 		cols := make([]string, len(j.Schema))
@@ -177,38 +177,52 @@ func ShowPairs(p *output.Printer, j *td.Job) [][2]string {
 	}
 	pairs = append(pairs, [2]string{"query", j.Query})
 	if j.Debug != nil && strings.TrimSpace(j.Debug.Stderr) != "" {
-		pairs = append(pairs, [2]string{"debug.stderr", td.Redact(strings.TrimSpace(j.Debug.Stderr))})
+		pairs = append(pairs, [2]string{"debug.stderr", cmdutil.Redact(strings.TrimSpace(j.Debug.Stderr))})
 	}
 	return pairs
 }
 
-// RequireID validates a job id argument.
-func RequireID(id string) error {
-	id = strings.TrimSpace(id)
+// RequireID validates a job id argument: decimal digits and nothing else.
+// An id with white space around it (a line read from a file with CRLF
+// ends keeps its \r) is refused, never trimmed: sent as it is, it would
+// be answered with a 404 naming a job that seems to exist.
+func RequireID(id string) error { return RequireIDOf("", id) }
+
+// RequireIDOf is RequireID for an id given with a flag (e.g. "--job-id"),
+// which the message names.
+func RequireIDOf(flag, id string) error {
+	of := ""
+	if flag != "" {
+		of = " of " + flag
+	}
 	if id == "" {
-		return cmdutil.FlagErrorf("the job id is empty")
+		return cmdutil.FlagErrorf("the job id%s is empty", of)
 	}
 	for _, r := range id {
 		if r < '0' || r > '9' {
-			return cmdutil.FlagErrorf("invalid job id %q: job ids are numbers, e.g. 12345", id)
+			msg := fmt.Sprintf("invalid job id %q%s: job ids are numbers, e.g. 12345", id, of)
+			if t := strings.TrimSpace(id); t != id && t != "" && RequireID(t) == nil {
+				msg += "; strip the white space around it (a \\r comes from CRLF line ends)"
+			}
+			return cmdutil.FlagErrorf("%s", msg)
 		}
 	}
 	return nil
 }
 
 // Sanitize returns a copy of j safe to print: the result URL and debug
-// output go through td.Redact (td already redacts Result; this is the
+// output go through cmdutil.Redact (td already redacts Result; this is the
 // printer's own guarantee).
 func Sanitize(j *td.Job) *td.Job {
 	if j == nil {
 		return nil
 	}
 	c := *j
-	c.Result = td.Redact(c.Result)
+	c.Result = cmdutil.Redact(c.Result)
 	if c.Debug != nil {
 		d := *c.Debug
-		d.CmdOut = td.Redact(d.CmdOut)
-		d.Stderr = td.Redact(d.Stderr)
+		d.CmdOut = cmdutil.Redact(d.CmdOut)
+		d.Stderr = cmdutil.Redact(d.Stderr)
 		c.Debug = &d
 	}
 	return &c
