@@ -218,7 +218,10 @@ func (e *scrubbed) Unwrap() error { return e.err }
 
 // storeError types a paramstore error for the exit code: bad input is a
 // usage error (1), a bad URL a configuration error (1), anything else a
-// StoreError (2). The message never contains the URL's password.
+// StoreError (2) — a connect or query timeout included: exit 4 is only the
+// user's --timeout, and an interrupt (the command's context cancelled) is
+// still 130, as app checks that first. The message never contains the
+// URL's password.
 func storeError(so StoreOptions, err error) error {
 	if err == nil {
 		return nil
@@ -228,8 +231,6 @@ func storeError(so StoreOptions, err error) error {
 		err = &scrubbed{msg: clean, err: err}
 	}
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
 	case errors.Is(err, paramstore.ErrInvalid):
 		return cmdutil.NewFlagError(err)
 	case errors.Is(err, paramstore.ErrBadURL):

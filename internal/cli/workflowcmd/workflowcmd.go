@@ -295,6 +295,9 @@ func (e *FailedError) Is(target error) bool { return target == td.ErrJobFailed }
 // Unwrap returns the task error.
 func (e *FailedError) Unwrap() error { return e.Err }
 
+// ExitCode is 3, whatever made the task fail.
+func (e *FailedError) ExitCode() int { return cmdutil.ExitJobFailed }
+
 // Run runs o.File with the options' dependencies (used by `workflow run`
 // and `tdctl demo`).
 func Run(o *Options) error {
