@@ -93,7 +93,9 @@ var badInputs = []badInput{
 		msg: `cannot create the demo's data directory /proc/x: no such file or directory; pass --data DIR`},
 	// params
 	{input: "`param get k --store mysql://x`", args: []string{"param", "get", "k", "--store", "mysql://x"}, code: 1,
-		msg: `paramstore: unknown store URL scheme "mysql"; use sqlite:///abs/path/params.db, postgres://user@host/db or redis://host:6379/0`},
+		msg: `paramstore: unknown store URL scheme "mysql"; use postgres://user@host/db, redis://host:6379/0 or sqlite:///abs/path/params.db`},
+	{input: "`TDCTL_SITE=3abc tdctl param get k` (or `workflow run`)", args: []string{"param", "get", "k", "--store", "sqlite://DIR/p.db"}, vars: map[string]string{"TDCTL_SITE": "3abc"}, code: 1,
+		msg: `TDCTL_SITE="3abc" is not a site id: give an integer such as 0 (digdag's site_id)`},
 	{input: "`param get k --store postgres://u:pw@127.0.0.1:1/db` (nothing listens there)", args: []string{"param", "get", "k", "--store", "postgres://u:pw@127.0.0.1:1/db"}, code: 2,
 		msg: "paramstore postgres: cannot connect to 127.0.0.1:1 (user \"u\", database \"db\"); check that PostgreSQL runs there and the URL's host, port, user, password and database: failed to connect to `user=u database=db`: 127.0.0.1:1 (127.0.0.1): dial error: dial tcp 127.0.0.1:1: connect: connection refused"},
 	{input: "`param set k v --ttl -1s`", args: []string{"param", "set", "k", "v", "--ttl", "-1s", "--store", "sqlite://DIR/p.db"}, code: 1,

@@ -47,6 +47,13 @@ type Config struct {
 	User     Value `json:"user"`
 	// Database is the default database for `tdctl query` (profile only).
 	Database Value `json:"database"`
+	// ParamStore is the param store URL (env TDCTL_PARAM_STORE or a
+	// profile's param_store; it may hold a password: mask it before
+	// printing) and Site the param site id (env TDCTL_SITE or a profile's
+	// site), both "" when not set; flags and defaults are applied by the
+	// commands (paramcmd.ResolveStore).
+	ParamStore Value `json:"param_store"`
+	Site       Value `json:"site"`
 	// Profile is the tdctl profile in use ("" when none).
 	Profile Value `json:"profile"`
 	// TDConfPath and ConfigPath are the files consulted (they may not exist).
@@ -60,6 +67,10 @@ type Profile struct {
 	Endpoint string `mapstructure:"endpoint"`
 	User     string `mapstructure:"user"`
 	Database string `mapstructure:"database"`
+	// ParamStore and Site are the param store URL and site id of
+	// `tdctl param` and `workflow run`.
+	ParamStore string `mapstructure:"param_store"`
+	Site       string `mapstructure:"site"`
 }
 
 // Flags are the values given on the command line ("" = not given).
@@ -172,6 +183,8 @@ func Load(o Options) (*Config, error) {
 	c.Endpoint = pick(o.Flags.Endpoint, "--endpoint", []string{"TDCTL_ENDPOINT", "TD_API_SERVER"}, p.Endpoint, tdconf["endpoint"])
 	c.User = pick("", "", []string{"TDCTL_USER"}, p.User, tdconf["user"])
 	c.Database = pick("", "", []string{"TDCTL_DATABASE"}, p.Database, "")
+	c.ParamStore = pick("", "", []string{"TDCTL_PARAM_STORE"}, p.ParamStore, "")
+	c.Site = pick("", "", []string{"TDCTL_SITE"}, p.Site, "")
 	if !c.Endpoint.Set() {
 		c.Endpoint = Value{DefaultEndpoint, "default"}
 	}
@@ -296,7 +309,8 @@ type configFile struct {
 //
 //	default_profile: work
 //	profiles:
-//	  work: {apikey: ..., endpoint: us01, database: sample_datasets}
+//	  work: {apikey: ..., endpoint: us01, database: sample_datasets,
+//	         param_store: postgres://digdag@db/digdag, site: 3}
 //
 // A missing file is no error.
 func readConfigFile(path string) (*configFile, error) {

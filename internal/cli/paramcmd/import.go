@@ -48,7 +48,7 @@ type Change struct {
 	Action string `json:"action"`
 }
 
-func newCmdImport(f *factory.Factory, sf *storeFlags, runF func(*ImportOptions) error) *cobra.Command {
+func newCmdImport(f *factory.Factory, sf *StoreFlags, runF func(*ImportOptions) error) *cobra.Command {
 	opts := &ImportOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "import FILE|-",
@@ -71,7 +71,7 @@ be added, updated or stay the same; it writes nothing.`,
 				return cmdutil.FlagErrorf("--ttl %s: give a positive duration such as 24h or 90m", opts.TTL)
 			}
 			var err error
-			if opts.Store, err = sf.resolve(cmd); err != nil {
+			if opts.Store, err = sf.Resolve(cmd); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -34,7 +34,7 @@ type SetOptions struct {
 	TTL time.Duration
 }
 
-func newCmdSet(f *factory.Factory, sf *storeFlags, runF func(*SetOptions) error) *cobra.Command {
+func newCmdSet(f *factory.Factory, sf *StoreFlags, runF func(*SetOptions) error) *cobra.Command {
 	opts := &SetOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "set KEY VALUE|-",
@@ -71,7 +71,7 @@ The value lives for --ttl, or the store's default (the URL's ?ttl=, else 90 days
 			}
 			opts.Value = parseValue(v, opts.AsString)
 			var err error
-			if opts.Store, err = sf.resolve(cmd); err != nil {
+			if opts.Store, err = sf.Resolve(cmd); err != nil {
 				return err
 			}
 			if runF != nil {

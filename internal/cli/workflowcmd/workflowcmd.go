@@ -16,11 +16,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/config"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/output"
+	"github.com/tdctl/tdctl/internal/cli/paramcmd"
 	"github.com/tdctl/tdctl/internal/operators"
-	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/td"
 	"github.com/tdctl/tdctl/workflow"
 )
@@ -39,9 +40,11 @@ type Options struct {
 	Getenv func(string) string
 	Ctx    context.Context
 
-	File          string
-	Params        []string
-	SessionTime   string
+	File        string
+	Params      []string
+	SessionTime string
+	// ParamStoreURL and Site are the store and site as resolved by
+	// paramcmd.StoreFlags ("" = the default store).
 	ParamStoreURL string
 	Site          int32
 	SecretsFile   string
@@ -85,7 +88,7 @@ Every task's output goes to its own log under the run directory; the run ends wi
 		}
 		return o
 	}
-	cmd.AddCommand(newCmdRun(opts(), nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil))
+	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil))
 	return cmd
 }
 
@@ -94,7 +97,8 @@ func addCommonFlags(cmd *cobra.Command, o *Options) {
 	cmd.Flags().StringVar(&o.SecretsFile, "secrets", "", "YAML/JSON file of secret names to values")
 }
 
-func newCmdRun(o *Options, runF func(*Options) error) *cobra.Command {
+func newCmdRun(o *Options, cfg func() (*config.Config, error), runF func(*Options) error) *cobra.Command {
+	var sf *paramcmd.StoreFlags
 	cmd := &cobra.Command{
 		Use:   "run FILE.dig",
 		Short: "Run a workflow",
@@ -104,6 +108,11 @@ func newCmdRun(o *Options, runF func(*Options) error) *cobra.Command {
 		Args: cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.File, o.Ctx = args[0], cmd.Context()
+			store, err := sf.Resolve(cmd)
+			if err != nil {
+				return err
+			}
+			o.ParamStoreURL, o.Site = store.URL, store.Site
 			if runF != nil {
 				return runF(o)
 			}
@@ -112,8 +121,7 @@ func newCmdRun(o *Options, runF func(*Options) error) *cobra.Command {
 	}
 	addCommonFlags(cmd, o)
 	cmd.Flags().StringVar(&o.SessionTime, "session-time", "", "the run's session time (RFC 3339 or YYYY-MM-DD; default now)")
-	cmd.Flags().StringVar(&o.ParamStoreURL, "param-store", "", "param store URL: sqlite:///path, postgres://..., redis://... (env TDCTL_PARAM_STORE; default SQLite in the user config dir)")
-	cmd.Flags().Int32Var(&o.Site, "site", 0, "site id params are scoped to (env TDCTL_SITE)")
+	sf = paramcmd.AddStoreFlags(cmd.Flags(), "param-store", cfg)
 	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR; default ~/.local/state/tdctl/runs)")
 	output.AddFormatFlag(cmd, &o.Format)
 	return cmd
@@ -198,16 +206,16 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 	return wf, r, ps, nil
 }
 
-// OpenParamStore opens the store at url (default: paramstore.DefaultURL, the
-// embedded SQLite file) scoped to site.
+// OpenParamStore opens the store at url (default: the embedded SQLite
+// file) scoped to site, with the opener of `tdctl param`.
 func OpenParamStore(ctx context.Context, url string, site int32) (operators.ParamStore, io.Closer, error) {
 	if url == "" {
 		var err error
-		if url, err = paramstore.DefaultURL(); err != nil {
-			return nil, nil, cmdutil.NewConfigError(err)
+		if url, err = paramcmd.DefaultStoreURL(); err != nil {
+			return nil, nil, err
 		}
 	}
-	s, err := paramstore.Open(ctx, url)
+	s, err := paramcmd.OpenStore(ctx, url)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,11 +243,7 @@ func (l *lazyStore) get() (operators.ParamStore, error) {
 		l.err = errors.New("no param store configured")
 		return nil, l.err
 	}
-	url := l.o.ParamStoreURL
-	if url == "" {
-		url = l.o.getenv("TDCTL_PARAM_STORE")
-	}
-	l.store, l.closer, l.err = l.o.ParamStore(l.o.Ctx, url, l.o.Site)
+	l.store, l.closer, l.err = l.o.ParamStore(l.o.Ctx, l.o.ParamStoreURL, l.o.Site)
 	return l.store, l.err
 }
 
@@ -308,15 +312,6 @@ func Run(o *Options) error {
 	defer ps.close()
 	if r.SessionTime, err = parseSessionTime(o.SessionTime); err != nil {
 		return err
-	}
-	if o.Site == 0 {
-		if s := o.getenv("TDCTL_SITE"); s != "" {
-			var n int32
-			if _, err := fmt.Sscan(s, &n); err != nil {
-				return cmdutil.FlagErrorf("TDCTL_SITE=%q: expected an integer site id", s)
-			}
-			o.Site = n
-		}
 	}
 	r.RunsDir = o.RunsDir
 	if r.RunsDir == "" {
