@@ -39,40 +39,75 @@ type Options struct {
 // Main runs the command tree newRoot builds with the process's arguments
 // and streams and returns the exit code.
 //
-// Signals: Ctrl-C and SIGTERM cancel the command's context (exit 130; a
-// second one is ignored while the command cleans up), and a write to a
-// closed stdout fails with EPIPE, which is success for us, instead of
-// killing the process. signal.Notify hands every signal to a thread it
-// starts first, about 1 ms on a small VM — as long as the rest of tdctl's
-// own start-up — so it runs beside the command; SIGPIPE is ignored at once
-// (a plain sigaction) to cover the moments before.
+// Signals: Ctrl-C (SIGINT), SIGTERM and SIGHUP cancel the command's
+// context, so it stops, cleans up (kills jobs with --kill-on-interrupt,
+// removes temporary files, writes the run record, stops sh> tasks) and
+// exits 130. A second one while it cleans up ends the process at once,
+// with one line on stderr and exit 130, after removing the temporary files
+// registered with cmdutil.RemoveOnForcedExit. A write to a closed stdout
+// fails with EPIPE, which is success for us, instead of killing the
+// process. signal.Notify hands every signal to a thread it starts first,
+// about 1 ms on a small VM — as long as the rest of tdctl's own start-up —
+// so it runs beside the command; SIGPIPE is ignored at once (a plain
+// sigaction) to cover the moments before.
 func Main(newRoot Builder, o Options) int {
 	td.Version = build.Version
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ready := make(chan struct{})
-	go func() {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
-		close(ready)
-		for {
-			select {
-			case s := <-ch:
-				if s != syscall.SIGPIPE {
-					cancel()
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	ready, done := make(chan struct{}), make(chan struct{})
+	defer close(done)
+	go handleSignals(cancel, ready, done, func(code int) { os.Exit(code) })
 	if o.WaitForSignals {
 		<-ready
 	}
 	ios := iostreams.System()
 	dispatch.CheckVersion(ios.ErrOut, os.Getenv, os.Unsetenv)
 	return Run(ctx, factory.New(ios), newRoot, os.Args[1:])
+}
+
+// stopSignals are the signals that stop a command: Ctrl-C, kill's
+// default, and the terminal going away.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// handleSignals cancels the command on the first stop signal and exits
+// the process on the second, until done is closed.
+func handleSignals(cancel func(), ready, done chan struct{}, exit func(int)) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, append(stopSignals, syscall.SIGPIPE)...)
+	defer signal.Stop(ch)
+	close(ready)
+	stopping := false
+	for {
+		select {
+		case s := <-ch:
+			switch {
+			case s == syscall.SIGPIPE:
+			case !stopping:
+				stopping = true
+				cancel()
+			default:
+				fmt.Fprintf(os.Stderr, "tdctl: %s again: exiting now, without waiting for the clean-up\n", signalName(s))
+				cmdutil.ForcedExit()
+				exit(cmdutil.ExitInterrupted)
+				return
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "interrupted"
+	case syscall.SIGTERM:
+		return "terminated"
+	case syscall.SIGHUP:
+		return "hangup"
+	}
+	return s.String()
 }
 
 // Run executes one command line with the given factory and returns the exit

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"sync"
 )
 
 // Exit codes. They are documented in `tdctl --help` and docs/cli.md; app
@@ -157,4 +159,41 @@ func PathCause(err error) (cause error, ok bool) {
 		return pe.Err, true
 	}
 	return err, false
+}
+
+// forced holds the temporary files to remove when a second signal ends
+// the process at once (see app.Main).
+var forced struct {
+	sync.Mutex
+	paths map[string]struct{}
+}
+
+// RemoveOnForcedExit registers a temporary file that a second Ctrl-C,
+// SIGTERM or SIGHUP, which ends the process without waiting for the
+// command's own clean-up, must still remove. The returned function
+// unregisters it (call it once the file is renamed into place or
+// removed).
+func RemoveOnForcedExit(path string) (unregister func()) {
+	forced.Lock()
+	defer forced.Unlock()
+	if forced.paths == nil {
+		forced.paths = map[string]struct{}{}
+	}
+	forced.paths[path] = struct{}{}
+	return func() {
+		forced.Lock()
+		defer forced.Unlock()
+		delete(forced.paths, path)
+	}
+}
+
+// ForcedExit removes the files registered with RemoveOnForcedExit; app
+// calls it just before it ends the process on a second signal.
+func ForcedExit() {
+	forced.Lock()
+	defer forced.Unlock()
+	for p := range forced.paths {
+		os.Remove(p)
+	}
+	forced.paths = nil
 }
