@@ -136,3 +136,39 @@ func TestSecondSignalEndsTheProcess(t *testing.T) {
 		assert.Regexp(t, `tdctl: (interrupted|hangup) again: exiting now, without waiting for the clean-up\n$`, stderr)
 	}
 }
+
+// TestInputsGiveWayToSignals: a FIFO as td.conf no longer holds tdctl
+// (SIGTERM ends it with 130), and /dev/zero on stdin is refused at the
+// 64 MiB cap instead of read until memory runs out.
+func TestInputsGiveWayToSignals(t *testing.T) {
+	bin := buildTdctl(t)
+	env := testEnv(t, bin, "http://127.0.0.1:1")
+	var home string
+	for _, kv := range env {
+		if h, ok := strings.CutPrefix(kv, "HOME="); ok {
+			home = h
+		}
+	}
+	conf := filepath.Join(home, ".td", "td.conf")
+	require.NoError(t, os.MkdirAll(filepath.Dir(conf), 0o700))
+	require.NoError(t, syscall.Mkfifo(conf, 0o600))
+	defer os.Remove(conf)
+
+	stderr, code, took := signalled(t, env, 500*time.Millisecond, []syscall.Signal{syscall.SIGTERM}, bin, "job", "list")
+	assert.Equal(t, 130, code, stderr)
+	assert.Less(t, took, 3*time.Second)
+	require.NoError(t, os.Remove(conf))
+
+	zero, err := os.Open("/dev/zero")
+	require.NoError(t, err)
+	defer zero.Close()
+	cmd := exec.Command(bin, "query", "-d", "db", "-")
+	cmd.Env, cmd.Stdin = env, zero
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Equal(t, "the query on stdin is larger than 64 MiB: give a smaller input\n", string(out))
+	assert.Less(t, time.Since(start), 10*time.Second)
+}

@@ -115,6 +115,9 @@ func signalName(s os.Signal) string {
 // command that lives in tdctl-full (a dispatch stub of the tree) runs that
 // binary instead.
 func Run(ctx context.Context, f *factory.Factory, newRoot Builder, args []string) int {
+	if f.Context == nil {
+		f.Context = ctx
+	}
 	cmd := newRoot(f, args)
 	if stub := dispatch.Target(cmd, args); stub != nil {
 		return dispatch.Exec(ctx, f, stub.Name(), args)

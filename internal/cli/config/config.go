@@ -19,6 +19,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +30,8 @@ import (
 	"strings"
 
 	"github.com/spf13/viper"
+
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 )
 
 // Value is one setting and where it came from.
@@ -87,6 +90,9 @@ type Options struct {
 	Flags   Flags
 	Getenv  func(string) string
 	HomeDir string
+	// Context interrupts reading the files (a FIFO with no writer, a
+	// file that never ends); nil = never.
+	Context context.Context
 }
 
 // DefaultEndpoint is used when nothing configures one.
@@ -111,11 +117,15 @@ func Load(o Options) (*Config, error) {
 		ConfigPath: ConfigFilePath(o.Flags.ConfigFile, getenv, home),
 	}
 
-	tdconf, err := readTDConf(c.TDConfPath)
+	ctx := o.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	tdconf, err := readTDConf(ctx, c.TDConfPath)
 	if err != nil {
 		return nil, err
 	}
-	file, err := readConfigFile(c.ConfigPath)
+	file, err := readConfigFile(ctx, c.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
@@ -215,18 +225,17 @@ func ConfigFilePath(flag string, getenv func(string) string, home string) string
 // readTDConf reads the [account] section of the Ruby CLI's td.conf. A missing
 // file is no error. Lines end at "\n", "\r\n" or a bare "\r"
 // (scanConfLines), so no key or value holds a line break of any kind.
-func readTDConf(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+func readTDConf(ctx context.Context, path string) (map[string]string, error) {
+	data, err := readFile(ctx, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]string{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, err
 	}
-	defer f.Close()
 	out := map[string]string{}
 	section := ""
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Split(scanConfLines)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -313,17 +322,22 @@ type configFile struct {
 //	         param_store: postgres://digdag@db/digdag, site: 3}
 //
 // A missing file is no error.
-func readConfigFile(path string) (*configFile, error) {
+func readConfigFile(ctx context.Context, path string) (*configFile, error) {
 	out := &configFile{profiles: map[string]*Profile{}}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	data, err := readFile(ctx, path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
 	}
-	v := viper.New()
-	v.SetConfigFile(path)
-	if filepath.Ext(path) == "" {
-		v.SetConfigType("yaml")
+	if err != nil {
+		return nil, err
 	}
-	if err := v.ReadInConfig(); err != nil {
+	v := viper.New()
+	typ := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	if typ == "" {
+		typ = "yaml"
+	}
+	v.SetConfigType(typ)
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	out.exists = true
@@ -336,6 +350,20 @@ func readConfigFile(path string) (*configFile, error) {
 		out.profiles[strings.ToLower(name)] = &p
 	}
 	return out, nil
+}
+
+// readFile reads a configuration file: at most cmdutil.MaxConfigBytes,
+// and interrupted by ctx (a FIFO with no writer cannot hold tdctl). A
+// missing file is an error matching fs.ErrNotExist.
+func readFile(ctx context.Context, path string) ([]byte, error) {
+	data, err := cmdutil.ReadFile(ctx, path, cmdutil.MaxConfigBytes, path)
+	if errors.Is(err, fs.ErrNotExist) || ctx.Err() != nil {
+		return nil, err
+	}
+	if cause, ok := cmdutil.PathCause(err); ok {
+		return nil, fmt.Errorf("reading %s: %w", path, cause)
+	}
+	return data, err
 }
 
 // MaskKey hides an API key for display: the account part before "/" stays,

@@ -5,6 +5,7 @@ package factory
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,9 @@ type Factory struct {
 	HTTPClient *http.Client
 	// RetryPolicy, when set, replaces td's default retry policy (tests).
 	RetryPolicy *td.RetryPolicy
+	// Context is the command line's context (app.Run sets it): it
+	// interrupts reading the configuration files.
+	Context context.Context
 
 	configOnce sync.Once
 	config     *config.Config
@@ -71,6 +75,7 @@ func (f *Factory) Config() (*config.Config, error) {
 			},
 			Getenv:  f.Getenv,
 			HomeDir: f.HomeDir,
+			Context: f.Context,
 		})
 		if f.configErr != nil {
 			f.configErr = cmdutil.NewConfigError(f.configErr)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -92,13 +91,9 @@ func importRun(opts *ImportOptions) error {
 	var err error
 	if opts.File == "-" {
 		name = "stdin"
-		data, err = readAll(opts.IO.In, maxImportBytes, "stdin")
+		data, err = cmdutil.ReadAll(opts.Ctx, opts.IO.In, maxImportBytes, "stdin")
 	} else {
-		var fh *os.File
-		if fh, err = os.Open(opts.File); err == nil {
-			data, err = readAll(fh, maxImportBytes, opts.File)
-			fh.Close()
-		}
+		data, err = cmdutil.ReadFile(opts.Ctx, opts.File, maxImportBytes, opts.File)
 	}
 	if cause, ok := cmdutil.PathCause(err); ok {
 		return cmdutil.NewFlagError(fmt.Errorf("cannot read %s: %w", opts.File, cause))

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"unicode"
@@ -303,16 +302,4 @@ func checkKeyArg(key string) error {
 		return cmdutil.FlagErrorf("KEY %s: %s", showKey(key), strings.TrimPrefix(err.Error(), paramstore.ErrInvalid.Error()+": "))
 	}
 	return nil
-}
-
-// readAll reads a value or file from r, at most limit bytes.
-func readAll(r io.Reader, limit int64, what string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", what, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d MiB", what, limit>>20)
-	}
-	return b, nil
 }

@@ -15,9 +15,6 @@ import (
 	"github.com/tdctl/tdctl/paramstore"
 )
 
-// maxValueBytes bounds a value read from stdin.
-const maxValueBytes = 64 << 20
-
 // SetOptions are the inputs of `param set`.
 type SetOptions struct {
 	IO    *iostreams.IOStreams
@@ -63,7 +60,7 @@ The value lives for --ttl, or the store's default (the URL's ?ttl=, else 90 days
 			}
 			v := args[1]
 			if v == "-" {
-				b, err := readAll(opts.IO.In, maxValueBytes, "the value on stdin")
+				b, err := cmdutil.ReadAll(opts.Ctx, opts.IO.In, cmdutil.MaxInputBytes, "the value on stdin")
 				if err != nil {
 					return err
 				}

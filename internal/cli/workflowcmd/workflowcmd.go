@@ -179,7 +179,17 @@ func (o *Options) getenv(k string) string {
 // prepare parses the file and builds a runner; nothing connects yet (the
 // param store opens on first use).
 func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, error) {
-	wf, err := workflow.ParseFile(o.File)
+	data, err := cmdutil.ReadFile(o.Ctx, o.File, cmdutil.MaxInputBytes, o.File)
+	if err != nil {
+		if o.Ctx != nil && o.Ctx.Err() != nil {
+			return nil, nil, nil, err
+		}
+		if _, ok := cmdutil.PathCause(err); ok {
+			err = fmt.Errorf("workflow: %w", err)
+		}
+		return nil, nil, nil, cmdutil.NewConfigError(err)
+	}
+	wf, err := workflow.Parse(o.File, data)
 	if err != nil {
 		return nil, nil, nil, cmdutil.NewConfigError(err)
 	}
@@ -191,8 +201,11 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 		}
 		params[strings.TrimSpace(k)] = v
 	}
-	file, err := loadSecretsFile(o.SecretsFile)
+	file, err := loadSecretsFile(o.Ctx, o.SecretsFile)
 	if err != nil {
+		if o.Ctx != nil && o.Ctx.Err() != nil {
+			return nil, nil, nil, err
+		}
 		return nil, nil, nil, cmdutil.NewFlagError(err)
 	}
 	secrets := &secretSource{getenv: o.getenv, file: file, apiKey: o.APIKey}

@@ -96,6 +96,7 @@ func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, jo
 			}
 			return cmdutil.NewFlagError(fmt.Errorf("cannot write -o %s: %w", r.File, err))
 		}
+		defer cmdutil.RemoveOnForcedExit(f.Name())() // a second Ctrl-C removes it too
 		defer func() {
 			if err != nil {
 				f.Close()
