@@ -82,8 +82,8 @@ func ReadAll(ctx context.Context, r io.Reader, limit int64, what string) ([]byte
 
 // ReadFile reads the file at path like ReadAll: at most limit bytes, and
 // cancellable by ctx, the open included (opening a FIFO waits for a
-// writer). A missing or unreadable file is an *fs.PathError for the
-// caller to word.
+// writer). A missing or unreadable file (a directory...) is an
+// *fs.PathError for the caller to word.
 func ReadFile(ctx context.Context, path string, limit int64, what string) ([]byte, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -105,7 +105,7 @@ func ReadFile(ctx context.Context, path string, limit int64, what string) ([]byt
 	}()
 	select {
 	case res := <-done:
-		if _, isPath := PathCause(res.err); isPath && res.b == nil {
+		if _, isPath := PathCause(res.err); isPath {
 			return nil, res.err
 		}
 		return checkRead(res.b, res.err, limit, what)

@@ -46,6 +46,17 @@ func TestReadFile(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	_, ok := PathCause(err)
 	assert.True(t, ok, "a missing file stays an *fs.PathError for the caller to word")
+	_, err = ReadFile(t.Context(), t.TempDir(), 10, "x")
+	_, ok = PathCause(err)
+	assert.True(t, ok, "so does a directory: %v", err)
+
+	p := filepath.Join(t.TempDir(), "f")
+	require.NoError(t, os.WriteFile(p, []byte("12345"), 0o600))
+	_, err = ReadFile(t.Context(), p, 4, "--settings @f")
+	assert.EqualError(t, err, "--settings @f is larger than 4 bytes: give a smaller input")
+	b, err := ReadFile(t.Context(), p, 5, "x")
+	require.NoError(t, err)
+	assert.Equal(t, "12345", string(b))
 }
 
 func TestForcedExitRemovesRegisteredFiles(t *testing.T) {
