@@ -75,7 +75,6 @@ var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 func handleSignals(cancel func(), ready, done chan struct{}, exit func(int)) {
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, append(stopSignals, syscall.SIGPIPE)...)
-	defer signal.Stop(ch)
 	close(ready)
 	stopping := false
 	for {
