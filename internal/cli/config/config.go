@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -341,6 +342,9 @@ func readConfigFile(ctx context.Context, path string) (*configFile, error) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	out.exists = true
+	if err := checkKeys(path, v); err != nil {
+		return nil, err
+	}
 	out.defaultProfile = v.GetString("default_profile")
 	var profiles map[string]Profile
 	if err := v.UnmarshalKey("profiles", &profiles); err != nil {
@@ -350,6 +354,31 @@ func readConfigFile(ctx context.Context, path string) (*configFile, error) {
 		out.profiles[strings.ToLower(name)] = &p
 	}
 	return out, nil
+}
+
+// profileKeys are the keys a profile may hold (Profile's fields).
+var profileKeys = []string{"apikey", "endpoint", "user", "database", "param_store", "site"}
+
+// checkKeys refuses a key tdctl does not know, at the top of the file or
+// in a profile, rather than ignore it (a misspelt param-store would
+// otherwise silently leave the default store in use).
+func checkKeys(path string, v *viper.Viper) error {
+	top := v.AllSettings()
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if k != "default_profile" && k != "profiles" {
+			return fmt.Errorf("%s: unknown key %q (known: default_profile, profiles)", path, k)
+		}
+	}
+	profiles, _ := top["profiles"].(map[string]any)
+	for _, name := range slices.Sorted(maps.Keys(profiles)) {
+		p, _ := profiles[name].(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(p)) {
+			if !slices.Contains(profileKeys, k) {
+				return fmt.Errorf("%s: profile %s: unknown key %q (known: %s)", path, name, k, strings.Join(profileKeys, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 // readFile reads a configuration file: at most cmdutil.MaxConfigBytes,

@@ -241,3 +241,22 @@ func TestTDConfControlCharacterIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "1/with\ttab", m["apikey"], "a tab is plain text")
 }
+
+// TestUnknownKeysRefused: a key tdctl does not know is named, not ignored.
+func TestUnknownKeysRefused(t *testing.T) {
+	for yaml, want := range map[string]string{
+		"profiles:\n  work:\n    param-store: sqlite:///x.db\n": `profile work: unknown key "param-store" (known: apikey, endpoint, user, database, param_store, site)`,
+		"default_profle: work\n":                                `unknown key "default_profle" (known: default_profile, profiles)`,
+	} {
+		home := t.TempDir()
+		p := filepath.Join(home, "xdg", "tdctl", "config.yaml")
+		write(t, p, yaml)
+		_, err := Load(Options{Getenv: env{"XDG_CONFIG_HOME": filepath.Join(home, "xdg")}.get, HomeDir: home})
+		require.Error(t, err, yaml)
+		assert.Equal(t, p+": "+want, err.Error())
+	}
+	home, e := setup(t, false, true)
+	c, err := Load(Options{Getenv: e.get, HomeDir: home})
+	require.NoError(t, err, "every key of the documented example is known")
+	assert.Equal(t, "2/from-work", c.APIKey.Value)
+}
