@@ -7,24 +7,115 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tdctl/tdctl/paramstore/driver"
-	"github.com/tdctl/tdctl/paramstore/memstore"
-	"github.com/tdctl/tdctl/paramstore/pgstore"
-	"github.com/tdctl/tdctl/paramstore/redisstore"
-	"github.com/tdctl/tdctl/paramstore/sqlitestore"
 )
 
-// Open opens the store a URL names:
+// Backend is a storage backend's entry in the registry Open consults: the
+// URL schemes it serves and how it opens a driver for one of their URLs.
+// Each backend package registers itself in its init function (as
+// database/sql drivers do), so a program has the backends it imports:
 //
-//	sqlite:///absolute/path/params.db          embedded file (see DefaultURL)
+//	import _ "github.com/tdctl/tdctl/paramstore/pgstore" // postgres://
+type Backend struct {
+	// Name names the backend in messages and Store.Backend ("postgres").
+	Name string
+	// Schemes are the URL schemes it serves, lower case ("postgres",
+	// "postgresql").
+	Schemes []string
+	// Example is a URL shown when a URL names no known scheme
+	// ("postgres://user@host/db"); "" shows none.
+	Example string
+	// Open opens the driver for u, which has no ttl= parameter left. Its
+	// errors wrap ErrBadURL or ErrUnavailable, name the backend and the
+	// fix, and never contain the URL's password (see driver.OpenError).
+	Open func(ctx context.Context, u *url.URL) (driver.Driver, error)
+}
+
+var registry struct {
+	mu       sync.RWMutex
+	schemes  map[string]*Backend
+	backends []*Backend
+}
+
+// Register adds a backend to the registry Open consults. It panics when
+// the backend has no name, scheme or Open, or when one of its schemes is
+// already registered: a program error, found when the program starts.
+func Register(b Backend) {
+	if b.Name == "" || len(b.Schemes) == 0 || b.Open == nil {
+		panic("paramstore: Register needs a Name, Schemes and Open")
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.schemes == nil {
+		registry.schemes = map[string]*Backend{}
+	}
+	for _, sc := range b.Schemes {
+		if sc != strings.ToLower(sc) {
+			panic(fmt.Sprintf("paramstore: Register %s: scheme %q is not lower case", b.Name, sc))
+		}
+		if o, dup := registry.schemes[sc]; dup {
+			panic(fmt.Sprintf("paramstore: Register %s: scheme %q is already registered by %s", b.Name, sc, o.Name))
+		}
+	}
+	bp := &b
+	for _, sc := range b.Schemes {
+		registry.schemes[sc] = bp
+	}
+	registry.backends = append(registry.backends, bp)
+}
+
+// Schemes returns the registered URL schemes, sorted.
+func Schemes() []string {
+	registry.mu.RLock()
+	defer registry.mu.RUnlock()
+	out := make([]string, 0, len(registry.schemes))
+	for sc := range registry.schemes {
+		out = append(out, sc)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func lookup(scheme string) *Backend {
+	registry.mu.RLock()
+	defer registry.mu.RUnlock()
+	return registry.schemes[scheme]
+}
+
+// examples lists the registered backends' example URLs, sorted by backend
+// name: "use a, b or c".
+func examples() string {
+	registry.mu.RLock()
+	var ex []string
+	for _, b := range slices.SortedFunc(slices.Values(registry.backends), func(a, b *Backend) int { return strings.Compare(a.Name, b.Name) }) {
+		if b.Example != "" {
+			ex = append(ex, b.Example)
+		}
+	}
+	registry.mu.RUnlock()
+	switch len(ex) {
+	case 0:
+		return "no store backend is registered: the program must import one, e.g. github.com/tdctl/tdctl/paramstore/sqlitestore"
+	case 1:
+		return "use " + ex[0]
+	}
+	return "use " + strings.Join(ex[:len(ex)-1], ", ") + " or " + ex[len(ex)-1]
+}
+
+// Open opens the store a URL names, with the backend registered for its
+// scheme (see Register). The backends of this module:
+//
+//	sqlite:///absolute/path/params.db          paramstore/sqlitestore: embedded file (see DefaultURL)
 //	postgres://user[:pw]@host[:port]/db[?search_path=schema&sslmode=...]
-//	postgresql://...                           same as postgres://
-//	redis://[:pw@]host[:port][/db]             (rediss:// for TLS)
-//	mem://                                     in memory, for tests
+//	postgresql://...                           paramstore/pgstore
+//	redis://[:pw@]host[:port][/db]             paramstore/redisstore (rediss:// for TLS)
+//	mem://                                     paramstore/memstore: in memory, for tests
 //
 // Every URL takes ttl=<duration> (Go syntax such as 24h or 90m, or whole
 // seconds): the default lifetime of written values, overriding WithTTL.
@@ -59,40 +150,20 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		q.Del("ttl")
 		u.RawQuery = q.Encode()
 	}
-	var d driver.Driver
-	var name string
-	switch u.Scheme {
-	case "sqlite", "sqlite3":
-		name = "sqlite"
-		if u.Host != "" || u.Opaque != "" {
-			return nil, driver.OpenError(ErrBadURL, rawURL, nil,
-				"paramstore sqlite: %s has no absolute path; write sqlite:///absolute/path/params.db (three slashes)", driver.RedactURL(rawURL))
-		}
-		if u.Path == "" {
-			return nil, driver.OpenError(ErrBadURL, rawURL, nil,
-				"paramstore sqlite: the URL has no path; write sqlite:///absolute/path/params.db")
-		}
-		d, err = sqlitestore.Open(ctx, u.Path)
-	case "postgres", "postgresql":
-		name = "postgres"
-		d, err = pgstore.Open(ctx, u.String())
-	case "redis", "rediss":
-		name = "redis"
-		d, err = redisstore.Open(ctx, u.String())
-	case "mem", "memory":
-		name = "memory"
-		d = memstore.New()
-	case "":
+	if u.Scheme == "" {
 		return nil, driver.OpenError(ErrBadURL, rawURL, nil,
-			"paramstore: %q is not a store URL; use sqlite:///abs/path/params.db, postgres://user@host/db or redis://host:6379/0", driver.RedactURL(rawURL))
-	default:
-		return nil, driver.OpenError(ErrBadURL, rawURL, nil,
-			"paramstore: unknown store URL scheme %q; use sqlite:///abs/path/params.db, postgres://user@host/db or redis://host:6379/0", u.Scheme)
+			"paramstore: %q is not a store URL; %s", driver.RedactURL(rawURL), examples())
 	}
+	b := lookup(u.Scheme)
+	if b == nil {
+		return nil, driver.OpenError(ErrBadURL, rawURL, nil,
+			"paramstore: unknown store URL scheme %q; %s", u.Scheme, examples())
+	}
+	d, err := b.Open(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	all := append([]Option{WithBackendName(name)}, opts...)
+	all := append([]Option{WithBackendName(b.Name)}, opts...)
 	if urlTTL != 0 {
 		all = append(all, WithTTL(urlTTL))
 	}

@@ -1,6 +1,9 @@
 package paramstore_test
 
 import (
+	"context"
+	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +13,46 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tdctl/tdctl/paramstore"
+	"github.com/tdctl/tdctl/paramstore/driver"
+	"github.com/tdctl/tdctl/paramstore/memstore"
+	_ "github.com/tdctl/tdctl/paramstore/pgstore"
+	_ "github.com/tdctl/tdctl/paramstore/redisstore"
+	_ "github.com/tdctl/tdctl/paramstore/sqlitestore"
 )
+
+// TestRegistry: Open finds a backend by its URL's scheme; a backend added
+// by Register alone (no change to this package) is opened like the
+// module's own, and a scheme cannot be taken twice.
+var registered int
+
+func TestRegistry(t *testing.T) {
+	assert.Subset(t, paramstore.Schemes(), []string{"mem", "memory", "postgres", "postgresql", "redis", "rediss", "sqlite", "sqlite3"})
+
+	var got *url.URL
+	registered++ // -count=N registers a new scheme each time
+	scheme := fmt.Sprintf("test-kv%d", registered)
+	paramstore.Register(paramstore.Backend{Name: "test-kv", Schemes: []string{scheme}, Example: scheme + "://bucket",
+		Open: func(ctx context.Context, u *url.URL) (driver.Driver, error) {
+			got = u
+			return memstore.New(), nil
+		}})
+	s, err := paramstore.Open(t.Context(), strings.ToUpper(scheme)+"://bucket/x?ttl=1h&a=b")
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, "test-kv", s.Backend())
+	assert.Equal(t, time.Hour, s.TTL())
+	assert.Equal(t, scheme+"://bucket/x?a=b", got.String(), "the backend gets the URL without ttl=")
+	require.NoError(t, s.Site(0).Set(t.Context(), "k", paramstore.String("v")))
+
+	_, err = paramstore.Open(t.Context(), "nope://x")
+	assert.ErrorContains(t, err, `unknown store URL scheme "nope"; use postgres://user@host/db, redis://host:6379/0, sqlite:///abs/path/params.db`)
+	assert.ErrorContains(t, err, scheme+"://bucket")
+
+	assert.PanicsWithValue(t, `paramstore: Register again: scheme "redis" is already registered by redis`, func() {
+		paramstore.Register(paramstore.Backend{Name: "again", Schemes: []string{"redis"}, Open: func(context.Context, *url.URL) (driver.Driver, error) { return nil, nil }})
+	})
+	assert.Panics(t, func() { paramstore.Register(paramstore.Backend{Name: "x"}) })
+}
 
 func TestOpenRejectsBadURLs(t *testing.T) {
 	for url, want := range map[string]string{

@@ -3,9 +3,13 @@
 //
 // A *Store wraps one backend (SQLite, PostgreSQL, Redis or memory; see
 // Open) and does everything that is not storage once: JSON encoding,
-// validation, TTL defaults, paging and CompareAndSwap semantics. Params
-// belong to a site (digdag's integer site id, an account): every read and
-// write goes through a *Site handle,
+// validation, TTL defaults, paging and CompareAndSwap semantics. A
+// backend is a package of its own that registers its URL schemes when
+// imported (see Register), so a program links only the backends it
+// imports. Params belong to a site (digdag's integer site id, an
+// account): every read and write goes through a *Site handle,
+//
+//	import _ "github.com/tdctl/tdctl/paramstore/pgstore"
 //
 //	store, err := paramstore.Open(ctx, "postgres://digdag@db/digdag")
 //	site := store.Site(0)

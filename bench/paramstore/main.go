@@ -31,6 +31,9 @@ import (
 
 	"github.com/tdctl/tdctl/bench/internal/summary"
 	"github.com/tdctl/tdctl/paramstore"
+	_ "github.com/tdctl/tdctl/paramstore/pgstore"     // postgres://
+	_ "github.com/tdctl/tdctl/paramstore/redisstore"  // redis://
+	_ "github.com/tdctl/tdctl/paramstore/sqlitestore" // sqlite:///
 )
 
 func main() {

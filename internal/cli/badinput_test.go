@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/emulator"
 )
 
@@ -23,6 +24,7 @@ type badInput struct {
 	args   []string // "{dig}" stands for the path of dig, "{job}" for a finished job, "{running}" for a running one
 	dig    string   // a workflow file's text
 	tdconf string   // ~/.td/td.conf's text
+	stdin  string   // a file to read as stdin
 	vars   map[string]string
 	code   int
 	msg    string // stderr's last line, the test's own paths and run ids written as DIR, ~ and RUN
@@ -44,6 +46,8 @@ var badInputs = []badInput{
 		msg: "-r/--result: not a result URL: expected scheme://..., e.g. td://@/db/table (see 'tdctl query --help')"},
 	{input: "`tdctl query -d db` (no SQL)", args: []string{"query", "-d", "db"}, code: 1,
 		msg: "give the SQL as one argument (quote it), or - to read it from stdin (see 'tdctl query --help')"},
+	{input: "`tdctl query -d db - < /dev/zero`", args: []string{"query", "-d", "db", "-"}, stdin: "/dev/zero", code: 1,
+		msg: `the query on stdin is larger than 64 MiB: give a smaller input`},
 	{input: "`tdctl query -d no_such_db ...`", args: []string{"query", "-d", "no_such_db", "select 1"}, code: 2,
 		msg: `td: POST /v3/job/issue/presto/no_such_db: 404 Not Found: database "no_such_db" not found`},
 	// job
@@ -79,6 +83,8 @@ var badInputs = []badInput{
 		msg: `--settings must follow the --connection it belongs to (a --result-url carries its options in the URL) (see 'tdctl job export --help')`},
 	{input: "`job export ID --connection x --settings '{bad'`", args: []string{"job", "export", "{job}", "--connection", "x", "--settings", "{bad"}, code: 1,
 		msg: `--settings of connection x: settings must be a JSON object such as {"bucket":"b","path":"/logs/"} (invalid character 'b' looking for beginning of object key string) (see 'tdctl job export --help')`},
+	{input: "`job export ID --connection x --settings @/dev/zero`", args: []string{"job", "export", "{job}", "--connection", "x", "--settings", "@/dev/zero"}, code: 1,
+		msg: `--settings of connection x: @/dev/zero is larger than 64 MiB: give a smaller input (see 'tdctl job export --help')`},
 	{input: "`job export ID` (no destination)", args: []string{"job", "export", "{job}"}, code: 1,
 		msg: "no destination: add --result-url URL or --connection NAME|ID [--settings JSON] (see 'tdctl job export --help')"},
 	{input: "`job export ID --connection no_such_connection`", args: []string{"job", "export", "{job}", "--connection", "no_such_connection"}, code: 2,
@@ -89,6 +95,8 @@ var badInputs = []badInput{
 	{input: "`~/.td/td.conf` with an escape sequence in a value", args: []string{"job", "list"}, vars: map[string]string{"TD_API_KEY": ""},
 		tdconf: "[account]\n  apikey = 1/abc\x1b[2Jdef\n", code: 1,
 		msg: `~/.td/td.conf:2: the value of apikey holds a control character (U+001B): td.conf values are plain text`},
+	{input: "`~/.td/td.conf` larger than 1 MiB", args: []string{"job", "list"}, tdconf: strings.Repeat("# comment\n", 110000), code: 1,
+		msg: `~/.td/td.conf is larger than 1 MiB: give a smaller input`},
 	{input: "`TD_API_SERVER=ftp://x`", args: []string{"job", "list"}, vars: map[string]string{"TD_API_SERVER": "ftp://x"}, code: 1,
 		msg: `invalid endpoint "ftp://x": scheme must be http or https (endpoint set by env TD_API_SERVER)`},
 	{input: "`tdctl --endpoint ap01 job list` (no such site)", args: []string{"--endpoint", "ap01", "job", "list"}, code: 1,
@@ -105,7 +113,9 @@ var badInputs = []badInput{
 		msg: `cannot create the demo's data directory /proc/x: no such file or directory; pass --data DIR`},
 	// params
 	{input: "`param get k --store mysql://x`", args: []string{"param", "get", "k", "--store", "mysql://x"}, code: 1,
-		msg: `paramstore: unknown store URL scheme "mysql"; use sqlite:///abs/path/params.db, postgres://user@host/db or redis://host:6379/0`},
+		msg: `paramstore: unknown store URL scheme "mysql"; use postgres://user@host/db, redis://host:6379/0 or sqlite:///abs/path/params.db`},
+	{input: "`TDCTL_SITE=3abc tdctl param get k` (or `workflow run`)", args: []string{"param", "get", "k", "--store", "sqlite://DIR/p.db"}, vars: map[string]string{"TDCTL_SITE": "3abc"}, code: 1,
+		msg: `TDCTL_SITE="3abc" is not a site id: give an integer such as 0 (digdag's site_id)`},
 	{input: "`param get k --store postgres://u:pw@127.0.0.1:1/db` (nothing listens there)", args: []string{"param", "get", "k", "--store", "postgres://u:pw@127.0.0.1:1/db"}, code: 2,
 		msg: "paramstore postgres: cannot connect to 127.0.0.1:1 (user \"u\", database \"db\"); check that PostgreSQL runs there and the URL's host, port, user, password and database: failed to connect to `user=u database=db`: 127.0.0.1:1 (127.0.0.1): dial error: dial tcp 127.0.0.1:1: connect: connection refused"},
 	{input: "`param set k v --ttl -1s`", args: []string{"param", "set", "k", "v", "--ttl", "-1s", "--store", "sqlite://DIR/p.db"}, code: 1,
@@ -116,6 +126,8 @@ var badInputs = []badInput{
 		msg: `param "k\x1b[31m" not set (site 0, store sqlite://DIR/p.db)`},
 	{input: "`param get never_set`", args: []string{"param", "get", "never_set", "--store", "sqlite://DIR/p.db"}, code: 1,
 		msg: `param never_set not set (site 0, store sqlite://DIR/p.db)`},
+	{input: "`param set k - < /dev/zero`", args: []string{"param", "set", "k", "-", "--store", "sqlite://DIR/p.db"}, stdin: "/dev/zero", code: 1,
+		msg: `the value on stdin is larger than 64 MiB: give a smaller input`},
 	{input: "`param import missing.json`", args: []string{"param", "import", "DIR/missing.json", "--store", "sqlite://DIR/p.db"}, code: 1,
 		msg: `cannot read DIR/missing.json: no such file or directory (see 'tdctl param import --help')`},
 	// workflows: found by `workflow check` (and so before `workflow run` runs anything)
@@ -188,6 +200,12 @@ func TestBadInput(t *testing.T) {
 			if c.tdconf != "" {
 				require.NoError(t, os.MkdirAll(filepath.Join(e.home, ".td"), 0o700))
 				require.NoError(t, os.WriteFile(filepath.Join(e.home, ".td", "td.conf"), []byte(c.tdconf), 0o600))
+			}
+			if c.stdin != "" {
+				in, err := os.Open(c.stdin)
+				require.NoError(t, err)
+				defer in.Close()
+				e.outFile = func(ios *iostreams.IOStreams) { ios.In = in }
 			}
 			for k, v := range c.vars {
 				if v == "" {

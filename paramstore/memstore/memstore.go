@@ -6,13 +6,22 @@ package memstore
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/paramstore/driver"
 )
+
+func init() {
+	paramstore.Register(paramstore.Backend{
+		Name: "memory", Schemes: []string{"mem", "memory"},
+		Open: func(context.Context, *url.URL) (driver.Driver, error) { return New(), nil },
+	})
+}
 
 type siteKey struct {
 	site int32

@@ -27,14 +27,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/paramstore/driver"
 )
+
+func init() {
+	paramstore.Register(paramstore.Backend{
+		Name: "postgres", Schemes: []string{"postgres", "postgresql"}, Example: "postgres://user@host/db",
+		Open: func(ctx context.Context, u *url.URL) (driver.Driver, error) {
+			d, err := Open(ctx, u.String())
+			if err != nil {
+				return nil, err
+			}
+			return d, nil
+		},
+	})
+}
 
 // live is digdag's visibility rule, written so it can use plain
 // comparisons.

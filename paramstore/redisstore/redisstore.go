@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,8 +30,22 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/paramstore/driver"
 )
+
+func init() {
+	paramstore.Register(paramstore.Backend{
+		Name: "redis", Schemes: []string{"redis", "rediss"}, Example: "redis://host:6379/0",
+		Open: func(ctx context.Context, u *url.URL) (driver.Driver, error) {
+			d, err := Open(ctx, u.String())
+			if err != nil {
+				return nil, err
+			}
+			return d, nil
+		},
+	})
+}
 
 // Driver is the Redis driver.Driver.
 type Driver struct {

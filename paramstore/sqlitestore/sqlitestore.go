@@ -25,8 +25,33 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/paramstore/driver"
 )
+
+func init() {
+	paramstore.Register(paramstore.Backend{
+		Name: "sqlite", Schemes: []string{"sqlite", "sqlite3"}, Example: "sqlite:///abs/path/params.db",
+		Open: openURL,
+	})
+}
+
+// openURL opens sqlite:///absolute/path/params.db.
+func openURL(ctx context.Context, u *url.URL) (driver.Driver, error) {
+	if u.Host != "" || u.Opaque != "" {
+		return nil, driver.OpenError(driver.ErrBadURL, u.String(), nil,
+			"paramstore sqlite: %s has no absolute path; write sqlite:///absolute/path/params.db (three slashes)", driver.RedactURL(u.String()))
+	}
+	if u.Path == "" {
+		return nil, driver.OpenError(driver.ErrBadURL, u.String(), nil,
+			"paramstore sqlite: the URL has no path; write sqlite:///absolute/path/params.db")
+	}
+	d, err := Open(ctx, u.Path)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
 
 const schema = `CREATE TABLE IF NOT EXISTS params (
 	site_id    INTEGER NOT NULL,

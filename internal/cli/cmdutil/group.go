@@ -33,6 +33,15 @@ func CommandWords(args []string) []string {
 	return args
 }
 
+// NoArgs is cobra.NoArgs as a usage error (exit 1, with the pointer to
+// the command's help).
+func NoArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return FlagErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return nil
+}
+
 // ExactArgs, MaximumNArgs and RangeArgs replace cobra's argument checks
 // ("accepts 1 arg(s), received 0") with a usage error that shows the
 // command's usage line, e.g. "missing argument: usage: tdctl job kill

@@ -32,6 +32,7 @@ type OutputFile struct {
 	done    bool
 	aborted error
 	stop    func() bool
+	unforce func() // drops the temporary file from RemoveOnForcedExit
 }
 
 // CreateOutput opens path for writing whole or not at all (see
@@ -66,6 +67,7 @@ func CreateOutput(ctx context.Context, path string) (*OutputFile, error) {
 			return fail(err)
 		}
 		o.temp = o.f.Name()
+		o.unforce = RemoveOnForcedExit(o.temp) // a second Ctrl-C removes it too
 		if st != nil { // keep the existing file's mode (the umask does not apply to chmod)
 			if err := o.f.Chmod(st.Mode().Perm()); err != nil {
 				o.Abort()
@@ -129,6 +131,9 @@ func (o *OutputFile) Commit() error {
 	}
 	o.done = true
 	o.stop()
+	if o.unforce != nil {
+		defer o.unforce()
+	}
 	err := o.f.Close()
 	if err == nil && o.temp != "" {
 		err = os.Rename(o.temp, o.target)
@@ -156,5 +161,8 @@ func (o *OutputFile) abort(why error) {
 	o.f.Close()
 	if o.temp != "" {
 		os.Remove(o.temp)
+	}
+	if o.unforce != nil {
+		o.unforce()
 	}
 }

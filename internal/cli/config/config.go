@@ -19,9 +19,11 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -29,6 +31,8 @@ import (
 	"strings"
 
 	"github.com/spf13/viper"
+
+	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 )
 
 // Value is one setting and where it came from.
@@ -47,6 +51,13 @@ type Config struct {
 	User     Value `json:"user"`
 	// Database is the default database for `tdctl query` (profile only).
 	Database Value `json:"database"`
+	// ParamStore is the param store URL (env TDCTL_PARAM_STORE or a
+	// profile's param_store; it may hold a password: mask it before
+	// printing) and Site the param site id (env TDCTL_SITE or a profile's
+	// site), both "" when not set; flags and defaults are applied by the
+	// commands (paramcmd.ResolveStore).
+	ParamStore Value `json:"param_store"`
+	Site       Value `json:"site"`
 	// Profile is the tdctl profile in use ("" when none).
 	Profile Value `json:"profile"`
 	// TDConfPath and ConfigPath are the files consulted (they may not exist).
@@ -60,6 +71,10 @@ type Profile struct {
 	Endpoint string `mapstructure:"endpoint"`
 	User     string `mapstructure:"user"`
 	Database string `mapstructure:"database"`
+	// ParamStore and Site are the param store URL and site id of
+	// `tdctl param` and `workflow run`.
+	ParamStore string `mapstructure:"param_store"`
+	Site       string `mapstructure:"site"`
 }
 
 // Flags are the values given on the command line ("" = not given).
@@ -76,6 +91,9 @@ type Options struct {
 	Flags   Flags
 	Getenv  func(string) string
 	HomeDir string
+	// Context interrupts reading the files (a FIFO with no writer, a
+	// file that never ends); nil = never.
+	Context context.Context
 }
 
 // DefaultEndpoint is used when nothing configures one.
@@ -100,11 +118,15 @@ func Load(o Options) (*Config, error) {
 		ConfigPath: ConfigFilePath(o.Flags.ConfigFile, getenv, home),
 	}
 
-	tdconf, err := readTDConf(c.TDConfPath)
+	ctx := o.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	tdconf, err := readTDConf(ctx, c.TDConfPath)
 	if err != nil {
 		return nil, err
 	}
-	file, err := readConfigFile(c.ConfigPath)
+	file, err := readConfigFile(ctx, c.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +194,8 @@ func Load(o Options) (*Config, error) {
 	c.Endpoint = pick(o.Flags.Endpoint, "--endpoint", []string{"TDCTL_ENDPOINT", "TD_API_SERVER"}, p.Endpoint, tdconf["endpoint"])
 	c.User = pick("", "", []string{"TDCTL_USER"}, p.User, tdconf["user"])
 	c.Database = pick("", "", []string{"TDCTL_DATABASE"}, p.Database, "")
+	c.ParamStore = pick("", "", []string{"TDCTL_PARAM_STORE"}, p.ParamStore, "")
+	c.Site = pick("", "", []string{"TDCTL_SITE"}, p.Site, "")
 	if !c.Endpoint.Set() {
 		c.Endpoint = Value{DefaultEndpoint, "default"}
 	}
@@ -202,18 +226,17 @@ func ConfigFilePath(flag string, getenv func(string) string, home string) string
 // readTDConf reads the [account] section of the Ruby CLI's td.conf. A missing
 // file is no error. Lines end at "\n", "\r\n" or a bare "\r"
 // (scanConfLines), so no key or value holds a line break of any kind.
-func readTDConf(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+func readTDConf(ctx context.Context, path string) (map[string]string, error) {
+	data, err := readFile(ctx, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]string{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, err
 	}
-	defer f.Close()
 	out := map[string]string{}
 	section := ""
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Split(scanConfLines)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -296,23 +319,32 @@ type configFile struct {
 //
 //	default_profile: work
 //	profiles:
-//	  work: {apikey: ..., endpoint: us01, database: sample_datasets}
+//	  work: {apikey: ..., endpoint: us01, database: sample_datasets,
+//	         param_store: postgres://digdag@db/digdag, site: 3}
 //
 // A missing file is no error.
-func readConfigFile(path string) (*configFile, error) {
+func readConfigFile(ctx context.Context, path string) (*configFile, error) {
 	out := &configFile{profiles: map[string]*Profile{}}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	data, err := readFile(ctx, path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
 	}
-	v := viper.New()
-	v.SetConfigFile(path)
-	if filepath.Ext(path) == "" {
-		v.SetConfigType("yaml")
+	if err != nil {
+		return nil, err
 	}
-	if err := v.ReadInConfig(); err != nil {
+	v := viper.New()
+	typ := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	if typ == "" {
+		typ = "yaml"
+	}
+	v.SetConfigType(typ)
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	out.exists = true
+	if err := checkKeys(path, v); err != nil {
+		return nil, err
+	}
 	out.defaultProfile = v.GetString("default_profile")
 	var profiles map[string]Profile
 	if err := v.UnmarshalKey("profiles", &profiles); err != nil {
@@ -322,6 +354,45 @@ func readConfigFile(path string) (*configFile, error) {
 		out.profiles[strings.ToLower(name)] = &p
 	}
 	return out, nil
+}
+
+// profileKeys are the keys a profile may hold (Profile's fields).
+var profileKeys = []string{"apikey", "endpoint", "user", "database", "param_store", "site"}
+
+// checkKeys refuses a key tdctl does not know, at the top of the file or
+// in a profile, rather than ignore it (a misspelt param-store would
+// otherwise silently leave the default store in use).
+func checkKeys(path string, v *viper.Viper) error {
+	top := v.AllSettings()
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if k != "default_profile" && k != "profiles" {
+			return fmt.Errorf("%s: unknown key %q (known: default_profile, profiles)", path, k)
+		}
+	}
+	profiles, _ := top["profiles"].(map[string]any)
+	for _, name := range slices.Sorted(maps.Keys(profiles)) {
+		p, _ := profiles[name].(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(p)) {
+			if !slices.Contains(profileKeys, k) {
+				return fmt.Errorf("%s: profile %s: unknown key %q (known: %s)", path, name, k, strings.Join(profileKeys, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// readFile reads a configuration file: at most cmdutil.MaxConfigBytes,
+// and interrupted by ctx (a FIFO with no writer cannot hold tdctl). A
+// missing file is an error matching fs.ErrNotExist.
+func readFile(ctx context.Context, path string) ([]byte, error) {
+	data, err := cmdutil.ReadFile(ctx, path, cmdutil.MaxConfigBytes, path)
+	if errors.Is(err, fs.ErrNotExist) || ctx.Err() != nil {
+		return nil, err
+	}
+	if cause, ok := cmdutil.PathCause(err); ok {
+		return nil, fmt.Errorf("reading %s: %w", path, cause)
+	}
+	return data, err
 }
 
 // MaskKey hides an API key for display: the account part before "/" stays,

@@ -167,7 +167,7 @@ func TestTDConfBareCarriageReturnEndsALine(t *testing.T) {
 	home, e := setup(t, false, false)
 	path := filepath.Join(home, ".td", "td.conf")
 	write(t, path, "[account]\napikey = 1/x\rinjected = y\n")
-	m, err := readTDConf(path)
+	m, err := readTDConf(t.Context(), path)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"apikey": "1/x", "injected": "y"}, m)
 	c, err := Load(Options{Getenv: e.get, HomeDir: home})
@@ -176,16 +176,16 @@ func TestTDConfBareCarriageReturnEndsALine(t *testing.T) {
 
 	// every line ending, mixed in one file, with a "\r" last at EOF
 	write(t, path, "[account]\r  user = u@example.com\r\n\r\n\r  apikey = 1/mixed\n\rendpoint = eu01\r")
-	m, err = readTDConf(path)
+	m, err = readTDConf(t.Context(), path)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"user": "u@example.com", "apikey": "1/mixed", "endpoint": "eu01"}, m)
 
 	// line numbers in errors count a bare "\r" as a line end and "\r\n" as one
 	write(t, path, "[account]\r\napikey = 1/k\r# comment\r\rno equals sign\n")
-	_, err = readTDConf(path)
+	_, err = readTDConf(t.Context(), path)
 	require.ErrorContains(t, err, "td.conf:5: expected key = value")
 	write(t, path, "[account]\r[broken\r\napikey = 1/k\n")
-	_, err = readTDConf(path)
+	_, err = readTDConf(t.Context(), path)
 	require.ErrorContains(t, err, `td.conf:2: malformed section header "[broken"`)
 }
 
@@ -232,12 +232,31 @@ func TestScanConfLinesAcrossReads(t *testing.T) {
 func TestTDConfControlCharacterIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "td.conf")
 	require.NoError(t, os.WriteFile(path, []byte("[account]\n  apikey = 1/secretpart\x1b[2Kfake\n"), 0o600))
-	_, err := readTDConf(path)
+	_, err := readTDConf(t.Context(), path)
 	require.Error(t, err)
 	assert.Equal(t, path+":2: the value of apikey holds a control character (U+001B): td.conf values are plain text", err.Error())
 
 	require.NoError(t, os.WriteFile(path, []byte("[account]\n  apikey = \"1/with\ttab\"\n"), 0o600))
-	m, err := readTDConf(path)
+	m, err := readTDConf(t.Context(), path)
 	require.NoError(t, err)
 	assert.Equal(t, "1/with\ttab", m["apikey"], "a tab is plain text")
+}
+
+// TestUnknownKeysRefused: a key tdctl does not know is named, not ignored.
+func TestUnknownKeysRefused(t *testing.T) {
+	for yaml, want := range map[string]string{
+		"profiles:\n  work:\n    param-store: sqlite:///x.db\n": `profile work: unknown key "param-store" (known: apikey, endpoint, user, database, param_store, site)`,
+		"default_profle: work\n":                                `unknown key "default_profle" (known: default_profile, profiles)`,
+	} {
+		home := t.TempDir()
+		p := filepath.Join(home, "xdg", "tdctl", "config.yaml")
+		write(t, p, yaml)
+		_, err := Load(Options{Getenv: env{"XDG_CONFIG_HOME": filepath.Join(home, "xdg")}.get, HomeDir: home})
+		require.Error(t, err, yaml)
+		assert.Equal(t, p+": "+want, err.Error())
+	}
+	home, e := setup(t, false, true)
+	c, err := Load(Options{Getenv: e.get, HomeDir: home})
+	require.NoError(t, err, "every key of the documented example is known")
+	assert.Equal(t, "2/from-work", c.APIKey.Value)
 }

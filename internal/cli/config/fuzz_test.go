@@ -47,7 +47,7 @@ func FuzzTDConf(f *testing.F) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
 		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 
-		m, err := readTDConf(path)
+		m, err := readTDConf(t.Context(), path)
 		if err != nil {
 			require.Nil(t, m)
 			require.NotContains(t, err.Error(), "\n", "one-line error")

@@ -41,7 +41,7 @@ kept in the embedded SQLite store. Run it twice: the second run prints what the 
 
 State (emulator databases, exported files, params.db, run logs) is kept in --data
 (default: the user cache directory, tdctl/demo).`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(cmd.Context(), f, dataDir, format)
 		},

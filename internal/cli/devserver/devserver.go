@@ -53,7 +53,7 @@ The first line on stdout is the address ("listening on http://HOST:PORT"), the s
 line to paste into your shell. Any API key is accepted unless --require-key is given.
 --addr 127.0.0.1:0 picks a free port. Stop it with Ctrl-C.`,
 		Example: "  tdctl dev-server &\n  eval \"$(tdctl dev-server --addr 127.0.0.1:0 | sed -n 2p)\"  # in a script: read line 2",
-		Args:    cobra.NoArgs,
+		Args:    cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Ctx = cmd.Context()
 			if _, _, err := net.SplitHostPort(opts.Addr); err != nil {

@@ -4,6 +4,7 @@
 package factory
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,9 @@ type Factory struct {
 	HTTPClient *http.Client
 	// RetryPolicy, when set, replaces td's default retry policy (tests).
 	RetryPolicy *td.RetryPolicy
+	// Context is the command line's context (app.Run sets it): it
+	// interrupts reading the configuration files.
+	Context context.Context
 
 	configOnce sync.Once
 	config     *config.Config
@@ -70,6 +74,7 @@ func (f *Factory) Config() (*config.Config, error) {
 			},
 			Getenv:  f.Getenv,
 			HomeDir: f.HomeDir,
+			Context: f.Context,
 		})
 		if f.configErr != nil {
 			f.configErr = cmdutil.NewConfigError(f.configErr)
@@ -116,9 +121,15 @@ func (f *Factory) TDClient() (*td.Client, error) {
 			w := &redactingWriter{w: f.IOStreams.ErrOut}
 			opts = append(opts, td.WithLogger(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 		}
+		// The endpoint is checked on its own first, so that the error can
+		// say which setting (and where it came from) is wrong.
+		if _, err := td.ResolveEndpoint(cfg.Endpoint.Value); err != nil {
+			f.clientErr = configError(err, "endpoint set by "+cfg.Endpoint.Source)
+			return
+		}
 		c, err := td.NewClient(cfg.APIKey.Value, opts...)
 		if err != nil {
-			f.clientErr = cmdutil.NewConfigError(fmt.Errorf("%s (%s)", strings.TrimPrefix(err.Error(), "td: "), sourceOf(cfg, err)))
+			f.clientErr = configError(err, "API key set by "+cfg.APIKey.Source)
 			return
 		}
 		f.client = c
@@ -126,11 +137,10 @@ func (f *Factory) TDClient() (*td.Client, error) {
 	return f.client, f.clientErr
 }
 
-func sourceOf(cfg *config.Config, err error) string {
-	if strings.Contains(err.Error(), "endpoint") {
-		return "endpoint set by " + cfg.Endpoint.Source
-	}
-	return "API key set by " + cfg.APIKey.Source
+// configError words a td configuration error for the CLI: without the
+// SDK's "td: " prefix, with where the setting came from.
+func configError(err error, source string) error {
+	return cmdutil.NewConfigError(fmt.Errorf("%s (%s)", strings.TrimPrefix(err.Error(), "td: "), source))
 }
 
 func (f *Factory) getenv(k string) string {

@@ -200,7 +200,7 @@ func newCmdGC(f *factory.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Delete pods (and their policies, config maps, secrets) left by tdctl runs",
-		Args:  cobra.NoArgs,
+		Args:  cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if olderThan <= 0 {
 				return cmdutil.FlagErrorf("--older-than must be positive, e.g. --older-than 1h")

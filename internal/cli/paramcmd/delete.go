@@ -24,7 +24,7 @@ type DeleteOptions struct {
 	IgnoreMissing bool
 }
 
-func newCmdDelete(f *factory.Factory, sf *storeFlags, runF func(*DeleteOptions) error) *cobra.Command {
+func newCmdDelete(f *factory.Factory, sf *StoreFlags, runF func(*DeleteOptions) error) *cobra.Command {
 	opts := &DeleteOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:     "delete KEY",
@@ -40,7 +40,7 @@ func newCmdDelete(f *factory.Factory, sf *storeFlags, runF func(*DeleteOptions) 
 				return err
 			}
 			var err error
-			if opts.Store, err = sf.resolve(cmd); err != nil {
+			if opts.Store, err = sf.Resolve(cmd); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -27,7 +27,7 @@ type ExportOptions struct {
 	Format output.Format
 }
 
-func newCmdExport(f *factory.Factory, sf *storeFlags, runF func(*ExportOptions) error) *cobra.Command {
+func newCmdExport(f *factory.Factory, sf *StoreFlags, runF func(*ExportOptions) error) *cobra.Command {
 	opts := &ExportOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "export [PREFIX]",
@@ -49,7 +49,7 @@ Nothing is written to stdout unless every param was read.`,
 				opts.Format = output.FormatJSON
 			}
 			var err error
-			if opts.Store, err = sf.resolve(cmd); err != nil {
+			if opts.Store, err = sf.Resolve(cmd); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -25,7 +25,7 @@ type GetOptions struct {
 	Format output.Format
 }
 
-func newCmdGet(f *factory.Factory, sf *storeFlags, runF func(*GetOptions) error) *cobra.Command {
+func newCmdGet(f *factory.Factory, sf *StoreFlags, runF func(*GetOptions) error) *cobra.Command {
 	opts := &GetOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "get KEY",
@@ -46,7 +46,7 @@ func newCmdGet(f *factory.Factory, sf *storeFlags, runF func(*GetOptions) error)
 				return err
 			}
 			var err error
-			if opts.Store, err = sf.resolve(cmd); err != nil {
+			if opts.Store, err = sf.Resolve(cmd); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -48,7 +47,7 @@ type Change struct {
 	Action string `json:"action"`
 }
 
-func newCmdImport(f *factory.Factory, sf *storeFlags, runF func(*ImportOptions) error) *cobra.Command {
+func newCmdImport(f *factory.Factory, sf *StoreFlags, runF func(*ImportOptions) error) *cobra.Command {
 	opts := &ImportOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "import FILE|-",
@@ -71,7 +70,7 @@ be added, updated or stay the same; it writes nothing.`,
 				return cmdutil.FlagErrorf("--ttl %s: give a positive duration such as 24h or 90m", opts.TTL)
 			}
 			var err error
-			if opts.Store, err = sf.resolve(cmd); err != nil {
+			if opts.Store, err = sf.Resolve(cmd); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -92,13 +91,9 @@ func importRun(opts *ImportOptions) error {
 	var err error
 	if opts.File == "-" {
 		name = "stdin"
-		data, err = readAll(opts.IO.In, maxImportBytes, "stdin")
+		data, err = cmdutil.ReadAll(opts.Ctx, opts.IO.In, maxImportBytes, "stdin")
 	} else {
-		var fh *os.File
-		if fh, err = os.Open(opts.File); err == nil {
-			data, err = readAll(fh, maxImportBytes, opts.File)
-			fh.Close()
-		}
+		data, err = cmdutil.ReadFile(opts.Ctx, opts.File, maxImportBytes, opts.File)
 	}
 	if cause, ok := cmdutil.PathCause(err); ok {
 		return cmdutil.NewFlagError(fmt.Errorf("cannot read %s: %w", opts.File, cause))

@@ -32,7 +32,7 @@ type Item struct {
 	Value json.RawMessage `json:"value"`
 }
 
-func newCmdList(f *factory.Factory, sf *storeFlags, runF func(*ListOptions) error) *cobra.Command {
+func newCmdList(f *factory.Factory, sf *StoreFlags, runF func(*ListOptions) error) *cobra.Command {
 	opts := &ListOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:     "list [PREFIX]",
@@ -55,7 +55,7 @@ table and tsv a value's tabs and line breaks become spaces (-o json keeps them).
 				return cmdutil.FlagErrorf("--limit %d: give 0 (all) or more", opts.Limit)
 			}
 			var err error
-			if opts.Store, err = sf.resolve(cmd); err != nil {
+			if opts.Store, err = sf.Resolve(cmd); err != nil {
 				return err
 			}
 			if runF != nil {

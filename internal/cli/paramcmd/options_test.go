@@ -36,6 +36,7 @@ func parse(t *testing.T, env map[string]string, stdin string, argv ...string) (*
 	in.WriteString(stdin)
 	f := factory.New(ios)
 	f.Getenv = func(k string) string { return env[k] }
+	f.HomeDir = t.TempDir()
 	c := &captured{}
 	cmd := newCmdParam(f, runFuncs{
 		get:    func(o *GetOptions) error { c.get = o; return nil },

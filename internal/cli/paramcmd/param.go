@@ -2,24 +2,27 @@
 // export and import of the params workflows keep between runs (digdag's
 // param_get> / param_set>), in the store the paramstore package opens.
 //
-// Every subcommand works on one store (--store, env TDCTL_PARAM_STORE,
-// default the embedded SQLite file of paramstore.DefaultURL) and one site
-// (--site, env TDCTL_SITE, default 0).
+// Every subcommand works on one store (--store, env TDCTL_PARAM_STORE, a
+// profile's param_store, default the embedded SQLite file of
+// paramstore.DefaultURL) and one site (--site, env TDCTL_SITE, a profile's
+// site, default 0), resolved by StoreFlags.Resolve — the resolution
+// `workflow run` uses too.
 package paramcmd
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/config"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/paramstore/driver"
@@ -76,13 +79,14 @@ Values are JSON. 'param set' stores VALUE as JSON when it parses as JSON (42, tr
 'param get' prints what a workflow interpolates for ${KEY}: a string's text, any
 other value as compact JSON.
 
-Store (--store, env TDCTL_PARAM_STORE; default the SQLite file ~/.config/tdctl/params.db):
+Store (--store, env TDCTL_PARAM_STORE, a profile's param_store; default the SQLite file
+~/.config/tdctl/params.db):
   sqlite:///abs/path/params.db
   postgres://user[:password]@host[:port]/db[?search_path=schema]   digdag's params table
   redis://[:password@]host[:port][/db]                           digdag's <site>:<key> keys
 Add ?ttl=24h to any URL to change how long written values live (default 90 days).
-Site (--site, env TDCTL_SITE; default 0): digdag's site id; sites never see each
-other's params.
+Site (--site, env TDCTL_SITE, a profile's site; default 0): digdag's site id; sites never
+see each other's params.
 
 Exit codes: 0 ok; 1 usage, a param that is not set, or a bad file; 2 the store
 failed (unreachable server, refused login, a table not in digdag's layout).`,
@@ -91,10 +95,7 @@ failed (unreachable server, refused login, a table not in digdag's layout).`,
   tdctl param list --store postgres://digdag@db/digdag --site 3
   tdctl param export > params.json && tdctl param import --store redis://127.0.0.1:6379/0 params.json`,
 	}
-	sf := &storeFlags{getenv: f.Getenv}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&sf.url, "store", "", "param store URL: sqlite:///path, postgres://..., redis://... (env TDCTL_PARAM_STORE; default SQLite in the user config dir)")
-	pf.Int32Var(&sf.site, "site", 0, "site id params are scoped to (env TDCTL_SITE; default 0)")
+	sf := AddStoreFlags(cmd.PersistentFlags(), "store", f.Config)
 	cmd.AddCommand(
 		newCmdGet(f, sf, run.get),
 		newCmdSet(f, sf, run.set),
@@ -106,43 +107,90 @@ failed (unreachable server, refused login, a table not in digdag's layout).`,
 	return cmdutil.MakeGroup(cmd)
 }
 
-// storeFlags are the group's --store and --site.
-type storeFlags struct {
-	url    string
-	site   int32
-	getenv func(string) string
+// StoreFlags are a command's store URL flag (--store of `param`,
+// --param-store of `workflow run`) and --site; Resolve turns them into the
+// store and site the command works on.
+type StoreFlags struct {
+	urlFlag string
+	url     string
+	site    int32
+	config  func() (*config.Config, error)
 }
 
-// resolve applies flag > environment > default.
-func (sf *storeFlags) resolve(cmd *cobra.Command) (StoreOptions, error) {
-	getenv := sf.getenv
-	if getenv == nil {
-		getenv = func(string) string { return "" }
+// AddStoreFlags adds the store URL flag, named urlFlag, and --site to fs;
+// cfg (factory.Factory.Config) gives the environment's and the profile's
+// values.
+func AddStoreFlags(fs *pflag.FlagSet, urlFlag string, cfg func() (*config.Config, error)) *StoreFlags {
+	sf := &StoreFlags{urlFlag: urlFlag, config: cfg}
+	fs.StringVar(&sf.url, urlFlag, "", "param store URL: sqlite:///path, postgres://..., redis://... (env TDCTL_PARAM_STORE; default SQLite in the user config dir)")
+	fs.Int32Var(&sf.site, "site", 0, "site id params are scoped to (env TDCTL_SITE; default 0)")
+	return sf
+}
+
+// Resolve is the one resolution of the param store and site, for every
+// command that opens the store: the flag, then the environment
+// (TDCTL_PARAM_STORE, TDCTL_SITE), then the profile (param_store, site),
+// then the default (paramstore.DefaultURL, site 0). A flag given
+// explicitly wins even when its value is the default (--site 0).
+func (sf *StoreFlags) Resolve(cmd *cobra.Command) (StoreOptions, error) {
+	o := StoreOptions{Open: OpenStore}
+	urlFlag, siteFlag := cmd.Flags().Lookup(sf.urlFlag), cmd.Flags().Lookup("site")
+	urlSet, siteSet := urlFlag != nil && urlFlag.Changed, siteFlag != nil && siteFlag.Changed
+	if urlSet {
+		if o.URL = strings.TrimSpace(sf.url); o.URL == "" {
+			return o, cmdutil.FlagErrorf("--%s is empty: give a store URL such as sqlite:///abs/path/params.db, postgres://user@host/db or redis://host:6379/0", sf.urlFlag)
+		}
 	}
-	o := StoreOptions{URL: strings.TrimSpace(sf.url), Site: sf.site, Open: OpenStore}
-	if fl := cmd.Flag("store"); fl == nil || !fl.Changed {
-		o.URL = strings.TrimSpace(getenv(EnvStore))
-	} else if o.URL == "" {
-		return o, cmdutil.FlagErrorf("--store is empty: give a store URL such as sqlite:///abs/path/params.db, postgres://user@host/db or redis://host:6379/0")
+	if siteSet {
+		o.Site = sf.site
+	}
+	if (!urlSet || !siteSet) && sf.config != nil {
+		cfg, err := sf.config()
+		if err != nil {
+			return o, err
+		}
+		if !urlSet {
+			o.URL = cfg.ParamStore.Value
+		}
+		if !siteSet && cfg.Site.Set() {
+			if o.Site, err = ParseSite(cfg.Site); err != nil {
+				return o, err
+			}
+		}
 	}
 	cmdutil.AddURLSecrets(o.URL) // masked in every output, whatever it holds
 	if o.URL == "" {
-		u, err := paramstore.DefaultURL()
-		if err != nil {
-			return o, cmdutil.NewConfigError(err)
-		}
-		o.URL = u
-	}
-	if fl := cmd.Flag("site"); fl == nil || !fl.Changed {
-		if s := strings.TrimSpace(getenv(EnvSite)); s != "" {
-			n, err := strconv.ParseInt(s, 10, 32)
-			if err != nil {
-				return o, cmdutil.NewConfigError(fmt.Errorf("%s=%q is not a site id: give an integer such as 0 (digdag's site_id)", EnvSite, s))
-			}
-			o.Site = int32(n)
+		var err error
+		if o.URL, err = DefaultStoreURL(); err != nil {
+			return o, err
 		}
 	}
 	return o, nil
+}
+
+// ParseSite reads a site id from the environment or a profile; the error
+// names where the value came from.
+func ParseSite(v config.Value) (int32, error) {
+	s := strings.TrimSpace(v.Value)
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err == nil {
+		return int32(n), nil
+	}
+	what := fmt.Sprintf("site %q (%s)", s, v.Source)
+	if env, ok := strings.CutPrefix(v.Source, "env "); ok {
+		what = fmt.Sprintf("%s=%q", env, s)
+	}
+	return 0, cmdutil.NewConfigError(fmt.Errorf("%s is not a site id: give an integer such as 0 (digdag's site_id)", what))
+}
+
+// DefaultStoreURL is the store used when nothing names one: the embedded
+// SQLite file (paramstore.DefaultURL).
+func DefaultStoreURL() (string, error) {
+	u, err := paramstore.DefaultURL()
+	if err != nil {
+		return "", cmdutil.NewConfigError(err)
+	}
+	return u, nil
 }
 
 // OpenStore opens the store at url for the CLI: like paramstore.Open, but
@@ -219,7 +267,10 @@ func (e *scrubbed) Unwrap() error { return e.err }
 
 // storeError types a paramstore error for the exit code: bad input is a
 // usage error (1), a bad URL a configuration error (1), anything else a
-// StoreError (2). The message never contains the URL's password.
+// StoreError (2) — a connect or query timeout included: exit 4 is only the
+// user's --timeout, and an interrupt (the command's context cancelled) is
+// still 130, as app checks that first. The message never contains the
+// URL's password.
 func storeError(so StoreOptions, err error) error {
 	if err == nil {
 		return nil
@@ -229,8 +280,6 @@ func storeError(so StoreOptions, err error) error {
 		err = &scrubbed{msg: clean, err: err}
 	}
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
 	case errors.Is(err, paramstore.ErrInvalid):
 		return cmdutil.NewFlagError(err)
 	case errors.Is(err, paramstore.ErrBadURL):
@@ -254,16 +303,4 @@ func checkKeyArg(key string) error {
 		return cmdutil.FlagErrorf("KEY %s: %s", showKey(key), strings.TrimPrefix(err.Error(), paramstore.ErrInvalid.Error()+": "))
 	}
 	return nil
-}
-
-// readAll reads a value or file from r, at most limit bytes.
-func readAll(r io.Reader, limit int64, what string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", what, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d MiB", what, limit>>20)
-	}
-	return b, nil
 }

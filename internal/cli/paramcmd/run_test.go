@@ -47,6 +47,7 @@ func (e *env) run(args ...string) result {
 	ios.SetStderrTTY(e.tty)
 	f := factory.New(ios)
 	f.Getenv = func(k string) string { return e.vars[k] }
+	f.HomeDir = e.t.TempDir()
 	root := &cobra.Command{Use: "tdctl", SilenceErrors: true, SilenceUsage: true}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.NewFlagError(err) })
 	root.AddCommand(NewCmdParam(f))

@@ -16,9 +16,6 @@ import (
 	"github.com/tdctl/tdctl/paramstore"
 )
 
-// maxValueBytes bounds a value read from stdin.
-const maxValueBytes = 64 << 20
-
 // SetOptions are the inputs of `param set`.
 type SetOptions struct {
 	IO    *iostreams.IOStreams
@@ -35,7 +32,7 @@ type SetOptions struct {
 	TTL time.Duration
 }
 
-func newCmdSet(f *factory.Factory, sf *storeFlags, runF func(*SetOptions) error) *cobra.Command {
+func newCmdSet(f *factory.Factory, sf *StoreFlags, runF func(*SetOptions) error) *cobra.Command {
 	opts := &SetOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "set KEY VALUE|-",
@@ -64,7 +61,7 @@ The value lives for --ttl, or the store's default (the URL's ?ttl=, else 90 days
 			}
 			v := args[1]
 			if v == "-" {
-				b, err := readAll(opts.IO.In, maxValueBytes, "the value on stdin")
+				b, err := cmdutil.ReadAll(opts.Ctx, opts.IO.In, cmdutil.MaxInputBytes, "the value on stdin")
 				if err != nil {
 					return err
 				}
@@ -75,7 +72,7 @@ The value lives for --ttl, or the store's default (the URL's ?ttl=, else 90 days
 			}
 			opts.Value = parseValue(v, opts.AsString)
 			var err error
-			if opts.Store, err = sf.resolve(cmd); err != nil {
+			if opts.Store, err = sf.Resolve(cmd); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -4,7 +4,6 @@ package query
 import (
 	"context"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -67,9 +66,9 @@ func NewCmdQuery(f *factory.Factory, runF func(*QueryOptions) error) *cobra.Comm
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ctx = cmd.Context()
 			if args[0] == "-" {
-				b, err := io.ReadAll(opts.IO.In)
+				b, err := cmdutil.ReadAll(opts.Ctx, opts.IO.In, cmdutil.MaxInputBytes, "the query on stdin")
 				if err != nil {
-					return fmt.Errorf("reading the query from stdin: %w", err)
+					return err
 				}
 				opts.SQL = string(b)
 			} else {

@@ -39,11 +39,12 @@ as in the Ruby td CLI. Progress bars appear on stderr only when it is a terminal
 Exit codes:
   0    success (also when stdout is a closed pipe, e.g. '| head')
   1    usage: bad flags or arguments, configuration (also a missing API key), local files
-  2    API or auth error (including the network to the API)
+  2    API or auth error (including the network to the API), a param store failure
   3    a job ended in error or was killed
   4    timed out (--timeout)
   5    the job has not finished yet (job num-records / job result without --wait)
-  130  interrupted (Ctrl-C); jobs keep running unless --kill-on-interrupt`
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); jobs keep running unless --kill-on-interrupt;
+       a second signal ends tdctl at once, without waiting for its clean-up`
 
 // LazyCommand is a top-level command. Its subtree is built only when a command
 // line needs it (New); otherwise a placeholder with the same name and Short

@@ -1,6 +1,7 @@
 package workflowcmd
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -52,7 +53,7 @@ func (s *secretSource) lookup(name string) (string, bool) {
 
 // loadSecretsFile reads a YAML or JSON mapping of secret names to values;
 // nested mappings give dotted names ({td: {apikey: x}} is td.apikey).
-func loadSecretsFile(path string) (map[string]string, error) {
+func loadSecretsFile(ctx context.Context, path string) (map[string]string, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -63,9 +64,15 @@ func loadSecretsFile(path string) (map[string]string, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		fmt.Fprintf(os.Stderr, "warning: %s is readable by other users; chmod 600 it\n", path)
 	}
-	data, err := os.ReadFile(path)
+	data, err := cmdutil.ReadFile(ctx, path, cmdutil.MaxConfigBytes, "--secrets "+path)
 	if err != nil {
-		return nil, fmt.Errorf("--secrets: %w", err)
+		if ctx != nil && ctx.Err() != nil {
+			return nil, err
+		}
+		if _, ok := cmdutil.PathCause(err); ok {
+			err = fmt.Errorf("--secrets: %w", err)
+		}
+		return nil, err
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {

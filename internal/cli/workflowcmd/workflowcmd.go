@@ -16,12 +16,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/config"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/output"
+	"github.com/tdctl/tdctl/internal/cli/paramcmd"
 	"github.com/tdctl/tdctl/internal/operators"
 	"github.com/tdctl/tdctl/k8sexec"
-	"github.com/tdctl/tdctl/paramstore"
 	"github.com/tdctl/tdctl/td"
 	"github.com/tdctl/tdctl/workflow"
 )
@@ -38,9 +39,11 @@ type Options struct {
 	Getenv     func(string) string
 	Ctx        context.Context
 
-	File          string
-	Params        []string
-	SessionTime   string
+	File        string
+	Params      []string
+	SessionTime string
+	// ParamStoreURL and Site are the store and site as resolved by
+	// paramcmd.StoreFlags ("" = the default store).
 	ParamStoreURL string
 	Site          int32
 	SecretsFile   string
@@ -88,7 +91,7 @@ Every task's output goes to its own log under the run directory; the run ends wi
 		}
 		return o
 	}
-	cmd.AddCommand(newCmdRun(opts(), nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil))
+	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil))
 	return cmd
 }
 
@@ -97,7 +100,8 @@ func addCommonFlags(cmd *cobra.Command, o *Options) {
 	cmd.Flags().StringVar(&o.SecretsFile, "secrets", "", "YAML/JSON file of secret names to values")
 }
 
-func newCmdRun(o *Options, runF func(*Options) error) *cobra.Command {
+func newCmdRun(o *Options, cfg func() (*config.Config, error), runF func(*Options) error) *cobra.Command {
+	var sf *paramcmd.StoreFlags
 	cmd := &cobra.Command{
 		Use:   "run FILE.dig",
 		Short: "Run a workflow",
@@ -107,6 +111,11 @@ func newCmdRun(o *Options, runF func(*Options) error) *cobra.Command {
 		Args: cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.File, o.Ctx = args[0], cmd.Context()
+			store, err := sf.Resolve(cmd)
+			if err != nil {
+				return err
+			}
+			o.ParamStoreURL, o.Site = store.URL, store.Site
 			if runF != nil {
 				return runF(o)
 			}
@@ -115,8 +124,7 @@ func newCmdRun(o *Options, runF func(*Options) error) *cobra.Command {
 	}
 	addCommonFlags(cmd, o)
 	cmd.Flags().StringVar(&o.SessionTime, "session-time", "", "the run's session time (RFC 3339 or YYYY-MM-DD; default now)")
-	cmd.Flags().StringVar(&o.ParamStoreURL, "param-store", "", "param store URL: sqlite:///path, postgres://..., redis://... (env TDCTL_PARAM_STORE; default SQLite in the user config dir)")
-	cmd.Flags().Int32Var(&o.Site, "site", 0, "site id params are scoped to (env TDCTL_SITE)")
+	sf = paramcmd.AddStoreFlags(cmd.Flags(), "param-store", cfg)
 	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR; default ~/.local/state/tdctl/runs)")
 	output.AddFormatFlag(cmd, &o.Format)
 	return cmd
@@ -174,7 +182,17 @@ func (o *Options) getenv(k string) string {
 // prepare parses the file and builds a runner; nothing connects yet (the
 // param store opens on first use).
 func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, error) {
-	wf, err := workflow.ParseFile(o.File)
+	data, err := cmdutil.ReadFile(o.Ctx, o.File, cmdutil.MaxInputBytes, o.File)
+	if err != nil {
+		if o.Ctx != nil && o.Ctx.Err() != nil {
+			return nil, nil, nil, err
+		}
+		if _, ok := cmdutil.PathCause(err); ok {
+			err = fmt.Errorf("workflow: %w", err)
+		}
+		return nil, nil, nil, cmdutil.NewConfigError(err)
+	}
+	wf, err := workflow.Parse(o.File, data)
 	if err != nil {
 		return nil, nil, nil, cmdutil.NewConfigError(err)
 	}
@@ -186,8 +204,11 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 		}
 		params[strings.TrimSpace(k)] = v
 	}
-	file, err := loadSecretsFile(o.SecretsFile)
+	file, err := loadSecretsFile(o.Ctx, o.SecretsFile)
 	if err != nil {
+		if o.Ctx != nil && o.Ctx.Err() != nil {
+			return nil, nil, nil, err
+		}
 		return nil, nil, nil, cmdutil.NewFlagError(err)
 	}
 	for _, v := range file { // secrets the process knows, used or not
@@ -200,16 +221,16 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 	return wf, r, ps, nil
 }
 
-// OpenParamStore opens the store at url (default: paramstore.DefaultURL, the
-// embedded SQLite file) scoped to site.
+// OpenParamStore opens the store at url (default: the embedded SQLite
+// file) scoped to site, with the opener of `tdctl param`.
 func OpenParamStore(ctx context.Context, url string, site int32) (operators.ParamStore, io.Closer, error) {
 	if url == "" {
 		var err error
-		if url, err = paramstore.DefaultURL(); err != nil {
-			return nil, nil, cmdutil.NewConfigError(err)
+		if url, err = paramcmd.DefaultStoreURL(); err != nil {
+			return nil, nil, err
 		}
 	}
-	s, err := paramstore.Open(ctx, url)
+	s, err := paramcmd.OpenStore(ctx, url)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -237,12 +258,8 @@ func (l *lazyStore) get() (operators.ParamStore, error) {
 		l.err = errors.New("no param store configured")
 		return nil, l.err
 	}
-	url := l.o.ParamStoreURL
-	if url == "" {
-		url = l.o.getenv("TDCTL_PARAM_STORE")
-	}
-	cmdutil.AddURLSecrets(url) // masked in every output, whatever it holds
-	l.store, l.closer, l.err = l.o.ParamStore(l.o.Ctx, url, l.o.Site)
+	cmdutil.AddURLSecrets(l.o.ParamStoreURL) // masked in every output, whatever it holds
+	l.store, l.closer, l.err = l.o.ParamStore(l.o.Ctx, l.o.ParamStoreURL, l.o.Site)
 	return l.store, l.err
 }
 
@@ -298,6 +315,9 @@ func (e *FailedError) Is(target error) bool { return target == td.ErrJobFailed }
 // Unwrap returns the task error.
 func (e *FailedError) Unwrap() error { return e.Err }
 
+// ExitCode is 3, whatever made the task fail.
+func (e *FailedError) ExitCode() int { return cmdutil.ExitJobFailed }
+
 // Run runs o.File with the options' dependencies (used by `workflow run`
 // and `tdctl demo`).
 func Run(o *Options) error {
@@ -308,15 +328,6 @@ func Run(o *Options) error {
 	defer ps.close()
 	if r.SessionTime, err = parseSessionTime(o.SessionTime); err != nil {
 		return err
-	}
-	if o.Site == 0 {
-		if s := o.getenv("TDCTL_SITE"); s != "" {
-			var n int32
-			if _, err := fmt.Sscan(s, &n); err != nil {
-				return cmdutil.FlagErrorf("TDCTL_SITE=%q: expected an integer site id", s)
-			}
-			o.Site = n
-		}
 	}
 	r.RunsDir = o.RunsDir
 	if r.RunsDir == "" {

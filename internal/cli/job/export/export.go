@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +91,9 @@ With --wait, waits for every export job and fails (exit 3) if any of them failed
 			if tl.err != nil {
 				return cmdutil.NewFlagError(tl.err)
 			}
+			if err := tl.readFiles(opts.Ctx); err != nil {
+				return err
+			}
 			if len(tl.targets) == 0 {
 				return cmdutil.FlagErrorf("no destination: add --result-url URL or --connection NAME|ID [--settings JSON]")
 			}
@@ -129,6 +131,7 @@ With --wait, waits for every export job and fails (exit 3) if any of them failed
 type targetList struct {
 	targets     []td.ExportTarget
 	hasSettings []bool
+	files       []settingsFile
 	err         error
 }
 
@@ -201,21 +204,56 @@ func (f *settingsFlag) Set(s string) error {
 	if f.l.hasSettings[n-1] {
 		return f.l.failSettings(errors.New("a second --settings: give each --connection one --settings"))
 	}
-	data := []byte(s)
+	f.l.hasSettings[n-1] = true
 	if name, ok := strings.CutPrefix(s, "@"); ok {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return f.l.failSettings(fmt.Errorf("reading settings: %w", err))
-		}
-		data = b
+		// read in RunE, where the command's context can interrupt it
+		f.l.files = append(f.l.files, settingsFile{target: n - 1, name: name})
+		return nil
 	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return f.l.failSettings(fmt.Errorf("settings must be a JSON object such as {\"bucket\":\"b\",\"path\":\"/logs/\"} (%s)", errText(err)))
+	m, err := parseSettings([]byte(s))
+	if err != nil {
+		return f.l.failSettings(err)
 	}
 	f.l.targets[n-1].Connection.Settings = m
-	f.l.hasSettings[n-1] = true
 	return nil
+}
+
+// settingsFile is a --settings @FILE still to read.
+type settingsFile struct {
+	target int
+	name   string
+}
+
+// readFiles reads the --settings @FILE values, at most
+// cmdutil.MaxInputBytes each, stopping when ctx ends (a FIFO, /dev/zero).
+func (l *targetList) readFiles(ctx context.Context) error {
+	for _, sf := range l.files {
+		t := l.targets[sf.target]
+		data, err := cmdutil.ReadFile(ctx, sf.name, cmdutil.MaxInputBytes, "@"+sf.name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			if cause, ok := cmdutil.PathCause(err); ok {
+				err = fmt.Errorf("reading settings: %w", cause)
+			}
+			return cmdutil.NewFlagError(fmt.Errorf("--settings of %s: %w", t, err))
+		}
+		m, err := parseSettings(data)
+		if err != nil {
+			return cmdutil.NewFlagError(fmt.Errorf("--settings of %s: %w", t, err))
+		}
+		t.Connection.Settings = m
+	}
+	return nil
+}
+
+func parseSettings(data []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+		return nil, fmt.Errorf("settings must be a JSON object such as {\"bucket\":\"b\",\"path\":\"/logs/\"} (%s)", errText(err))
+	}
+	return m, nil
 }
 
 func errText(err error) string {

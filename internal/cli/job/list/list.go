@@ -38,7 +38,7 @@ func NewCmdList(f *factory.Factory, runF func(*ListOptions) error) *cobra.Comman
 		Long: "List jobs, newest first, walking the API's pages until --limit jobs were printed\n" +
 			"(--limit 0 lists every job).",
 		Example: "  tdctl job list --status running\n  tdctl job list --limit 100 -o jsonl | jq -r 'select(.num_records == 0) | .job_id'",
-		Args:    cobra.NoArgs,
+		Args:    cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ctx = cmd.Context()
 			if opts.Status != "" && !contains(statuses, opts.Status) {

@@ -101,7 +101,7 @@ func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, jo
 		check := newGzipCheck()
 		_, err = c.Results.Download(ctx, job.ID, td.FormatMsgpackGz, io.MultiWriter(bw, check), dl)
 		if cerr := check.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("td: GET /v3/job/result/%s: the msgpack.gz result is corrupt (%v)", job.ID, cerr)
+			err = &td.ProtocolError{Method: "GET", Path: "/v3/job/result/" + job.ID, Msg: fmt.Sprintf("the msgpack.gz result is corrupt (%v)", cerr)}
 			if file != "" {
 				err = fmt.Errorf("%w; %s not written", err, file)
 			}
