@@ -68,7 +68,7 @@ func CreateOutput(ctx context.Context, path string) (*OutputFile, error) {
 		}
 		o.temp = o.f.Name()
 		o.unforce = RemoveOnForcedExit(o.temp) // a second Ctrl-C removes it too
-		if st != nil { // keep the existing file's mode (the umask does not apply to chmod)
+		if st != nil {                         // keep the existing file's mode (the umask does not apply to chmod)
 			if err := o.f.Chmod(st.Mode().Perm()); err != nil {
 				o.Abort()
 				return fail(err)
