@@ -67,8 +67,9 @@ func CreateOutput(ctx context.Context, path string) (*OutputFile, error) {
 			return fail(err)
 		}
 		o.temp = o.f.Name()
-		o.unforce = RemoveOnForcedExit(o.temp) // a second Ctrl-C removes it too
-		if st != nil {                         // keep the existing file's mode (the umask does not apply to chmod)
+		// a second Ctrl-C, which ends tdctl at once, removes it too
+		o.unforce = RemoveOnForcedExit(o.temp)
+		if st != nil { // keep the existing file's mode (the umask does not apply to chmod)
 			if err := o.f.Chmod(st.Mode().Perm()); err != nil {
 				o.Abort()
 				return fail(err)
