@@ -133,6 +133,9 @@ func Parse(file string, data []byte) (*Workflow, error) {
 		return nil, &Error{File: file, Line: 1, Msg: "empty workflow: add at least one +task"}
 	}
 	root := doc.Content[0]
+	if err := checkAliases(file, root); err != nil {
+		return nil, err
+	}
 	if root.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: root.Line, Msg: "a workflow must be a YAML mapping of +tasks and settings"}
 	}
@@ -148,6 +151,80 @@ func Parse(file string, data []byte) (*Workflow, error) {
 		return nil, err
 	}
 	return wf, nil
+}
+
+// Limits on what YAML aliases may make of a document. The parser keeps the
+// yaml.Node tree, where an alias (*x) points at its anchor's node, and every
+// later walk (Check, interpolation, the run's scopes) follows it: a document
+// is as big as its expansion. go.yaml.in/yaml/v3 bounds alias expansion only
+// when decoding into Go values, and not at all for a yaml.Node, so Parse
+// bounds it itself, before anything walks the tree. A real workflow is a few
+// hundred to a few thousand nodes and a few dozen levels deep.
+const (
+	// MaxNodes bounds the nodes of a document once every alias is
+	// expanded (written nodes count too).
+	MaxNodes = 100_000
+	// MaxDepth bounds its nesting once every alias is expanded (the same
+	// bound go.yaml.in/yaml/v3 puts on written nesting).
+	MaxDepth = 10_000
+)
+
+// checkAliases refuses an alias that refers to a node containing itself (it
+// has no finite expansion) and a document whose expansion passes MaxNodes
+// or MaxDepth (an "alias bomb": anchors each holding several aliases of the
+// previous one). The walk visits each written node once.
+func checkAliases(file string, root *yaml.Node) error {
+	type info struct{ size, height int }
+	done := map[*yaml.Node]info{}
+	onPath := map[*yaml.Node]bool{}
+	var fail *Error
+	// visit returns n's expanded size and height; depth is n's level.
+	var visit func(n *yaml.Node, depth int) info
+	visit = func(n *yaml.Node, depth int) info {
+		if fail != nil {
+			return info{}
+		}
+		if in, ok := done[n]; ok {
+			if depth+in.height-1 > MaxDepth {
+				fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML aliases nest this document deeper than %d levels: write the values out instead of nesting aliases", MaxDepth)}
+			}
+			return in
+		}
+		if depth > MaxDepth {
+			fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML aliases nest this document deeper than %d levels: write the values out instead of nesting aliases", MaxDepth)}
+			return info{}
+		}
+		onPath[n] = true
+		var in info
+		if n.Kind == yaml.AliasNode {
+			switch {
+			case n.Alias == nil:
+			case onPath[n.Alias]:
+				fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML alias *%s is inside the value of its own anchor &%s (line %d): a recursive alias has no end; write the value out", n.Value, n.Value, n.Alias.Line)}
+			default:
+				in = visit(n.Alias, depth)
+			}
+		} else {
+			in.size = 1
+			for _, c := range n.Content {
+				ci := visit(c, depth+1)
+				in.size += ci.size
+				in.height = max(in.height, ci.height)
+			}
+			in.height++
+		}
+		delete(onPath, n)
+		if fail == nil && in.size > MaxNodes {
+			fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML aliases expand this document to more than %d nodes: write the values out or use fewer nested aliases", MaxNodes)}
+		}
+		done[n] = in
+		return in
+	}
+	visit(root, 1)
+	if fail != nil {
+		return fail
+	}
+	return nil
 }
 
 // yamlErrLine digs the line out of yaml's "line N:" messages.
@@ -186,6 +263,7 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 		return t
 	}
 	seen := map[string]bool{}
+	include := false // reported already: no "neither an operator" too
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		key := k.Value
@@ -194,6 +272,11 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 		}
 		seen[key] = true
 		switch {
+		case k.Tag == "!include":
+			// digdag's "!include : file.dig" splices another file in; tdctl
+			// does not (so no include can loop either)
+			p.errorf(k.Line, "!include is not supported by tdctl: copy the tasks of %s into this file", v.Value)
+			include = true
 		case strings.HasPrefix(key, "+"):
 			if len(key) == 1 {
 				p.errorf(k.Line, "a task needs a name after +")
@@ -260,7 +343,7 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 	if t.Operator == "for_each" && t.Do == nil {
 		p.errorf(t.Line, "for_each> needs a _do: block with the tasks to repeat")
 	}
-	if !root && t.Operator == "" && len(t.Children) == 0 && t.Error == nil {
+	if !root && !include && t.Operator == "" && len(t.Children) == 0 && t.Error == nil {
 		p.errorf(t.Line, "task %s has neither an operator nor +subtasks", name)
 	}
 	return t
