@@ -4,8 +4,8 @@
 package democmd
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
