@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -69,4 +71,53 @@ func TestDevServerDataDirIsLocked(t *testing.T) {
 	_ = first.Wait()
 	_, line, _ = startKillable(t, env, bin, "dev-server", "--addr", "127.0.0.1:0", "--data", data)
 	assert.True(t, strings.HasPrefix(line, "listening on "), "a lock left by kill -9 does not block: %s", line)
+}
+
+// TestKilledWorkflowRunIsListed kills `workflow run` with SIGKILL while its
+// second task runs: `workflow logs` still shows the run, the first task's
+// success, the second as interrupted, and the first task's log.
+func TestKilledWorkflowRunIsListed(t *testing.T) {
+	bin := buildTdctl(t)
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	env := append(testEnv(t, bin, "http://127.0.0.1:1"), "TDCTL_RUNS_DIR="+runs)
+	dig := filepath.Join(dir, "killed.dig")
+	require.NoError(t, os.WriteFile(dig, []byte("+first:\n  echo>: first done\n+second:\n  sh>: echo started; sleep 60\n"), 0o644))
+
+	cmd, _, stderr := startKillable(t, env, bin, "workflow", "run", dig)
+	// the second task has started once its log line went to stdout (read
+	// by startKillable) and the record says so
+	require.Eventually(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(runs, latestRun(runs), "summary.json"))
+		return strings.Contains(string(data), "+killed+second")
+	}, 20*time.Second, 50*time.Millisecond, "stderr: %s", stderr)
+	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
+	_ = cmd.Wait()
+
+	out, errOut, code := runBin(t, env, bin, "workflow", "logs")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^\+killed\+first\s+success\s`, out)
+	assert.Regexp(t, `(?m)^\+killed\+second\s+interrupted\s`, out)
+	out, errOut, code = runBin(t, env, bin, "workflow", "logs", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var sum struct{ State, Error string }
+	require.NoError(t, json.Unmarshal([]byte(out), &sum), out)
+	assert.Equal(t, "interrupted", sum.State)
+	assert.Regexp(t, `^the run's process \(pid \d+\) ended before the run did \(killed\?\)$`, sum.Error)
+
+	out, errOut, code = runBin(t, env, bin, "workflow", "logs", "--task", "+first")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "first done\n", out)
+	out, errOut, code = runBin(t, env, bin, "workflow", "logs", "--task", "+second")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, "started\n", out)
+}
+
+// latestRun is the newest run directory under runs ("" when none).
+func latestRun(runs string) string {
+	entries, _ := os.ReadDir(runs)
+	if len(entries) == 0 {
+		return ""
+	}
+	return entries[len(entries)-1].Name()
 }
