@@ -107,10 +107,10 @@ const (
 	// StateRunning is a run or task not finished yet: summary.json is
 	// written when the run starts and rewritten as tasks start and end.
 	StateRunning = "running"
-	// StateInterrupted is what LoadSummary makes of a record that still
-	// says running although the process that wrote it is gone (killed, or
-	// the machine stopped): the run, and each task it shows as
-	// interrupted, never finished.
+	// StateInterrupted is a run, or task, stopped from outside before it
+	// finished: its context was cancelled (Ctrl-C, SIGTERM), or — as
+	// LoadSummary reads a record that still says running although the
+	// process that wrote it is gone — the process was killed.
 	StateInterrupted = "interrupted"
 )
 
@@ -245,6 +245,9 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 	sum.Duration, sum.State, sum.Tasks = time.Since(start), StateSuccess, ru.records
 	if err != nil {
 		sum.State = StateError
+		if ctx.Err() != nil {
+			sum.State = StateInterrupted
+		}
 		sum.Error = ru.secrets.redact(err.Error())
 		err = &RunError{msg: sum.Error, err: err}
 	}
@@ -560,6 +563,9 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 		rec.State = StateSuccess
 		if err != nil {
 			rec.State = StateError
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				rec.State = StateInterrupted
+			}
 			rec.Error = ru.secrets.redact(err.Error())
 		}
 		ru.mu.Unlock()
