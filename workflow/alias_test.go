@@ -78,3 +78,13 @@ func TestIncludeIsRefused(t *testing.T) {
 	_, err := Parse("i.dig", []byte("+a:\n  echo>: hi\n+b:\n  !include : other.dig\n"))
 	assert.EqualError(t, err, "i.dig:4: !include is not supported by tdctl: copy the tasks of other.dig into this file")
 }
+
+func TestAliasedTaskAndDirectives(t *testing.T) {
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	wf := parse(t, "_export: &env\n  who: world\n+a: &t\n  echo>: hello ${who}\n+b: *t\n+c:\n  _export: *env\n  echo>: bye ${who}\n")
+	sum, err := r.Run(context.Background(), wf)
+	require.NoError(t, err)
+	assert.Equal(t, StateSuccess, sum.State)
+	assert.Equal(t, "+test+a: hello world\n+test+b: hello world\n+test+c: bye world\n", out.String())
+}

@@ -258,6 +258,7 @@ var workflowKeys = map[string]bool{"timezone": true, "schedule": true, "sla": tr
 // task parses one task; line is where its key stands.
 func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Task {
 	t := &Task{Name: name, Path: path, File: p.file, Line: line}
+	n = deref(n)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n.Line, "task %s must be a mapping (got %s)", name, kindName(n))
 		return t
@@ -265,7 +266,7 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 	seen := map[string]bool{}
 	include := false // reported already: no "neither an operator" too
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+		k, v := n.Content[i], deref(n.Content[i+1])
 		key := k.Value
 		if seen[key] {
 			p.errorf(k.Line, "%s is given twice in task %s", key, name)
@@ -347,6 +348,15 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 		p.errorf(t.Line, "task %s has neither an operator nor +subtasks", name)
 	}
 	return t
+}
+
+// deref follows an alias to its anchor's node (Parse has refused recursive
+// ones), so that `+b: *a` is the task a again.
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 func mapValue(n *yaml.Node, key string) *yaml.Node {
