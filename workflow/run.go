@@ -272,6 +272,9 @@ func (ru *run) save() error {
 		s.Duration = time.Since(s.StartedAt)
 		s.Tasks = ru.records
 	}
+	if s.Tasks == nil {
+		s.Tasks = []*TaskRecord{}
+	}
 	data, err := json.MarshalIndent(&s, "", "  ")
 	ru.mu.Unlock()
 	if err != nil {
