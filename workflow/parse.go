@@ -161,8 +161,9 @@ func Parse(file string, data []byte) (*Workflow, error) {
 // bounds it itself, before anything walks the tree. A real workflow is a few
 // hundred to a few thousand nodes and a few dozen levels deep.
 const (
-	// MaxNodes bounds the nodes of a document once every alias is
-	// expanded (written nodes count too).
+	// MaxNodes bounds the nodes aliases add to a document: its size once
+	// every alias is expanded, less its written nodes (a big file written
+	// out costs what its bytes cost, and is not refused).
 	MaxNodes = 100_000
 	// MaxDepth bounds its nesting once every alias is expanded (the same
 	// bound go.yaml.in/yaml/v3 puts on written nesting).
@@ -170,10 +171,22 @@ const (
 )
 
 // checkAliases refuses an alias that refers to a node containing itself (it
-// has no finite expansion) and a document whose expansion passes MaxNodes
-// or MaxDepth (an "alias bomb": anchors each holding several aliases of the
-// previous one). The walk visits each written node once.
+// has no finite expansion) and a document whose aliases add more than
+// MaxNodes nodes or nest it deeper than MaxDepth (an "alias bomb": anchors
+// each holding several aliases of the previous one). The walk visits each
+// written node once.
 func checkAliases(file string, root *yaml.Node) error {
+	// written nodes: the tree without following aliases (only an alias can
+	// make a cycle)
+	var written func(n *yaml.Node) int
+	written = func(n *yaml.Node) int {
+		c := 1
+		for _, k := range n.Content {
+			c += written(k)
+		}
+		return c
+	}
+	limit := written(root) + MaxNodes
 	type info struct{ size, height int }
 	done := map[*yaml.Node]info{}
 	onPath := map[*yaml.Node]bool{}
@@ -214,8 +227,9 @@ func checkAliases(file string, root *yaml.Node) error {
 			in.height++
 		}
 		delete(onPath, n)
-		if fail == nil && in.size > MaxNodes {
-			fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML aliases expand this document to more than %d nodes: write the values out or use fewer nested aliases", MaxNodes)}
+		// a part bigger than the whole may be: stop at the first
+		if fail == nil && in.size > limit {
+			fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML aliases add more than %d nodes to this document: write the values out or use fewer nested aliases", MaxNodes)}
 		}
 		done[n] = in
 		return in

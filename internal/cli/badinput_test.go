@@ -132,7 +132,7 @@ var badInputs = []badInput{
 	{input: "a YAML alias inside its own anchor (`_export: &x {y: *x}`)", args: []string{"workflow", "check", "{dig}"}, dig: "_export: &x {y: *x}\n+a:\n  echo>: hi\n", code: 1,
 		msg: "a.dig:1: YAML alias *x is inside the value of its own anchor &x (line 1): a recursive alias has no end; write the value out"},
 	{input: "an alias bomb (anchors of nine aliases of the one before, nine deep)", args: []string{"workflow", "run", "{dig}"}, dig: aliasBomb, code: 1,
-		msg: "a.dig:7: YAML aliases expand this document to more than 100000 nodes: write the values out or use fewer nested aliases"},
+		msg: "a.dig:7: YAML aliases add more than 100000 nodes to this document: write the values out or use fewer nested aliases"},
 	{input: "`!include : other.dig`", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  !include : other.dig\n", code: 1,
 		msg: "a.dig:2: !include is not supported by tdctl: copy the tasks of other.dig into this file"},
 	{input: "`td>` with no database (found when the task runs)", args: []string{"workflow", "run", "{dig}"}, dig: "+q:\n  td>:\n  data: select 1\n", code: 3,
