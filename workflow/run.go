@@ -553,7 +553,12 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("workflow: task log: %w", err)
+		err = fmt.Errorf("workflow: task log: %w", err)
+		ru.mu.Lock()
+		rec.State, rec.Error = StateError, ru.secrets.redact(err.Error())
+		ru.mu.Unlock()
+		ru.changed()
+		return nil, err
 	}
 	lw := &logWriter{f: f, secrets: ru.secrets, prefix: path, run: ru}
 	finish := func(res *Result, err error) (*Result, error) {
