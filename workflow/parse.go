@@ -7,6 +7,10 @@
 // Interpolation supports dotted names (`${td.last_job.num_records}`) and
 // secrets (`${secret:td.apikey}`), not digdag's JavaScript expressions.
 //
+// YAML anchors and aliases work anywhere, a task included (`+b: *a`); Parse
+// refuses a recursive alias and aliases that add more than MaxNodes nodes or
+// nest deeper than MaxDepth. digdag's `!include` is refused.
+//
 // Scoping: params stored by a task (td.last_job_id, param_get> results...)
 // are visible to the tasks after it in the same group and, once the group
 // ends, to the tasks after the group. Branches of a `_parallel` group each
