@@ -1,6 +1,6 @@
-// Package examples holds runnable examples: .dig workflows (the seed
-// workflows of the project, runnable with `tdctl workflow run`) and Go
-// programs using the td SDK. The workflows are embedded for `tdctl demo`.
+// Package examples holds the example .dig workflows (runnable with `tdctl
+// workflow run`, with their queries and job.sh), embedded for `tdctl demo`.
+// The td SDK's runnable examples are in td/example_test.go.
 package examples
 
 import "embed"

@@ -5,7 +5,8 @@ import (
 )
 
 // FuzzParse: any input parses or fails with an error, never a panic; a
-// parsed workflow can be checked.
+// parsed workflow can be checked (and aliases, recursive or multiplying,
+// never hang or crash either).
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"+a:\n  echo>: hi\n",
@@ -14,6 +15,10 @@ func FuzzParse(f *testing.F) {
 		"+a:\n  _error:\n    +b:\n      echo>: ${error.message}\n  fail>:\n",
 		"- not a map",
 		"+a: [1",
+		"_export: &x {y: *x}\n+a:\n  echo>: ${y}\n",
+		"+a: &t\n  echo>: hi\n  +b: *t\n",
+		"_export:\n  v: &v [1, 2]\n+l:\n  for_each>:\n    x: *v\n  _do:\n    echo>: ${x}\n",
+		aliasBomb(9),
 	} {
 		f.Add(s)
 	}

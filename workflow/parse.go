@@ -7,6 +7,10 @@
 // Interpolation supports dotted names (`${td.last_job.num_records}`) and
 // secrets (`${secret:td.apikey}`), not digdag's JavaScript expressions.
 //
+// YAML anchors and aliases work anywhere, a task included (`+b: *a`); Parse
+// refuses a recursive alias and aliases that add more than MaxNodes nodes or
+// nest deeper than MaxDepth. digdag's `!include` is refused.
+//
 // Scoping: params stored by a task (td.last_job_id, param_get> results...)
 // are visible to the tasks after it in the same group and, once the group
 // ends, to the tasks after the group. Branches of a `_parallel` group each
@@ -133,6 +137,9 @@ func Parse(file string, data []byte) (*Workflow, error) {
 		return nil, &Error{File: file, Line: 1, Msg: "empty workflow: add at least one +task"}
 	}
 	root := doc.Content[0]
+	if err := checkAliases(file, root); err != nil {
+		return nil, err
+	}
 	if root.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: root.Line, Msg: "a workflow must be a YAML mapping of +tasks and settings"}
 	}
@@ -148,6 +155,94 @@ func Parse(file string, data []byte) (*Workflow, error) {
 		return nil, err
 	}
 	return wf, nil
+}
+
+// Limits on what YAML aliases may make of a document. The parser keeps the
+// yaml.Node tree, where an alias (*x) points at its anchor's node, and every
+// later walk (Check, interpolation, the run's scopes) follows it: a document
+// is as big as its expansion. go.yaml.in/yaml/v3 bounds alias expansion only
+// when decoding into Go values, and not at all for a yaml.Node, so Parse
+// bounds it itself, before anything walks the tree. A real workflow is a few
+// hundred to a few thousand nodes and a few dozen levels deep.
+const (
+	// MaxNodes bounds the nodes aliases add to a document: its size once
+	// every alias is expanded, less its written nodes (a big file written
+	// out costs what its bytes cost, and is not refused).
+	MaxNodes = 100_000
+	// MaxDepth bounds its nesting once every alias is expanded (the same
+	// bound go.yaml.in/yaml/v3 puts on written nesting).
+	MaxDepth = 10_000
+)
+
+// checkAliases refuses an alias that refers to a node containing itself (it
+// has no finite expansion) and a document whose aliases add more than
+// MaxNodes nodes or nest it deeper than MaxDepth (an "alias bomb": anchors
+// each holding several aliases of the previous one). The walk visits each
+// written node once.
+func checkAliases(file string, root *yaml.Node) error {
+	// written nodes: the tree without following aliases (only an alias can
+	// make a cycle)
+	var written func(n *yaml.Node) int
+	written = func(n *yaml.Node) int {
+		c := 1
+		for _, k := range n.Content {
+			c += written(k)
+		}
+		return c
+	}
+	limit := written(root) + MaxNodes
+	type info struct{ size, height int }
+	done := map[*yaml.Node]info{}
+	onPath := map[*yaml.Node]bool{}
+	var fail *Error
+	// visit returns n's expanded size and height; depth is n's level.
+	var visit func(n *yaml.Node, depth int) info
+	visit = func(n *yaml.Node, depth int) info {
+		if fail != nil {
+			return info{}
+		}
+		if in, ok := done[n]; ok {
+			if depth+in.height-1 > MaxDepth {
+				fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML aliases nest this document deeper than %d levels: write the values out instead of nesting aliases", MaxDepth)}
+			}
+			return in
+		}
+		if depth > MaxDepth {
+			fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML aliases nest this document deeper than %d levels: write the values out instead of nesting aliases", MaxDepth)}
+			return info{}
+		}
+		onPath[n] = true
+		var in info
+		if n.Kind == yaml.AliasNode {
+			switch {
+			case n.Alias == nil:
+			case onPath[n.Alias]:
+				fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML alias *%s is inside the value of its own anchor &%s (line %d): a recursive alias has no end; write the value out", n.Value, n.Value, n.Alias.Line)}
+			default:
+				in = visit(n.Alias, depth)
+			}
+		} else {
+			in.size = 1
+			for _, c := range n.Content {
+				ci := visit(c, depth+1)
+				in.size += ci.size
+				in.height = max(in.height, ci.height)
+			}
+			in.height++
+		}
+		delete(onPath, n)
+		// a part bigger than the whole may be: stop at the first
+		if fail == nil && in.size > limit {
+			fail = &Error{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML aliases add more than %d nodes to this document: write the values out or use fewer nested aliases", MaxNodes)}
+		}
+		done[n] = in
+		return in
+	}
+	visit(root, 1)
+	if fail != nil {
+		return fail
+	}
+	return nil
 }
 
 // yamlErrLine digs the line out of yaml's "line N:" messages.
@@ -181,19 +276,26 @@ var workflowKeys = map[string]bool{"timezone": true, "schedule": true, "sla": tr
 // task parses one task; line is where its key stands.
 func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Task {
 	t := &Task{Name: name, Path: path, File: p.file, Line: line}
+	n = deref(n)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n.Line, "task %s must be a mapping (got %s)", name, kindName(n))
 		return t
 	}
 	seen := map[string]bool{}
+	include := false // reported already: no "neither an operator" too
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+		k, v := n.Content[i], deref(n.Content[i+1])
 		key := k.Value
 		if seen[key] {
 			p.errorf(k.Line, "%s is given twice in task %s", key, name)
 		}
 		seen[key] = true
 		switch {
+		case k.Tag == "!include":
+			// digdag's "!include : file.dig" splices another file in; tdctl
+			// does not (so no include can loop either)
+			p.errorf(k.Line, "!include is not supported by tdctl: copy the tasks of %s into this file", v.Value)
+			include = true
 		case strings.HasPrefix(key, "+"):
 			if len(key) == 1 {
 				p.errorf(k.Line, "a task needs a name after +")
@@ -260,10 +362,19 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 	if t.Operator == "for_each" && t.Do == nil {
 		p.errorf(t.Line, "for_each> needs a _do: block with the tasks to repeat")
 	}
-	if !root && t.Operator == "" && len(t.Children) == 0 && t.Error == nil {
+	if !root && !include && t.Operator == "" && len(t.Children) == 0 && t.Error == nil {
 		p.errorf(t.Line, "task %s has neither an operator nor +subtasks", name)
 	}
 	return t
+}
+
+// deref follows an alias to its anchor's node (Parse has refused recursive
+// ones), so that `+b: *a` is the task a again.
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 func mapValue(n *yaml.Node, key string) *yaml.Node {

@@ -110,6 +110,14 @@ const (
 	StateSuccess = "success"
 	StateError   = "error"
 	StateSkipped = "skipped"
+	// StateRunning is a run or task not finished yet: summary.json is
+	// written when the run starts and rewritten as tasks start and end.
+	StateRunning = "running"
+	// StateInterrupted is a run, or task, stopped from outside before it
+	// finished: its context was cancelled (Ctrl-C, SIGTERM), or — as
+	// LoadSummary reads a record that still says running although the
+	// process that wrote it is gone — the process was killed.
+	StateInterrupted = "interrupted"
 )
 
 // TaskRecord is one task's line in the run summary.
@@ -126,8 +134,10 @@ type TaskRecord struct {
 	Attempts   int           `json:"attempts"`
 }
 
-// Summary describes a finished run; it is also saved as summary.json in the
-// run directory.
+// Summary describes a run; it is saved as summary.json in the run
+// directory when the run starts, as its tasks start and end (at most every
+// SaveInterval, each time whole: a temporary file renamed into place, so a
+// kill never leaves half a record) and when it ends.
 type Summary struct {
 	RunID       string        `json:"run_id"`
 	Workflow    string        `json:"workflow"`
@@ -139,7 +149,16 @@ type Summary struct {
 	State       string        `json:"state"`
 	Error       string        `json:"error,omitempty"`
 	Tasks       []*TaskRecord `json:"tasks"`
+	// PID and Host name the process running the run, so that a record
+	// left saying "running" by a killed process can be told from a live
+	// run (see LoadSummary).
+	PID  int    `json:"pid,omitempty"`
+	Host string `json:"host,omitempty"`
 }
+
+// SaveInterval is how often, at most, a run rewrites its summary.json
+// while tasks start and end (the first change is written at once).
+const SaveInterval = 250 * time.Millisecond
 
 // Runner runs workflows.
 type Runner struct {
@@ -171,9 +190,17 @@ type run struct {
 	secrets *secretSet
 	outMu   sync.Mutex
 	mu      sync.Mutex
-	records []*TaskRecord
+	records []*TaskRecord // guarded by mu, like their fields
 	sem     chan struct{}
 	logSeq  atomic.Int64
+
+	sum      *Summary       // the record, guarded by mu
+	saveMu   sync.Mutex     // one summary.json write at a time
+	tmu      sync.Mutex     // guards lastSave, pending, saveErr
+	lastSave time.Time      // when the last write started
+	pending  bool           // a write is scheduled
+	saves    sync.WaitGroup // scheduled writes
+	saveErr  error          // the first failed write
 }
 
 // NewRunID returns a sortable, unique run id.
@@ -211,18 +238,81 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 	scope := ru.builtins()
 	scope.Merge(expandDotted(r.Params))
 	start := time.Now()
+	host, _ := os.Hostname()
+	ru.sum = &Summary{RunID: ru.id, Workflow: wf.Name, File: wf.File, Dir: ru.dir, SessionTime: session, StartedAt: start,
+		State: StateRunning, Tasks: []*TaskRecord{}, PID: os.Getpid(), Host: host}
+	if err := ru.save(); err != nil {
+		return nil, fmt.Errorf("workflow: writing the run record: %w", err)
+	}
 	_, err := ru.task(ctx, wf.Root, scope, wf.Root.Path)
-	sum := &Summary{RunID: ru.id, Workflow: wf.Name, File: wf.File, Dir: ru.dir, SessionTime: session, StartedAt: start,
-		Duration: time.Since(start), State: StateSuccess, Tasks: ru.records}
+	ru.saves.Wait()
+	ru.mu.Lock()
+	sum := ru.sum
+	sum.Duration, sum.State, sum.Tasks = time.Since(start), StateSuccess, ru.records
 	if err != nil {
 		sum.State = StateError
+		if ctx.Err() != nil {
+			sum.State = StateInterrupted
+		}
 		sum.Error = ru.secrets.redact(err.Error())
 		err = &RunError{msg: sum.Error, err: err}
 	}
-	if werr := writeJSON(filepath.Join(ru.dir, "summary.json"), sum); werr != nil && err == nil {
-		err = werr
+	ru.mu.Unlock()
+	werr := ru.save()
+	if werr == nil {
+		werr = ru.saveErr
+	}
+	if werr != nil && err == nil {
+		err = fmt.Errorf("workflow: writing the run record: %w", werr)
 	}
 	return sum, err
+}
+
+// save writes the run record now.
+func (ru *run) save() error {
+	ru.saveMu.Lock()
+	defer ru.saveMu.Unlock()
+	ru.mu.Lock()
+	s := *ru.sum
+	if s.State == StateRunning {
+		s.Duration = time.Since(s.StartedAt)
+		s.Tasks = ru.records
+	}
+	if s.Tasks == nil {
+		s.Tasks = []*TaskRecord{}
+	}
+	data, err := json.MarshalIndent(&s, "", "  ")
+	ru.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(ru.dir, "summary.json"), data)
+}
+
+// changed writes the run record after a task started or ended: at once
+// when the last write is SaveInterval old, else once that much time has
+// passed (changes in between are written together).
+func (ru *run) changed() {
+	ru.tmu.Lock()
+	defer ru.tmu.Unlock()
+	if ru.pending {
+		return
+	}
+	ru.pending = true
+	ru.saves.Add(1)
+	time.AfterFunc(max(0, SaveInterval-time.Since(ru.lastSave)), func() {
+		defer ru.saves.Done()
+		ru.tmu.Lock()
+		ru.pending, ru.lastSave = false, time.Now()
+		ru.tmu.Unlock()
+		if err := ru.save(); err != nil {
+			ru.tmu.Lock()
+			if ru.saveErr == nil {
+				ru.saveErr = err
+			}
+			ru.tmu.Unlock()
+		}
+	})
 }
 
 // RunError is a failed run. Its message has secrets masked; Unwrap gives the
@@ -462,28 +552,42 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 	// a sequence number keeps names unique (a+b vs a_b, long for_each
 	// values, retries)
 	logPath := filepath.Join(ru.dir, "tasks", fmt.Sprintf("%04d-%s.log", ru.logSeq.Add(1), label))
-	rec := &TaskRecord{Path: path, Operator: t.Operator, StartedAt: time.Now(), Log: logPath, Attempts: attempt + 1}
+	rec := &TaskRecord{Path: path, Operator: t.Operator, State: StateRunning, StartedAt: time.Now(), Log: logPath, Attempts: attempt + 1}
 	ru.mu.Lock()
 	ru.records = append(ru.records, rec)
 	ru.mu.Unlock()
+	ru.changed()
 
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("workflow: task log: %w", err)
+		err = fmt.Errorf("workflow: task log: %w", err)
+		ru.mu.Lock()
+		rec.State, rec.Error = StateError, ru.secrets.redact(err.Error())
+		ru.mu.Unlock()
+		ru.changed()
+		return nil, err
 	}
 	lw := &logWriter{f: f, secrets: ru.secrets, prefix: path, run: ru}
 	finish := func(res *Result, err error) (*Result, error) {
+		defer ru.changed()
+		ru.mu.Lock() // save reads the record
 		rec.Duration = time.Since(rec.StartedAt)
 		if res != nil {
 			rec.JobID, rec.NumRecords = res.JobID, res.NumRecords
 		}
+		rec.State = StateSuccess
 		if err != nil {
 			rec.State = StateError
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				rec.State = StateInterrupted
+			}
 			rec.Error = ru.secrets.redact(err.Error())
+		}
+		ru.mu.Unlock()
+		if err != nil {
 			fmt.Fprintf(lw, "error: %s\n", rec.Error)
 			ru.progress("%s: error after %s: %s", path, rec.Duration.Round(time.Millisecond), firstLine(rec.Error))
 		} else {
-			rec.State = StateSuccess
 			extra := ""
 			if rec.JobID != "" {
 				extra = " (job " + rec.JobID
@@ -658,16 +762,24 @@ func (w *logWriter) Close() error {
 	return w.f.Close()
 }
 
-func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
+// writeFileAtomic replaces path with data whole: a temporary file in the
+// same directory, renamed into place.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return os.Rename(tmp, path)
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }
 
 // LoadSummary reads a run's summary.json. run is a run id (looked up in
@@ -701,7 +813,28 @@ func LoadSummary(runsDir, runID string) (*Summary, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("workflow: run %s: bad summary.json: %w", runID, err)
 	}
+	if s.State == StateRunning && !s.writerAlive() {
+		s.State = StateInterrupted
+		if s.Error == "" {
+			s.Error = fmt.Sprintf("the run's process (pid %d) ended before the run did (killed?)", s.PID)
+		}
+		for _, t := range s.Tasks {
+			if t.State == StateRunning {
+				t.State = StateInterrupted
+			}
+		}
+	}
 	return &s, nil
+}
+
+// writerAlive tells whether the process that wrote a running record may
+// still run it: true for a live pid on this host, and for a record from
+// another host (which cannot be checked from here).
+func (s *Summary) writerAlive() bool {
+	if host, err := os.Hostname(); err == nil && s.Host != "" && s.Host != host {
+		return true
+	}
+	return s.PID > 0 && processAlive(s.PID)
 }
 
 // FindTask returns the records whose path equals name or ends with it

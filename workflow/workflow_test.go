@@ -359,8 +359,11 @@ func TestRunErrorKeepsItsCause(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err := r.Run(ctx, parse(t, "+a:\n  block>:\n"))
+	sum, err := r.Run(ctx, parse(t, "+a:\n  block>:\n"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	// stopped from outside: interrupted, not failed
+	assert.Equal(t, StateInterrupted, sum.State)
+	assert.Equal(t, StateInterrupted, sum.Tasks[0].State)
 }
 
 func TestSecretsNeverReachLogs(t *testing.T) {

@@ -1,7 +1,7 @@
 //go:build unix
 
 // Command emulator measures how many requests a second the TD API emulator
-// (internal/httptest, what `tdctl dev-server` and every test run) answers,
+// (internal/emulator, what `tdctl dev-server` and every test run) answers,
 // beside a bare net/http server answering the same bytes, in the same run:
 //
 //	go run ./bench/emulator [-c 32] [-d 5s] [-rounds 2] [-gzip=true] [-summary FILE] [-cpuprofile FILE]

@@ -65,8 +65,9 @@ func main() {
 	check(summary.Append(*summaryFile, summary.Figure{
 		Name: "tdctl version start-up", Value: ms(tm), Unit: "ms",
 		Reference: "bare cobra+viper program", RefValue: ms(bm), Ratio: ratio,
-		// DESIGN.md: absolute times drift between machines, so the 15 ms
-		// target is judged as <= 1.3x the bare program timed in the same run.
+		// absolute times drift between machines, so the 15 ms target is
+		// judged as <= 1.3x the bare program timed in the same run
+		// (docs/design.md, "Start-up budget").
 		Target: "<= 1.3x", OK: ratio <= 1.3,
 		Note: fmt.Sprintf("median of %d runs; tdctl-full %.2f ms (%.2fx)", *n, ms(fm), float64(fm)/float64(bm)),
 	}))

@@ -3,7 +3,8 @@
 //
 // It links only what those commands need, so that it starts fast; the
 // workflow runner, params, Kubernetes and the emulator are in tdctl-full
-// (cmd/tdctl-full), which tdctl runs for those commands.
+// (cmd/tdctl-full), which tdctl runs for those commands (why and how:
+// docs/design.md).
 package main
 
 import (

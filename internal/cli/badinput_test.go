@@ -157,6 +157,12 @@ var badInputs = []badInput{
 		msg: `a.dig:2: +a+k: _k8s memory: "lots" is not a quantity; use e.g. "512Mi" or "2Gi"`},
 	{input: "`_retry: lots`", args: []string{"workflow", "check", "{dig}"}, dig: "+r:\n  _retry: lots\n  echo>: x\n", code: 1,
 		msg: `a.dig:2: _retry must be a non-negative number of retries`},
+	{input: "a YAML alias inside its own anchor (`_export: &x {y: *x}`)", args: []string{"workflow", "check", "{dig}"}, dig: "_export: &x {y: *x}\n+a:\n  echo>: hi\n", code: 1,
+		msg: "a.dig:1: YAML alias *x is inside the value of its own anchor &x (line 1): a recursive alias has no end; write the value out"},
+	{input: "an alias bomb (anchors of nine aliases of the one before, nine deep)", args: []string{"workflow", "run", "{dig}"}, dig: aliasBomb, code: 1,
+		msg: "a.dig:7: YAML aliases add more than 100000 nodes to this document: write the values out or use fewer nested aliases"},
+	{input: "`!include : other.dig`", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  !include : other.dig\n", code: 1,
+		msg: "a.dig:2: !include is not supported by tdctl: copy the tasks of other.dig into this file"},
 	{input: "`td>` with no database (found when the task runs)", args: []string{"workflow", "run", "{dig}"}, dig: "+q:\n  td>:\n  data: select 1\n", code: 3,
 		msg: `workflow failed (run RUN): td>: no database: add database: NAME or _export: {td: {database: NAME}}`},
 	{input: "`tdctl workflow logs nope`", args: []string{"workflow", "logs", "nope"}, code: 1,
@@ -169,6 +175,18 @@ var badInputs = []badInput{
 	{input: "`tdctl k8s run --image alpine --run-as-user -1 -- true`", args: []string{"k8s", "run", "--image", "alpine", "--run-as-user", "-1", "--", "true"}, code: 1,
 		msg: "--run-as-user: -1 is negative; give a uid above 0, 0 to run as root, or leave it unset for 65532 (see 'tdctl k8s run --help')"},
 }
+
+// aliasBomb is a .dig of under 600 bytes whose aliases expand to 9^10 strings.
+var aliasBomb = func() string {
+	var b strings.Builder
+	b.WriteString("_export:\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+	for i := 1; i <= 9; i++ {
+		prev := fmt.Sprintf("*l%d", i-1)
+		fmt.Fprintf(&b, "  l%d: &l%d [%s%s]\n", i, i, strings.Repeat(prev+", ", 8), prev)
+	}
+	b.WriteString("+t:\n  echo>: ${l9}\n")
+	return b.String()
+}()
 
 var runIDRe = regexp.MustCompile(`\d{8}T\d{6}Z-[0-9a-f]{6}`)
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tdctl/tdctl/internal/emulator"
 )
 
 // The README's first command: the demo runs with no account and no
@@ -31,4 +33,17 @@ func TestDemoRunsTwiceAndKeepsTheParam(t *testing.T) {
 	r = e.run("demo", "--data", data)
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stdout, "(previous run stored ["+m[1]+"])", "the second run reads what the first stored")
+}
+
+// Two demos on one --data directory would share the emulator's job ids: the
+// second is refused with one line.
+func TestDemoDataDirInUse(t *testing.T) {
+	data := t.TempDir()
+	held, err := emulator.New(emulator.Options{DataDir: filepath.Join(data, "emulator")})
+	require.NoError(t, err)
+	defer held.Close()
+	e := newEnv(t, fast())
+	r := e.run("demo", "--data", data)
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Equal(t, "another tdctl demo is using "+data+": wait for it to end or pass another --data DIR\n", r.stderr)
 }

@@ -29,7 +29,8 @@
 //     N bytes, truncated gzip bodies, latency) are scripted per route through
 //     Server.Faults.
 //
-// Choices where TD's behaviour is not pinned by TD_API.md:
+// Choices where TD's behaviour is not pinned down (why: docs/design.md, "The
+// TD API emulator"):
 //   - Killing a finished job answers 200 with former_status set to the job's
 //     final status and leaves the job unchanged. A job's work runs in the
 //     background from the moment it starts running, so a job killed while
@@ -52,5 +53,6 @@
 // restart, but credentials are not written there: result URLs and
 // connection settings are kept masked on disk, so a job still waiting to
 // export to a target that needed them ends in error after a restart, and a
-// connection with a password must be added again.
+// connection with a password must be added again. One Server at a time may
+// use a DataDir (an exclusive lock on DataDir/.lock; see DataDirInUseError).
 package emulator

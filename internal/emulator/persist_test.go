@@ -130,3 +130,20 @@ func TestStateFileKeepsNoSecrets(t *testing.T) {
 	assert.Equal(t, "success", c2.wait(plain)["status"], "a target without credentials still runs after a restart")
 	assert.Equal(t, "success", c2.show(keyed)["status"])
 }
+
+// Two emulators on one DataDir would both hand out the same job ids: the
+// second is refused while the first runs, and may start once it is closed.
+func TestDataDirIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := New(Options{DataDir: dir})
+	require.NoError(t, err)
+	_, err = New(Options{DataDir: dir})
+	var inUse *DataDirInUseError
+	require.ErrorAs(t, err, &inUse)
+	assert.Equal(t, dir, inUse.Dir)
+	require.NoError(t, s1.Close())
+
+	s2, err := New(Options{DataDir: dir})
+	require.NoError(t, err)
+	require.NoError(t, s2.Close())
+}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 // Options configure a Server. The zero value is a usable in-memory emulator
@@ -33,7 +35,10 @@ type Options struct {
 	Clock Clock
 	// DataDir, when set, holds the state (SQLite files, results, s3/) so it
 	// survives Close and a later New on the same directory. "" keeps the
-	// state in a temporary directory removed by Close.
+	// state in a temporary directory removed by Close. One Server at a
+	// time may use a directory: New takes an exclusive lock on
+	// DataDir/.lock (held until Close; the kernel drops it if the process
+	// dies) and returns a *DataDirInUseError while another holds it.
 	DataDir string
 	// UserName is reported as user_name on jobs (default "user@example.com").
 	UserName string
@@ -48,7 +53,8 @@ type Server struct {
 	opts  Options
 	clock Clock
 	root  string
-	temp  bool // root is ours to remove
+	temp  bool         // root is ours to remove
+	lock  *flock.Flock // on DataDir/.lock; nil without DataDir
 	logf  func(format string, args ...any)
 
 	ctx    context.Context // cancelled by Close; bounds job executions
@@ -129,6 +135,14 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("emulator: creating Options.DataDir: %w", err)
 		}
 		s.root = opts.DataDir
+		s.lock = flock.New(filepath.Join(opts.DataDir, ".lock"), flock.SetPermissions(0o600))
+		ok, err := s.lock.TryLock()
+		if err != nil {
+			return nil, fmt.Errorf("emulator: locking Options.DataDir: %w", err)
+		}
+		if !ok {
+			return nil, &DataDirInUseError{Dir: opts.DataDir}
+		}
 	} else {
 		dir, err := os.MkdirTemp("", "emulator-")
 		if err != nil {
@@ -143,9 +157,26 @@ func New(opts Options) (*Server, error) {
 		if s.temp {
 			_ = os.RemoveAll(s.root)
 		}
+		s.unlock()
 		return nil, err
 	}
 	return s, nil
+}
+
+// DataDirInUseError is New's answer while another Server (in this process or
+// another, such as a running `tdctl dev-server --data DIR`) uses the same
+// Options.DataDir: two emulators on one directory would hand out the same
+// job ids.
+type DataDirInUseError struct{ Dir string }
+
+func (e *DataDirInUseError) Error() string {
+	return fmt.Sprintf("emulator: data directory %s is in use by another emulator (a dev-server or a demo): stop it or use another directory", e.Dir)
+}
+
+func (s *Server) unlock() {
+	if s.lock != nil {
+		_ = s.lock.Unlock()
+	}
 }
 
 // Close stops the emulator: it stops timers, waits for running jobs (which
@@ -172,6 +203,7 @@ func (s *Server) Close() error {
 			err = rerr
 		}
 	}
+	s.unlock()
 	return err
 }
 

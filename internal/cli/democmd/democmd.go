@@ -5,6 +5,7 @@ package democmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -65,6 +66,10 @@ func run(ctx context.Context, f *factory.Factory, dataDir string, format output.
 		return cmdutil.NewConfigError(fmt.Errorf("cannot create the demo's data directory %s: %w; pass --data DIR", dataDir, cause))
 	}
 	srv, err := emulator.New(emulator.Options{DataDir: filepath.Join(dataDir, "emulator"), APIKeys: []string{DemoKey}})
+	var inUse *emulator.DataDirInUseError
+	if errors.As(err, &inUse) {
+		return cmdutil.NewConfigError(fmt.Errorf("another tdctl demo is using %s: wait for it to end or pass another --data DIR", dataDir))
+	}
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 // Package devserver implements `tdctl dev-server`: the TD API emulator
-// (internal/httptest) served over HTTP, so every tdctl command can be tried
+// (internal/emulator) served over HTTP, so every tdctl command can be tried
 // without an account.
 package devserver
 
@@ -70,7 +70,7 @@ line to paste into your shell. Any API key is accepted unless --require-key is g
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
-	fl.StringVar(&opts.DataDir, "data", "", "keep the emulator's state in `DIR` (default: in memory, gone on exit)")
+	fl.StringVar(&opts.DataDir, "data", "", "keep the emulator's state in `DIR` (default: in memory, gone on exit); one dev-server per DIR")
 	fl.StringSliceVar(&opts.Keys, "require-key", nil, "accept only these API keys (default: any key)")
 	fl.DurationVar(&opts.QueuedFor, "queued-for", 0, "how long each job stays queued")
 	fl.DurationVar(&opts.RunningFor, "running-for", 500*time.Millisecond, "how long each job stays running")
@@ -98,6 +98,10 @@ func devServerRun(opts *DevServerOptions) error {
 		}
 	}
 	emu, err := emulator.New(to)
+	var inUse *emulator.DataDirInUseError
+	if errors.As(err, &inUse) {
+		return cmdutil.NewConfigError(fmt.Errorf("--data %s is in use by another dev-server: stop that one or give another --data directory", opts.DataDir))
+	}
 	if err != nil {
 		return fmt.Errorf("starting the emulator: %w", err)
 	}

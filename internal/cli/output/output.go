@@ -178,7 +178,8 @@ func (t *Table) Render() error {
 }
 
 // renderTerminal aligns the columns, two spaces apart, with display widths
-// from go-runewidth (CJK characters take two cells, combining marks none).
+// from go-runewidth (CJK characters take two cells, combining marks none);
+// not tablewriter, whose init cost every start (docs/design.md).
 // When the terminal is narrower than the table, the widest columns are cut
 // with "…" first, down to their header's width.
 func (t *Table) renderTerminal(w io.Writer) error {

@@ -26,7 +26,11 @@ func newCmdLogs(o *Options, runF func(*logsOptions) error) *cobra.Command {
 		Use:   "logs [RUN_ID]",
 		Short: "Show a run's summary, or one task's log with --task",
 		Long: `Show the summary of a run (the latest when RUN_ID is omitted), or with --task NAME the
-log of that task (NAME may be the full path +wf+group+task or its end, e.g. +task).`,
+log of that task (NAME may be the full path +wf+group+task or its end, e.g. +task).
+
+A run's record is written as its tasks start and end, so a run still going, or one whose
+process was killed, can be shown too: the first has state running, the second interrupted
+(its record says running but its process is gone), with its unfinished tasks interrupted.`,
 		Example: "  tdctl workflow logs\n  tdctl workflow logs --task +show_num_records\n  tdctl workflow logs 20261125T210000Z-1a2b3c -o json",
 		Args:    cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,6 +48,20 @@ log of that task (NAME may be the full path +wf+group+task or its end, e.g. +tas
 	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR)")
 	output.AddFormatFlag(cmd, &o.Format)
 	return cmd
+}
+
+// summaryLine is the line under a run's task table. A run still going and
+// one whose process died (state interrupted: its record still said running)
+// say so.
+func summaryLine(sum *workflow.Summary) string {
+	d := sum.Duration.Round(time.Millisecond)
+	switch sum.State {
+	case workflow.StateRunning:
+		return fmt.Sprintf("run %s: running for %s so far, pid %d (logs: %s)", sum.RunID, d, sum.PID, sum.Dir)
+	case workflow.StateInterrupted:
+		return fmt.Sprintf("run %s: interrupted after %s: %s; tasks shown as interrupted did not finish (logs: %s)", sum.RunID, d, sum.Error, sum.Dir)
+	}
+	return fmt.Sprintf("run %s: %s in %s (logs: %s)", sum.RunID, sum.State, d, sum.Dir)
 }
 
 func logsRun(o *logsOptions) error {

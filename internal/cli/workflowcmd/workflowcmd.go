@@ -370,7 +370,7 @@ func printSummary(p *output.Printer, ios *iostreams.IOStreams, sum *workflow.Sum
 		t.Row(rec.Path, rec.State, rec.Duration.Round(time.Millisecond).String(), rec.JobID, output.Int(rec.NumRecords), rec.Log)
 	}
 	if p.Human() {
-		fmt.Fprintf(ios.Out, "\nrun %s: %s in %s (logs: %s)\n", sum.RunID, sum.State, sum.Duration.Round(time.Millisecond), sum.Dir)
+		fmt.Fprintf(ios.Out, "\n%s\n", summaryLine(sum))
 	}
 	return t.Render()
 }
