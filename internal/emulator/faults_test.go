@@ -137,7 +137,7 @@ func TestFaultEmptyJSONAnswer(t *testing.T) {
 	assert.Equal(t, 200, r.status)
 	assert.Equal(t, "{}", string(r.body))
 	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
-	assert.Equal(t, "success", c.get("/v3/job/show/"+id).json(t)["status"], "Times 1: the next answer is whole")
+	assert.Equal(t, "success", c.get("/v3/job/show/" + id).json(t)["status"], "Times 1: the next answer is whole")
 }
 
 func TestFaultAfterHandlerWithStatus(t *testing.T) {
@@ -208,7 +208,7 @@ func TestFaultStall(t *testing.T) {
 	// a stall of a JSON answer after its headers
 	s.Faults().Add(Fault{Path: "/v3/job/show/", Times: 1, Stall: 80 * time.Millisecond})
 	start = time.Now()
-	assert.Equal(t, id, c.get("/v3/job/show/"+id).json(t)["job_id"])
+	assert.Equal(t, id, c.get("/v3/job/show/" + id).json(t)["job_id"])
 	assert.GreaterOrEqual(t, time.Since(start), 80*time.Millisecond)
 }
 
@@ -228,7 +228,7 @@ func TestFaultLagStatus(t *testing.T) {
 	assert.Equal(t, "queued", st["status"])
 	list := c.get("/v3/job/list").json(t)
 	assert.Equal(t, "running", list["jobs"].([]any)[0].(map[string]any)["status"])
-	assert.Equal(t, "success", c.get("/v3/job/show/"+id).json(t)["status"], "caught up")
+	assert.Equal(t, "success", c.get("/v3/job/show/" + id).json(t)["status"], "caught up")
 
 	// the answer stays gzip-encoded when asked for
 	s.Faults().Add(Fault{Method: "GET", Path: "/v3/job/show/", Times: 1, LagStatus: "running"})
