@@ -328,9 +328,12 @@ func oneLine(err error) string {
 // ExportOutcome is what became of one target of ExportAll.
 type ExportOutcome struct {
 	Target      ExportTarget
-	ExportJobID string // empty when the export could not be started
+	ExportJobID string // empty when no export job is known to exist
 	Job         *Job   // the finished export job (nil when not waited or not started)
-	Err         error  // nil on success
+	// Err is nil on success. With no ExportJobID, it matches
+	// ErrExportUncertain when the export job may exist all the same;
+	// otherwise none was started.
+	Err error
 }
 
 // ExportAll exports one job's result to every target concurrently, waits for
