@@ -205,10 +205,12 @@ func (e *exporter) judge(ctx context.Context, err error, attempt int) (retry boo
 		return true, wait, err
 	case errors.As(err, &ae) && (ae.StatusCode < 500 || ae.StatusCode == http.StatusNotImplemented):
 		return false, 0, err // refused: nothing was started
-	case errors.As(err, &ne) && notSent(ne):
-		return isTransientNetErr(ne.Err), wait0, err
 	case ctx.Err() != nil:
 		return false, 0, e.resolveInterrupted(ctx, err)
+	case errors.As(err, &ne) && !isTransientNetErr(ne.Err):
+		return false, 0, err // TLS, scheme, unknown host: failed before sending
+	case errors.As(err, &ne) && notSent(ne):
+		return true, wait0, err
 	}
 	// The request may have been processed: a lost or cut answer, a 5xx
 	// (a gateway's 502/504 after the backend did the work), an answer
