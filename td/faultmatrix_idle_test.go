@@ -7,10 +7,8 @@ import (
 )
 
 // fmIdleOptions returns the client options that make it give up a read that
-// stays idle for d (a stalled body, a request never answered), or nil while
-// the client has none: the fault matrix then skips its stall and hang
-// schedules.
+// stays idle for d (a stalled body, a request never answered). The fault
+// matrix runs its stall and hang schedules only when it is not nil.
 func fmIdleOptions(d time.Duration) []td.Option {
-	_ = d
-	return nil
+	return []td.Option{td.WithReadIdleTimeout(d)}
 }

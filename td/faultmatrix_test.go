@@ -125,10 +125,8 @@ func (s fmSchedule) String() string {
 }
 
 // fmFailingFiles enables the -o FILE downloads that must fail (see
-// fmSchedule.broken). Off until the CLI removes its temporary file on a
-// failed download (the fix is on its way in the files work of issue 20):
-// with it on, this matrix finds the .FILE.tdctl-* files left behind.
-const fmFailingFiles = false
+// fmSchedule.broken).
+const fmFailingFiles = true
 
 // fmLongStall is a stall no answer comes back from: only the client's read
 // idle timeout ends it.
@@ -191,6 +189,7 @@ const fmMaxUnusable = 3
 func (d *fmDraw) addRouteFaults(s *fmSchedule, list *[]emulator.Fault, method, path string) {
 	r := d.r
 	left := fmRetries - 1
+	idled := false // a network timeout is retried once: one idle fault per route
 	for range r.IntN(3) {
 		if left <= 0 {
 			return
@@ -217,7 +216,8 @@ func (d *fmDraw) addRouteFaults(s *fmSchedule, list *[]emulator.Fault, method, p
 			}
 			*list = append(*list, f)
 			left += times // read again by the wait, not by the transport
-		case k == 4 && d.idle: // a stall no answer comes back from, or no answer at all
+		case k == 4 && d.idle && !idled: // a stall no answer comes back from, or no answer at all
+			idled = true
 			f := emulator.Fault{Method: method, Path: path, Times: 1, Stall: fmLongStall, StallAfterBytes: r.Int64N(40)}
 			if r.IntN(2) == 0 {
 				f = emulator.Fault{Method: method, Path: path, Times: 1, Hang: true, AfterHandler: method == "POST"}
@@ -290,6 +290,7 @@ func (d *fmDraw) addExportFaults(s *fmSchedule) {
 // resultSize bounds the reset offsets.
 func (s *fmSchedule) addResultSchedule(r *mrand.Rand, resultSize int64, idle bool) {
 	resultFaults := func(list *[]emulator.Fault) {
+		idled := false // a network timeout is retried once: one idle fault per phase
 		for range r.IntN(5) {
 			switch r.IntN(6) {
 			case 0, 1: // reset after a random offset (resumed with Range)
@@ -303,9 +304,10 @@ func (s *fmSchedule) addResultSchedule(r *mrand.Rand, resultSize int64, idle boo
 				*list = append(*list, emulator.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1,
 					Stall: time.Duration(1+r.IntN(30)) * time.Millisecond, StallAfterBytes: r.Int64N(resultSize)})
 			case 5: // the body stalls for good mid-way, or no answer comes
-				if !idle {
+				if !idle || idled {
 					continue
 				}
+				idled = true
 				f := emulator.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1, Stall: fmLongStall, StallAfterBytes: r.Int64N(resultSize)}
 				if r.IntN(3) == 0 {
 					f = emulator.Fault{Method: "GET", Path: "/v3/job/result/", Times: 1, Hang: true}
