@@ -83,6 +83,29 @@ type Faults struct {
 	mu   sync.Mutex
 	list []*faultEntry
 	hits int
+
+	doneOnce sync.Once
+	done     chan struct{} // closed by stop: stalls and hangs end
+}
+
+// stopped is closed when the server shuts down: every stall and hang ends
+// then, even one whose client is still connected (a body that was sent
+// whole before its stall).
+func (fs *Faults) stopped() <-chan struct{} {
+	fs.doneOnce.Do(func() { fs.done = make(chan struct{}) })
+	return fs.done
+}
+
+// stop ends every stall and hang, now and to come.
+func (fs *Faults) stop() {
+	fs.stopped()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	select {
+	case <-fs.done:
+	default:
+		close(fs.done)
+	}
 }
 
 type faultEntry struct {
@@ -209,7 +232,7 @@ func writeFaultStatus(w http.ResponseWriter, f Fault) {
 func (s *Server) hang(r *http.Request) {
 	select {
 	case <-r.Context().Done():
-	case <-s.ctx.Done():
+	case <-s.faults.stopped():
 	}
 	panic(http.ErrAbortHandler)
 }
@@ -254,7 +277,7 @@ func (w *stallWriter) pause() {
 	case <-t.C:
 	case <-w.r.Context().Done():
 		panic(http.ErrAbortHandler)
-	case <-w.s.ctx.Done():
+	case <-w.s.faults.stopped():
 		panic(http.ErrAbortHandler)
 	}
 }
