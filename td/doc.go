@@ -47,4 +47,12 @@
 //
 // The package does no printing of its own; pass WithLogger to trace HTTP
 // traffic (secrets redacted).
+//
+// Answers that cannot be trusted are never acted on. Wait reports a job's end
+// only when its status and the full job read after it agree: an answer of {}
+// or a lagging replica's "running" is read again, and one that stays unusable
+// is a *ProtocolError, never a failed job. Export, whose POST is not
+// idempotent, looks for the export job of a lost answer (by domain_key, and by
+// the job's newest export) and sends again only when none was started;
+// when it cannot tell, it returns *ExportUncertainError (ErrExportUncertain).
 package td

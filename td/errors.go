@@ -137,7 +137,10 @@ var ErrProtocol = errors.New("td: unusable answer")
 // ProtocolError is an answer the client cannot use: a body that is not the
 // JSON or gzip it should be, a partial answer that does not fit the
 // request, a result that changed while it was downloaded (then it also
-// matches ErrTruncated). It is not retried.
+// matches ErrTruncated), a job answer without job_id or status (such as {})
+// or about another job, a job read that disagrees with the one before it (a
+// replica behind). It is not retried by the transport; Jobs.Wait reads
+// again before it reports one.
 type ProtocolError struct {
 	Method, Path string
 	Msg          string // what was wrong (redacted)

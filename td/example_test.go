@@ -134,6 +134,8 @@ func ExampleResultsService_ExportAll() {
 			fmt.Printf("%s: %s, %d rows\n", o.Target, o.Job.Status, *o.Job.NumRecords)
 		case errors.Is(o.Err, td.ErrJobFailed):
 			fmt.Printf("%s: export job %s\n", o.Target, o.Job.Status)
+		case errors.Is(o.Err, td.ErrExportUncertain):
+			fmt.Printf("%s: may have started, check before exporting again: %v\n", o.Target, o.Err)
 		default:
 			fmt.Printf("%s: not started: %v\n", o.Target, o.Err)
 		}

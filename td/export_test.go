@@ -14,8 +14,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// finishedJob serves show for a finished job with no export yet (Export
+// notes the job's newest export before sending).
+func finishedJob(mux *http.ServeMux, id string) {
+	mux.HandleFunc("/v3/job/show/"+id, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"job_id":"%s","status":"success","linked_result_export_job_id":null}`, id)
+	})
+}
+
 func TestExportByURL(t *testing.T) {
 	c, mux := setup(t)
+	finishedJob(mux, "100")
 	mux.HandleFunc("/v3/job/result_export/100", func(w http.ResponseWriter, r *http.Request) {
 		testMethod(t, r, "POST")
 		testForm(t, r, url.Values{"result": {"mysql://u:pw@h/db/t"}})
@@ -28,6 +37,7 @@ func TestExportByURL(t *testing.T) {
 
 func TestExportByConnectionIDAndName(t *testing.T) {
 	c, mux := setup(t)
+	finishedJob(mux, "100")
 	mux.HandleFunc("/v3/connections/lookup", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("name") != "my_s3_connection" {
 			w.WriteHeader(404)
@@ -73,6 +83,7 @@ func TestExportValidation(t *testing.T) {
 
 func TestExportAllReportsEachTarget(t *testing.T) {
 	c, mux := setup(t)
+	finishedJob(mux, "100")
 	var n atomic.Int32
 	mux.HandleFunc("/v3/job/result_export/100", func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()

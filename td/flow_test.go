@@ -795,19 +795,6 @@ func TestFlowExportByURLAndConnection(t *testing.T) {
 	require.ErrorIs(t, err, td.ErrNotFound)
 }
 
-func TestFlowExportNotRetried(t *testing.T) {
-	srv, c, _ := newFlow(t, emulator.Options{})
-	ctx := flowCtx(t)
-	require.NoError(t, srv.CreateDatabase("flowdb"))
-	job := issueWait(t, c, "SELECT 1")
-	before := srv.JobCount()
-	srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/job/result_export/", AfterHandler: true, Times: 1})
-	_, err := c.Results.Export(ctx, job.ID, td.ExportTarget{ResultURL: "td://@/flowdb/once"})
-	require.Error(t, err, "a lost export answer is reported, not retried")
-	assert.Equal(t, before+1, srv.JobCount(), "exactly one export job")
-	assert.Len(t, requestsSince(srv, 0, "POST", "/v3/job/result_export/"), 1)
-}
-
 func TestFlowConnectionLookupRedacts(t *testing.T) {
 	srv, c, _ := newFlow(t, emulator.Options{})
 	pw := "ConnPw" + randHex(t, 6)

@@ -358,13 +358,18 @@ func NewDomainKey() string {
 	return "tdctl-" + hex.EncodeToString(b[:])
 }
 
-// Show returns everything about a job.
+// Show returns everything about a job. An answer without job_id or status,
+// or about another job, is a *ProtocolError (read again).
 func (s *JobsService) Show(ctx context.Context, id string) (*Job, error) {
 	if err := validID(id); err != nil {
 		return nil, err
 	}
 	var w jobWire
-	if err := s.client.doJSON(ctx, &request{method: http.MethodGet, path: path("/v3/job/show", id), retry: true}, &w); err != nil {
+	p := path("/v3/job/show", id)
+	if err := s.client.doJSON(ctx, &request{method: http.MethodGet, path: p, retry: true}, &w); err != nil {
+		return nil, err
+	}
+	if err := checkJobAnswer(http.MethodGet, p, id, string(w.JobID), w.Status); err != nil {
 		return nil, err
 	}
 	return w.job(s.client.red)
@@ -409,13 +414,19 @@ func (w *statusWire) status() *JobStatus {
 	}
 }
 
-// Status returns a job's status (cheap; use it for polling).
+// Status returns a job's status (cheap; use it for polling). An answer
+// without job_id or status, or about another job, is a *ProtocolError (read
+// again).
 func (s *JobsService) Status(ctx context.Context, id string) (*JobStatus, error) {
 	if err := validID(id); err != nil {
 		return nil, err
 	}
 	var w statusWire
-	if err := s.client.doJSON(ctx, &request{method: http.MethodGet, path: path("/v3/job/status", id), retry: true}, &w); err != nil {
+	p := path("/v3/job/status", id)
+	if err := s.client.doJSON(ctx, &request{method: http.MethodGet, path: p, retry: true}, &w); err != nil {
+		return nil, err
+	}
+	if err := checkJobAnswer(http.MethodGet, p, id, string(w.JobID), w.Status); err != nil {
 		return nil, err
 	}
 	return w.status(), nil
@@ -427,7 +438,11 @@ func (s *JobsService) StatusByDomainKey(ctx context.Context, key string) (*JobSt
 		return nil, errors.New("td: domain key is required")
 	}
 	var w statusWire
-	if err := s.client.doJSON(ctx, &request{method: http.MethodGet, path: path("/v3/job/status_by_domain_key", key), retry: true}, &w); err != nil {
+	p := path("/v3/job/status_by_domain_key", key)
+	if err := s.client.doJSON(ctx, &request{method: http.MethodGet, path: p, retry: true}, &w); err != nil {
+		return nil, err
+	}
+	if err := checkJobAnswer(http.MethodGet, p, "", string(w.JobID), w.Status); err != nil {
 		return nil, err
 	}
 	return w.status(), nil
@@ -588,6 +603,14 @@ type WaitOptions struct {
 // the full job (Show). A job that ends in error or killed returns the job and
 // a *JobFailedError holding its debug stderr. Cancelling ctx stops the wait
 // (the job keeps running).
+//
+// A verdict needs two reads that agree: the status poll that says the job
+// finished and the Show after it must name the same final status. An answer
+// that cannot be used (a *ProtocolError: {} or an answer about another job)
+// and a Show that disagrees (a read replica still saying "running" after
+// status said "success") are read again, after the first poll interval, up
+// to max(3, the retry policy's MaxRetries) times in a row; then Wait returns
+// the *ProtocolError — never a verdict it could not confirm.
 func (s *JobsService) Wait(ctx context.Context, id string, opts *WaitOptions) (*Job, error) {
 	if err := validID(id); err != nil {
 		return nil, err
@@ -609,46 +632,72 @@ func (s *JobsService) Wait(ctx context.Context, id string, opts *WaitOptions) (*
 	if o.Timeout > 0 {
 		deadline = time.Now().Add(o.Timeout)
 	}
+	rereads := max(3, s.client.retry.MaxRetries)
 	delay := o.MinDelay
+	last := "unknown" // the last status seen, for the timeout message
+	bad := 0          // unusable or disagreeing reads in a row
 	for {
-		st, err := s.Status(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if o.OnStatus != nil {
-			o.OnStatus(st)
-		}
-		if st.Finished() {
-			break
-		}
 		wait := delay
+		st, err := s.Status(ctx, id)
+		var pe *ProtocolError
+		switch {
+		case errors.As(err, &pe):
+			bad++
+			wait = o.MinDelay
+		case err != nil:
+			return nil, err
+		default:
+			last = st.Status
+			if o.OnStatus != nil {
+				o.OnStatus(st)
+			}
+			if !st.Finished() {
+				bad = 0
+				delay = min(delay*2, o.MaxDelay)
+				break
+			}
+			job, err := s.Show(ctx, id)
+			switch {
+			case errors.As(err, &pe):
+			case err != nil:
+				return nil, err
+			case job.Status == st.Status:
+				return job, verdict(id, job)
+			default:
+				pe = &ProtocolError{Method: http.MethodGet, Path: path("/v3/job/show", id),
+					Msg: fmt.Sprintf("unusable answer: status says %s but show says %s (a replica behind?)", st.Status, job.Status)}
+			}
+			bad++
+			wait = o.MinDelay
+		}
+		if bad > rereads {
+			return nil, fmt.Errorf("%w (read %d times)", pe, bad)
+		}
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
-			if left <= 0 {
-				return nil, fmt.Errorf("td: job %s still %s after %s: %w", id, st.Status, o.Timeout, ErrWaitTimeout)
+			switch {
+			case left > 0:
+			case bad > 0:
+				return nil, fmt.Errorf("td: job %s: no consistent answer within %s (%s): %w", id, o.Timeout, pe.Msg, ErrWaitTimeout)
+			default:
+				return nil, fmt.Errorf("td: job %s still %s after %s: %w", id, last, o.Timeout, ErrWaitTimeout)
 			}
-			if wait > left {
-				wait = left
-			}
+			wait = min(wait, left)
 		}
 		if err := sleepCtx(ctx, wait); err != nil {
 			return nil, err
 		}
-		delay *= 2
-		if delay > o.MaxDelay {
-			delay = o.MaxDelay
-		}
 	}
-	job, err := s.Show(ctx, id)
-	if err != nil {
-		return nil, err
+}
+
+// verdict is nil for a job that succeeded and a *JobFailedError otherwise.
+func verdict(id string, job *Job) error {
+	if job.Status == StatusSuccess {
+		return nil
 	}
-	if job.Status != StatusSuccess {
-		fe := &JobFailedError{JobID: id, Status: job.Status}
-		if job.Debug != nil {
-			fe.Stderr = job.Debug.Stderr
-		}
-		return job, fe
+	fe := &JobFailedError{JobID: id, Status: job.Status}
+	if job.Debug != nil {
+		fe.Stderr = job.Debug.Stderr
 	}
-	return job, nil
+	return fe
 }

@@ -222,16 +222,46 @@ func TestGiveUpKeepsAPIMessage(t *testing.T) {
 	assert.EqualValues(t, 4, n.Load(), "1 try + 3 retries")
 }
 
-func TestNonIdempotentPostNotRetried(t *testing.T) {
-	c, mux := setup(t)
-	var n atomic.Int32
-	mux.HandleFunc("/v3/job/result_export/1", func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		w.WriteHeader(503)
-	})
-	_, err := c.Results.Export(context.Background(), "1", ExportTarget{ResultURL: "td://@/db/t"})
-	require.Error(t, err)
-	assert.EqualValues(t, 1, n.Load())
+// TestExportSentAgainOnlyWhenCertainlyNotStarted: an export answered 503
+// is looked up (by its domain_key, then by the job's newest export) and sent
+// again only while neither shows an export job; once the job's newest export
+// changed, it is not sent again and the caller hears it may have started.
+func TestExportSentAgainOnlyWhenCertainlyNotStarted(t *testing.T) {
+	for _, started := range []bool{false, true} {
+		c, mux := setup(t)
+		var posts atomic.Int32
+		mux.HandleFunc("/v3/job/result_export/1", func(w http.ResponseWriter, r *http.Request) {
+			posts.Add(1)
+			w.WriteHeader(503)
+		})
+		mux.HandleFunc("/v3/job/show/1", func(w http.ResponseWriter, r *http.Request) {
+			linked := "null"
+			if started && posts.Load() > 0 {
+				linked = "2"
+			}
+			fmt.Fprintf(w, `{"job_id":"1","status":"success","linked_result_export_job_id":%s}`, linked)
+		})
+		var lookups atomic.Int32
+		mux.HandleFunc("/v3/job/status_by_domain_key/", func(w http.ResponseWriter, r *http.Request) {
+			lookups.Add(1)
+			w.WriteHeader(404)
+			io.WriteString(w, `{"error":"not found"}`)
+		})
+		_, err := c.Results.Export(context.Background(), "1", ExportTarget{ResultURL: "td://@/db/t"})
+		require.Error(t, err)
+		if !started {
+			assert.EqualValues(t, 4, posts.Load(), "1 try + 3 retries, each after a lookup found nothing")
+			assert.EqualValues(t, 4, lookups.Load())
+			assert.ErrorIs(t, err, ErrServer)
+			assert.NotErrorIs(t, err, ErrExportUncertain)
+			continue
+		}
+		assert.EqualValues(t, 1, posts.Load(), "an export of the job appeared: never sent again")
+		var ue *ExportUncertainError
+		require.ErrorAs(t, err, &ue)
+		assert.Equal(t, "2", ue.Candidate)
+		assert.ErrorIs(t, err, ErrServer, "it unwraps to the 503")
+	}
 }
 
 func TestShowDecodesLeniently(t *testing.T) {

@@ -25,9 +25,11 @@
 //     postgresql:// into a real PostgreSQL table (pgx), s3://bucket/path into a
 //     CSV file under the data directory (s3/<bucket>/<path>/<job_id>.csv).
 //     Other schemes end the export job in error.
-//   - Faults (status codes, Retry-After, lost responses, connection resets after
-//     N bytes, truncated gzip bodies, latency) are scripted per route through
-//     Server.Faults.
+//   - Faults (status codes, Retry-After, malformed answers such as {}, lost
+//     responses and gateway errors after the work was done, connection resets
+//     after N bytes, truncated gzip bodies, bodies that stall, requests never
+//     answered, a lagging replica's stale status, latency) are scripted per
+//     route through Server.Faults (see Fault).
 //
 // Choices where TD's behaviour is not pinned down (why: docs/design.md, "The
 // TD API emulator"):

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	nethttptest "net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,25 @@ import (
 
 // Fault describes a misbehaviour the emulator injects into matching requests.
 // A Fault with only Latency set delays the request and then answers normally.
+//
+// The rules, by what they imitate:
+//
+//   - Status (with RetryAfter, Body): an error answer instead of the real
+//     one; the request is not processed. Status 200 with Body "{}" is a
+//     malformed-but-valid answer (every field missing).
+//   - AfterHandler: the request is processed (a job really created), then
+//     its answer is lost (connection dropped), or replaced by Status (a
+//     gateway's 502/504 after the backend did the work), or never sent
+//     (with Hang).
+//   - ResetAfterBytes: the answer is cut after N body bytes (RST).
+//   - TruncateGzip: a result body cut in half with a consistent
+//     Content-Length.
+//   - Stall, StallAfterBytes: the answer pauses after N body bytes (a
+//     stalled body); headers arrive first.
+//   - Hang: the request is accepted and never answered (no status line).
+//   - LagStatus: status, show and list answer with the job's status as a
+//     lagging read replica would (e.g. "running" after the job finished).
+//   - Latency: a slow answer.
 type Fault struct {
 	Method string // "GET", "POST"...; "" matches any method
 	Path   string // prefix of the (unescaped) request path, e.g. "/v3/job/issue/"; "" matches any path
@@ -26,7 +46,9 @@ type Fault struct {
 
 	// AfterHandler runs the real handler (so a job is really created) and
 	// then drops the connection without sending any response: a lost
-	// response.
+	// response. With Status, the handler's answer is replaced by that
+	// status (and Body) instead: a gateway error after the work was done.
+	// With Hang, no answer ever comes.
 	AfterHandler bool
 	// ResetAfterBytes sends this many bytes of the response body, then
 	// closes the connection abruptly (RST). A shorter body is sent whole
@@ -36,6 +58,20 @@ type Fault struct {
 	// requested bytes, with a consistent (shorter) Content-Length: the HTTP
 	// exchange looks complete but the gzip stream is cut.
 	TruncateGzip bool
+	// Stall pauses the answer for this long after StallAfterBytes bytes of
+	// its body (0: after the headers, before any body byte), then sends the
+	// rest. A client that hangs up during the pause ends it; so does
+	// closing the server.
+	Stall           time.Duration
+	StallAfterBytes int64
+	// Hang accepts the request and never answers: not even a status line
+	// is sent until the client hangs up or the server closes.
+	Hang bool
+	// LagStatus answers job status, show and list requests with every
+	// job's status replaced by this one, as a read replica that has not
+	// caught up would: with a status that is not final ("queued",
+	// "running"), end_at, duration, num_records and result_size are null.
+	LagStatus string
 	// Latency is waited before answering (or before the fault's other
 	// effects); a cancelled request stops waiting.
 	Latency time.Duration
@@ -47,6 +83,29 @@ type Faults struct {
 	mu   sync.Mutex
 	list []*faultEntry
 	hits int
+
+	doneOnce sync.Once
+	done     chan struct{} // closed by stop: stalls and hangs end
+}
+
+// stopped is closed when the server shuts down: every stall and hang ends
+// then, even one whose client is still connected (a body that was sent
+// whole before its stall).
+func (fs *Faults) stopped() <-chan struct{} {
+	fs.doneOnce.Do(func() { fs.done = make(chan struct{}) })
+	return fs.done
+}
+
+// stop ends every stall and hang, now and to come.
+func (fs *Faults) stop() {
+	fs.stopped()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	select {
+	case <-fs.done:
+	default:
+		close(fs.done)
+	}
 }
 
 type faultEntry struct {
@@ -118,36 +177,151 @@ func (s *Server) serveWithFault(w http.ResponseWriter, r *http.Request, f Fault,
 		}
 	}
 	switch {
-	case f.Status != 0:
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		if f.Body != "" {
-			if json.Valid([]byte(f.Body)) {
-				w.Header().Set("Content-Type", "application/json")
-			} else {
-				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			}
-			w.WriteHeader(f.Status)
-			_, _ = io.WriteString(w, f.Body)
-			return
-		}
-		msg := "injected fault: " + http.StatusText(f.Status)
-		writeError(w, f.Status, msg, nil)
 	case f.AfterHandler:
 		next(&discardWriter{h: http.Header{}}, r)
-		abortConnection(w, false)
+		switch {
+		case f.Hang:
+			s.hang(r)
+		case f.Status != 0:
+			writeFaultStatus(w, f)
+		default:
+			abortConnection(w, false)
+		}
+	case f.Hang:
+		s.hang(r)
+	case f.Status != 0:
+		writeFaultStatus(w, f)
 	case f.ResetAfterBytes > 0:
 		cw := &cutWriter{ResponseWriter: w, left: f.ResetAfterBytes}
 		next(cw, r)
 		// The body was shorter than the limit: still drop the connection,
 		// so the fault is never silently a no-op.
 		abortConnection(w, true)
+	case f.Stall > 0:
+		sw := &stallWriter{ResponseWriter: w, left: f.StallAfterBytes, stall: f.Stall, s: s, r: r}
+		next(sw, r)
+		sw.pause() // a body shorter than StallAfterBytes stalls at its end
 	case f.TruncateGzip:
 		next(w, r.WithContext(context.WithValue(r.Context(), truncateKey, true)))
+	case f.LagStatus != "":
+		s.serveLagging(w, r, f.LagStatus, next)
 	default:
 		next(w, r)
 	}
+}
+
+func writeFaultStatus(w http.ResponseWriter, f Fault) {
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	if f.Body != "" {
+		if json.Valid([]byte(f.Body)) {
+			w.Header().Set("Content-Type", "application/json")
+		} else {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		}
+		w.WriteHeader(f.Status)
+		_, _ = io.WriteString(w, f.Body)
+		return
+	}
+	writeError(w, f.Status, "injected fault: "+http.StatusText(f.Status), nil)
+}
+
+// hang waits until the client hangs up or the server closes, then drops the
+// connection without an answer.
+func (s *Server) hang(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-s.faults.stopped():
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// stallWriter lets left body bytes through, then pauses for stall once.
+type stallWriter struct {
+	http.ResponseWriter
+	left    int64
+	stall   time.Duration
+	stalled bool
+	s       *Server
+	r       *http.Request
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	if w.stalled || int64(len(p)) < w.left {
+		n, err := w.ResponseWriter.Write(p)
+		w.left -= int64(n)
+		return n, err
+	}
+	n, err := w.ResponseWriter.Write(p[:w.left])
+	if err != nil {
+		return n, err
+	}
+	w.left = 0
+	w.pause()
+	m, err := w.ResponseWriter.Write(p[n:])
+	return n + m, err
+}
+
+// pause flushes what was written (the headers at least) and waits; a client
+// that hangs up meanwhile (or a closing server) ends the answer.
+func (w *stallWriter) pause() {
+	if w.stalled {
+		return
+	}
+	w.stalled = true
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	t := time.NewTimer(w.stall)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.r.Context().Done():
+		panic(http.ErrAbortHandler)
+	case <-w.s.faults.stopped():
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// serveLagging runs next into a buffer and answers its JSON with every job's
+// status replaced by status. Other answers pass unchanged.
+func (s *Server) serveLagging(w http.ResponseWriter, r *http.Request, status string, next http.HandlerFunc) {
+	plain := r.Clone(r.Context())
+	plain.Header.Del("Accept-Encoding") // a plain JSON answer to rewrite
+	rec := nethttptest.NewRecorder()
+	next(rec, plain)
+	var v map[string]any
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &v) != nil {
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
+	}
+	lag := func(j map[string]any) {
+		if _, ok := j["status"]; !ok {
+			return
+		}
+		j["status"] = status
+		if status != statusSuccess && status != statusError && status != statusKilled {
+			for _, k := range []string{"end_at", "duration", "num_records", "result_size"} {
+				if _, ok := j[k]; ok {
+					j[k] = nil
+				}
+			}
+		}
+	}
+	lag(v)
+	if jobs, ok := v["jobs"].([]any); ok {
+		for _, j := range jobs {
+			if m, ok := j.(map[string]any); ok {
+				lag(m)
+			}
+		}
+	}
+	writeJSON(w, r, v)
 }
 
 // abortConnection closes the client connection without (more of) a response:

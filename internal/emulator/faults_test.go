@@ -127,3 +127,118 @@ func TestFaultLatency(t *testing.T) {
 	_, err := rawGet(t, &cc, "/v3/job/list", nil)
 	assert.Error(t, err)
 }
+
+func TestFaultEmptyJSONAnswer(t *testing.T) {
+	s, c := newEmu(t, Options{})
+	id := c.issue("sample_datasets", "SELECT 1", nil)
+	c.wait(id)
+	s.Faults().Add(Fault{Method: "GET", Path: "/v3/job/show/", Times: 1, Status: 200, Body: "{}"})
+	r := c.get("/v3/job/show/" + id)
+	assert.Equal(t, 200, r.status)
+	assert.Equal(t, "{}", string(r.body))
+	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+	assert.Equal(t, "success", c.get("/v3/job/show/" + id).json(t)["status"], "Times 1: the next answer is whole")
+}
+
+func TestFaultAfterHandlerWithStatus(t *testing.T) {
+	s, c := newEmu(t, Options{})
+	id := c.issue("sample_datasets", "SELECT 1", nil)
+	c.wait(id)
+	require.NoError(t, s.CreateDatabase("out"))
+	s.Faults().Add(Fault{Method: "POST", Path: "/v3/job/result_export/", Times: 1, AfterHandler: true, Status: 504})
+	r := c.post("/v3/job/result_export/"+id, url.Values{"result": {"td://@/out/t"}})
+	assert.Equal(t, 504, r.status, "the gateway's answer")
+	assert.Equal(t, 2, s.JobCount(), "but the export job was created")
+	info, ok := s.Job(id)
+	require.True(t, ok)
+	assert.NotEmpty(t, info.LinkedResultExportJobID)
+}
+
+func TestFaultHang(t *testing.T) {
+	s, c := newEmu(t, Options{})
+	s.Faults().Add(Fault{Method: "POST", Path: "/v3/job/issue/", Times: 1, Hang: true, AfterHandler: true})
+	s.Faults().Add(Fault{Method: "GET", Path: "/v3/job/list", Times: 1, Hang: true})
+	cc := *c
+	cc.hc = &http.Client{Timeout: 150 * time.Millisecond}
+	start := time.Now()
+	_, err := rawGet(t, &cc, "/v3/job/list", nil)
+	require.Error(t, err, "no answer comes")
+	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
+	req, _ := http.NewRequest("POST", c.base+"/v3/job/issue/presto/sample_datasets", strings.NewReader("query=SELECT+1"))
+	req.Header.Set("Authorization", "TD1 "+testKey)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	_, err = cc.hc.Do(req)
+	require.Error(t, err)
+	assert.Equal(t, 1, s.JobCount(), "AfterHandler: the job exists though no answer came")
+	assert.Equal(t, 200, c.get("/v3/job/list").status, "Times bounds the hang")
+}
+
+func TestFaultStall(t *testing.T) {
+	s, c := newEmu(t, Options{})
+	id, err := s.AddFinishedJob(FinishedJob{Schema: bigSchema, Rows: bigRows(20000)})
+	require.NoError(t, err)
+	full := c.get("/v3/job/result/" + id + "?format=msgpack.gz")
+
+	// a stall shorter than the client's patience: a slow but whole body
+	s.Faults().Add(Fault{Path: "/v3/job/result/", Times: 1, Stall: 100 * time.Millisecond, StallAfterBytes: 5000})
+	start := time.Now()
+	r := c.get("/v3/job/result/" + id + "?format=msgpack.gz")
+	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+	assert.Equal(t, full.body, r.body)
+
+	// a client that stops waiting mid-body: the first bytes came, then nothing
+	s.Faults().Add(Fault{Path: "/v3/job/result/", Times: 1, Stall: time.Hour, StallAfterBytes: 5000})
+	res, err := rawGet(t, c, "/v3/job/result/"+id+"?format=msgpack.gz", nil)
+	require.NoError(t, err, "headers arrive")
+	assert.Equal(t, 200, res.StatusCode)
+	buf := make([]byte, 5000)
+	_, err = io.ReadFull(res.Body, buf)
+	require.NoError(t, err)
+	assert.Equal(t, full.body[:5000], buf)
+	got := make(chan error, 1)
+	go func() { _, err := res.Body.Read(make([]byte, 1)); got <- err }()
+	select {
+	case err := <-got:
+		t.Fatalf("the body should stall, read returned %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	res.Body.Close() // hangs up: the stall ends
+	<-got
+
+	// a stall of a JSON answer after its headers
+	s.Faults().Add(Fault{Path: "/v3/job/show/", Times: 1, Stall: 80 * time.Millisecond})
+	start = time.Now()
+	assert.Equal(t, id, c.get("/v3/job/show/" + id).json(t)["job_id"])
+	assert.GreaterOrEqual(t, time.Since(start), 80*time.Millisecond)
+}
+
+func TestFaultLagStatus(t *testing.T) {
+	s, c := newEmu(t, Options{})
+	id := c.issue("sample_datasets", "SELECT 1", nil)
+	c.wait(id)
+	s.Faults().Add(Fault{Method: "GET", Path: "/v3/job/show/", Times: 1, LagStatus: "running"})
+	s.Faults().Add(Fault{Method: "GET", Path: "/v3/job/status/", Times: 1, LagStatus: "queued"})
+	s.Faults().Add(Fault{Method: "GET", Path: "/v3/job/list", Times: 1, LagStatus: "running"})
+	show := c.get("/v3/job/show/" + id).json(t)
+	assert.Equal(t, "running", show["status"])
+	assert.Nil(t, show["end_at"])
+	assert.Nil(t, show["num_records"])
+	assert.Equal(t, id, show["job_id"], "the rest is the job's")
+	st := c.get("/v3/job/status/" + id).json(t)
+	assert.Equal(t, "queued", st["status"])
+	list := c.get("/v3/job/list").json(t)
+	assert.Equal(t, "running", list["jobs"].([]any)[0].(map[string]any)["status"])
+	assert.Equal(t, "success", c.get("/v3/job/show/" + id).json(t)["status"], "caught up")
+
+	// the answer stays gzip-encoded when asked for
+	s.Faults().Add(Fault{Method: "GET", Path: "/v3/job/show/", Times: 1, LagStatus: "running"})
+	cc := *c
+	cc.hc = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	r := cc.do("GET", "/v3/job/show/"+id, nil, map[string]string{"Accept-Encoding": "gzip"})
+	assert.Equal(t, "gzip", r.header.Get("Content-Encoding"))
+	zr, err := gzip.NewReader(bytes.NewReader(r.body))
+	require.NoError(t, err)
+	b, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"status":"running"`)
+}

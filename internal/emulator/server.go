@@ -189,6 +189,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.faults.stop()
 	stops := s.stops
 	s.stops = nil
 	s.mu.Unlock()
@@ -232,6 +233,7 @@ func NewTestServer(t testing.TB, opts Options) (*Server, string) {
 	}
 	ts := nethttptest.NewServer(s)
 	t.Cleanup(func() {
+		s.faults.stop() // stalls and hangs would hold ts.Close
 		ts.CloseClientConnections()
 		ts.Close()
 		if err := s.Close(); err != nil {

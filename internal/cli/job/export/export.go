@@ -38,7 +38,9 @@ type ExportOptions struct {
 type Outcome struct {
 	Target      string `json:"target"` // redacted
 	ExportJobID string `json:"export_job_id"`
-	// Status is the export job's final status with --wait, "issued" without.
+	// Status is the export job's final status with --wait, "issued" without;
+	// "not started" when no export job was made, "unknown" when its answer
+	// was lost and it may exist (Error then says which job it may be).
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 }
@@ -63,7 +65,13 @@ Destinations, as many as you like, in any mix:
                           @FILE reads the JSON from a file.
 
 Without --wait, prints one line per destination with the export job's id and returns.
-With --wait, waits for every export job and fails (exit 3) if any of them failed.`,
+With --wait, waits for every export job and fails (exit 3) if any of them failed.
+
+A lost answer never starts a second export: when the connection breaks or a gateway
+answers 5xx after the export may have been created, tdctl looks the export job up and
+reports it; it sends again only when no export job was started. When it cannot tell,
+the status is "unknown" (exit 2) and the message names the export job that may be
+running: check it before exporting again, or an append may be written twice.`,
 		Example: `  tdctl job export --job-id 12345 --result-url 'td://@/analytics/daily?mode=replace'
   tdctl job export 12345 --wait \
     --result-url 'postgresql://etl:secret@db:5432/dw/daily?mode=replace' \
@@ -291,7 +299,7 @@ func exportRun(opts *ExportOptions) error {
 			case o.ExportJobID != "":
 				outcomes[i].Status = "unknown"
 			default:
-				outcomes[i].Status = "not started"
+				outcomes[i].Status = notIssued(o.Err)
 			}
 			if o.Err != nil {
 				outcomes[i].Error = cmdutil.Redact(o.Err.Error())
@@ -313,7 +321,7 @@ func exportRun(opts *ExportOptions) error {
 			id, err := c.Results.Export(opts.Ctx, opts.JobID, t)
 			outcomes[i] = Outcome{Target: cmdutil.Redact(t.String()), ExportJobID: id, Status: "issued"}
 			if err != nil {
-				outcomes[i].Status = "not started"
+				outcomes[i].Status = notIssued(err)
 				outcomes[i].Error = cmdutil.Redact(err.Error())
 				errs = append(errs, fmt.Errorf("export to %s: %w", t, err))
 			}
@@ -324,6 +332,16 @@ func exportRun(opts *ExportOptions) error {
 		return errors.Join(runErr, err)
 	}
 	return runErr
+}
+
+// notIssued is the status of a target whose export returned no job id: "not
+// started" only when that is certain; "unknown" when the answer was lost and
+// the export job may exist (the error names it, if known).
+func notIssued(err error) string {
+	if errors.Is(err, td.ErrExportUncertain) {
+		return "unknown"
+	}
+	return "not started"
 }
 
 func summarize(statuses map[string]string) string {
