@@ -160,16 +160,23 @@ func exportMode(t *target, u *url.URL, allowed ...string) (string, error) {
 	return "", fmt.Errorf("unsupported mode %q: use %s", mode, strings.Join(allowed, " or "))
 }
 
-// exportTD writes into the emulator's own table db.table.
-func (s *Server) exportTD(ctx context.Context, src string, schema []Column, t *target, u *url.URL) (int64, error) {
+// dbTable is the database and table a result URL names: its database and
+// table settings, else the first two segments of its path.
+func (t *target) dbTable(u *url.URL) (db, table string) {
 	segs := pathSegments(u)
-	db, table := t.setting(u, "database"), t.setting(u, "table")
+	db, table = t.setting(u, "database"), t.setting(u, "table")
 	if db == "" && len(segs) > 0 {
 		db = segs[0]
 	}
 	if table == "" && len(segs) > 1 {
 		table = segs[1]
 	}
+	return db, table
+}
+
+// exportTD writes into the emulator's own table db.table.
+func (s *Server) exportTD(ctx context.Context, src string, schema []Column, t *target, u *url.URL) (int64, error) {
+	db, table := t.dbTable(u)
 	if db == "" || table == "" {
 		return 0, fmt.Errorf("td result URL %s needs a database and a table: td://@/DATABASE/TABLE", redactURL(u))
 	}
@@ -374,14 +381,7 @@ func pgType(hive string) string {
 // exportPostgres writes into a real PostgreSQL table:
 // postgresql://user:pass@host:port/db/table?mode=append|replace|truncate&schema=S.
 func exportPostgres(ctx context.Context, src string, schema []Column, t *target, u *url.URL) (int64, error) {
-	segs := pathSegments(u)
-	db, table := t.setting(u, "database"), t.setting(u, "table")
-	if db == "" && len(segs) > 0 {
-		db = segs[0]
-	}
-	if table == "" && len(segs) > 1 {
-		table = segs[1]
-	}
+	db, table := t.dbTable(u)
 	if db == "" || table == "" {
 		return 0, fmt.Errorf("PostgreSQL result URL %s needs a database and a table: postgresql://user:pass@host:5432/DATABASE/TABLE", redactURL(u))
 	}

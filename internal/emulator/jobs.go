@@ -529,17 +529,27 @@ func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request, typ, dbName
 	if tgt != nil {
 		j.ConnID = tgt.ConnID
 	}
-	id, conflict, err := s.addJob(j)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
-		return
-	}
-	if conflict != 0 {
-		writeConflict(w, j.DomainKey, conflict)
+	id, ok := s.addJobOrAnswer(w, j)
+	if !ok {
 		return
 	}
 	sid := strconv.FormatInt(id, 10)
 	writeJSON(w, r, map[string]string{"job": sid, "job_id": sid, "database": dbName})
+}
+
+// addJobOrAnswer adds j; when it cannot (the store failed, or j's domain
+// key names another job) it answers the request itself and ok is false.
+func (s *Server) addJobOrAnswer(w http.ResponseWriter, j *job) (id int64, ok bool) {
+	id, conflict, err := s.addJob(j)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
+		return 0, false
+	}
+	if conflict != 0 {
+		writeConflict(w, j.DomainKey, conflict)
+		return 0, false
+	}
+	return id, true
 }
 
 func writeConflict(w http.ResponseWriter, key string, id int64) {
@@ -740,13 +750,8 @@ func (s *Server) handleResultExport(w http.ResponseWriter, r *http.Request, idSt
 	if n, msg := intField(f, "retry_limit", 0, 100); msg == "" {
 		j.RetryLimit = n
 	}
-	newID, conflict, err := s.addJob(j)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
-		return
-	}
-	if conflict != 0 {
-		writeConflict(w, j.DomainKey, conflict)
+	newID, ok := s.addJobOrAnswer(w, j)
+	if !ok {
 		return
 	}
 	writeJSON(w, r, map[string]string{"job_id": strconv.FormatInt(newID, 10)})
