@@ -15,11 +15,16 @@ import (
 func (r *Runner) Check(wf *Workflow) error {
 	c := &checker{r: r, wf: wf}
 	defined := map[string]bool{}
-	for _, n := range builtinNames {
+	for _, n := range BuiltinNames(wf) {
 		defined[n] = true
 	}
 	for k := range r.Params {
 		defined[k] = true
+	}
+	for k := range r.Params {
+		if IsBuiltin(k) {
+			c.errs = append(c.errs, &Error{File: wf.File, Msg: BuiltinError("-p", k).Error()})
+		}
 	}
 	c.task(wf.Root, defined)
 	return c.errs.err()
