@@ -4,6 +4,12 @@
 // supplied by the caller (td>, td_result_export>, param_get>, param_set>,
 // sh>, echo> in tdctl).
 //
+// Every task sees digdag's built-in params (session_time and its forms,
+// last_session_*/next_session_* from `schedule:`, last_executed_session_*,
+// session_id, attempt_id, task_name...: see BuiltinNames); `timezone:` is
+// read as digdag reads it (ParseZone), `schedule:` is parsed and checked
+// (Schedule) but never run.
+//
 // Interpolation supports dotted names (`${td.last_job.num_records}`) and
 // secrets (`${secret:td.apikey}`), not digdag's JavaScript expressions.
 //

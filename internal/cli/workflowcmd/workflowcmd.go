@@ -63,8 +63,11 @@ func NewCmdWorkflow(f *factory.Factory, deps func(*Options)) *cobra.Command {
 		Use:   "workflow <command>",
 		Short: "Run digdag-style .dig workflows (td>, td_result_export>, param_get>, param_set>, sh>, echo>)",
 		Long: `Run digdag-style .dig workflows locally: _export, +task groups run in order, ${...}
-interpolation (params, session_time, td.last_job_id, td.last_job.num_records,
-secret:NAME), _parallel, for_each> with _do, _error and _retry.
+interpolation (params, td.last_job_id, td.last_job.num_records, secret:NAME and digdag's
+built-ins: session_time and its forms, last_session_*/next_session_* from schedule:,
+last_executed_session_*, session_id, attempt_id, task_name...), _parallel, for_each> with _do,
+_error and _retry. timezone: is digdag's (Asia/Tokyo, UTC, +09:00); schedule: is checked and
+gives last/next_session_*, but tdctl runs nothing on a schedule.
 
 Secrets: ${secret:NAME} comes from TDCTL_SECRET_<NAME> (td.apikey → TDCTL_SECRET_TD_APIKEY),
 then the --secrets file (YAML/JSON mapping), then, for td.apikey, the configured API key.
