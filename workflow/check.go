@@ -22,7 +22,12 @@ func (r *Runner) Check(wf *Workflow) error {
 		defined[k] = true
 	}
 	for k := range r.Params {
-		if IsBuiltin(k) {
+		if p, ok := strings.CutSuffix(k, "time"); ok && wf.Schedule == nil && (p == "last_session_" || p == "next_session_") {
+			for _, suf := range sessionSuffixes { // derived from it (runtimeParams)
+				defined[p+suf] = true
+			}
+		}
+		if wf.IsBuiltin(k) {
 			c.errs = append(c.errs, &Error{File: wf.File, Msg: BuiltinError("-p", k).Error()})
 		}
 	}

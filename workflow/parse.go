@@ -155,8 +155,7 @@ func Parse(file string, data []byte) (*Workflow, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: root.Line, Msg: "a workflow must be a YAML mapping of +tasks and settings"}
 	}
-	p := &parser{file: file}
-	wf.Root = p.task(name, "+"+name, root, root.Line, true)
+	p := &parser{file: file, wf: wf}
 	// timezone: first: schedule: is read in its zone
 	if n := mapValue(root, "timezone"); n != nil {
 		n = deref(n)
@@ -179,6 +178,7 @@ func Parse(file string, data []byte) (*Workflow, error) {
 		}
 		wf.Schedule = s
 	}
+	wf.Root = p.task(name, "+"+name, root, root.Line, true)
 	if err := p.errs.err(); err != nil {
 		return nil, err
 	}
@@ -291,6 +291,7 @@ func yamlErrLine(err error) int {
 
 type parser struct {
 	file string
+	wf   *Workflow // its timezone and schedule are parsed before its tasks
 	errs ErrorList
 }
 
@@ -343,7 +344,7 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 				p.errorf(v.Line, "_export must be a mapping of names to values")
 			}
 			for j := 0; v.Kind == yaml.MappingNode && j+1 < len(v.Content); j += 2 {
-				if name := v.Content[j].Value; IsBuiltin(name) {
+				if name := v.Content[j].Value; p.wf.IsBuiltin(name) {
 					p.errorf(v.Content[j].Line, "%v", BuiltinError("_export", name))
 				}
 			}

@@ -253,7 +253,7 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 	}
 	ru.sem = make(chan struct{}, n)
 	scope := Scope(expandDotted(r.Params))
-	scope.Merge(runtimeParams(wf, ses))
+	scope.Merge(runtimeParams(wf, ses, r.Params))
 	start := time.Now()
 	host, _ := os.Hostname()
 	ru.sum = &Summary{RunID: ru.id, Workflow: wf.Name, File: wf.File, Dir: ru.dir, SessionTime: session, StartedAt: start,

@@ -219,21 +219,15 @@ func BuiltinNames(wf *Workflow) []string {
 }
 
 // IsBuiltin reports whether name (or the top-level name of a dotted one)
-// is a built-in param of any workflow: -p and _export cannot set it.
-func IsBuiltin(name string) bool {
+// is a built-in param of wf's tasks: -p and _export cannot set it.
+// last_session_* and next_session_* are built-ins only with a schedule:
+// without one, digdag takes last_session_time and next_session_time from
+// -p and derives their other forms (RuntimeParamsIT), and so does tdctl.
+func (wf *Workflow) IsBuiltin(name string) bool {
 	name, _, _ = strings.Cut(name, ".")
-	for _, b := range baseBuiltins {
+	for _, b := range BuiltinNames(wf) {
 		if name == b {
 			return true
-		}
-	}
-	for _, p := range []string{"session_", "last_executed_session_", "last_session_", "next_session_"} {
-		if rest, ok := strings.CutPrefix(name, p); ok {
-			for _, s := range sessionSuffixes {
-				if rest == s {
-					return true
-				}
-			}
 		}
 	}
 	return false
@@ -271,8 +265,8 @@ type session struct {
 }
 
 // runtimeParams are the built-in params every task of the run sees
-// (task_name is set per task).
-func runtimeParams(wf *Workflow, s *session) Scope {
+// (task_name is set per task); params are the run's -p.
+func runtimeParams(wf *Workflow, s *session, params map[string]any) Scope {
 	loc := wf.Location()
 	st := s.time.In(loc)
 	p := Scope{
@@ -287,6 +281,20 @@ func runtimeParams(wf *Workflow, s *session) Scope {
 	if wf.Schedule != nil {
 		setTimeParams(p, "last_session_", wf.Schedule.Last(s.time).In(loc))
 		setTimeParams(p, "next_session_", wf.Schedule.Next(s.time).In(loc))
+	}
+	if wf.Schedule == nil {
+		// digdag's RuntimeParams derives last_session_*/next_session_* from
+		// a last_session_time/next_session_time param (-p) when it parses
+		for _, prefix := range []string{"last_session_", "next_session_"} {
+			v, ok := params[prefix+"time"].(string)
+			if !ok {
+				continue
+			}
+			if t, err := time.Parse(fmtSessionTime, v); err == nil {
+				setTimeParams(p, prefix, t.In(loc))
+				p[prefix+"time"] = v
+			}
+		}
 	}
 	if s.lastExecuted != nil {
 		setTimeParams(p, "last_executed_session_", s.lastExecuted.In(loc))

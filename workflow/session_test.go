@@ -242,6 +242,18 @@ func TestBuiltinsCannotBeOverwritten(t *testing.T) {
 	_, err := r.Run(context.Background(), parse(t, "+a:\n  echo>: x\n"))
 	assert.ErrorContains(t, err, "-p sets session_time, a built-in param digdag sets for every task (it cannot be overwritten)")
 
+	// RuntimeParamsIT.testParamWithoutSchedule: with no schedule,
+	// last_session_time and next_session_time come from -p, with their
+	// derived forms; with a schedule they are built-ins
+	r.Params = map[string]any{"last_session_time": "2010-01-01T11:22:33+00:00", "next_session_time": "2010-03-03T11:22:33+00:00"}
+	s := captureScopes(t, r, parse(t, "+a:\n  grab>: ${last_session_date} ${next_session_unixtime}\n"))["+test+a"]
+	assert.Equal(t, "2010-01-01T11:22:33+00:00", s["last_session_time"])
+	assert.Equal(t, "2010-01-01", s["last_session_date"])
+	assert.Equal(t, "2010-03-03T11:22:33+00:00", s["next_session_time"])
+	assert.Equal(t, int64(1267615353), s["next_session_unixtime"])
+	_, err = r.Run(context.Background(), parse(t, "schedule:\n  daily>: 01:00:00\n+a:\n  echo>: x\n"))
+	assert.ErrorContains(t, err, "-p sets last_session_time, a built-in param")
+
 	_, err = Parse("e.dig", []byte("_export:\n  task_name: x\n+a:\n  echo>: x\n"))
 	assert.ErrorContains(t, err, "e.dig:2: _export sets task_name, a built-in param")
 	// a name that only looks like one is fine
