@@ -126,8 +126,8 @@ func newCmdRun(o *Options, cfg func() (*config.Config, error), runF func(*Option
 		},
 	}
 	addCommonFlags(cmd, o)
-	cmd.Flags().StringVar(&o.SessionTime, "session-time", "", `the run's session time: "yyyy-MM-dd" or "yyyy-MM-dd HH:mm:ss" in the workflow's timezone, RFC 3339, daily, hourly, schedule or last (default: the schedule's last session, else today's midnight)`)
-	cmd.Flags().StringVar(&o.SessionTime, "session", "", "the same as --session-time (digdag run's name for it)")
+	cmd.Flags().StringVarP(&o.SessionTime, "session-time", "t", "", `the run's session time: "yyyy-MM-dd" or "yyyy-MM-dd HH:mm:ss" in the workflow's timezone, RFC 3339, daily, hourly, schedule or last (default: the schedule's last session, else today's midnight)`)
+	cmd.Flags().StringVar(&o.SessionTime, "session", "", "the same as --session-time (digdag run's name for it; -t too)")
 	sf = paramcmd.AddStoreFlags(cmd.Flags(), "param-store", cfg)
 	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR; default ~/.local/state/tdctl/runs)")
 	output.AddFormatFlag(cmd, &o.Format)
