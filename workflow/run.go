@@ -411,6 +411,11 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 			return err
 		}
 		if res != nil && res.Store != nil {
+			for k := range res.Store {
+				if ru.wf.IsBuiltin(k) { // digdag would silently keep its own
+					return ru.posErr(t, BuiltinError(t.Operator+">", k))
+				}
+			}
 			st := expandDotted(res.Store)
 			scope.Merge(st)
 			stored.Merge(st)

@@ -336,7 +336,8 @@ func newSession(runsDir string, wf *Workflow, t time.Time) *session {
 }
 
 // lastRun is the latest recorded run of wf (same name, same file) in
-// runsDir, or nil.
+// runsDir, or nil. Run ids sort by their start second; runs started in the
+// same second are told apart by their start time.
 func lastRun(runsDir string, wf *Workflow) *Summary {
 	if runsDir == "" {
 		return nil
@@ -346,24 +347,30 @@ func lastRun(runsDir string, wf *Workflow) *Summary {
 		return nil
 	}
 	abs := absPath(wf.File)
+	var best *Summary
+	second := ""
 	for i := len(entries) - 1; i >= 0; i-- {
+		name := entries[i].Name()
 		if !entries[i].IsDir() {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(runsDir, entries[i].Name(), "summary.json"))
+		sec, _, _ := strings.Cut(name, "-")
+		if best != nil && sec != second {
+			break // an earlier second: best is the latest
+		}
+		data, err := os.ReadFile(filepath.Join(runsDir, name, "summary.json"))
 		if err != nil {
 			continue
 		}
 		var s Summary
-		if json.Unmarshal(data, &s) != nil || s.Workflow != wf.Name {
+		if json.Unmarshal(data, &s) != nil || s.Workflow != wf.Name || (s.Path != "" && s.Path != abs) {
 			continue
 		}
-		if s.Path != "" && s.Path != abs {
-			continue
+		if best == nil || s.StartedAt.After(best.StartedAt) {
+			best, second = &s, sec
 		}
-		return &s
 	}
-	return nil
+	return best
 }
 
 func absPath(p string) string {

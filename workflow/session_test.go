@@ -256,6 +256,10 @@ func TestBuiltinsCannotBeOverwritten(t *testing.T) {
 
 	_, err = Parse("e.dig", []byte("_export:\n  task_name: x\n+a:\n  echo>: x\n"))
 	assert.ErrorContains(t, err, "e.dig:2: _export sets task_name, a built-in param")
+	// nor can a task store one (a sh> ::set-param, a param_get>)
+	r.Params = nil
+	_, err = r.Run(context.Background(), parse(t, "+a:\n  set>: {session_date: x}\n"))
+	assert.ErrorContains(t, err, "set> sets session_date, a built-in param")
 	// a name that only looks like one is fine
 	r.Params = map[string]any{"session_name": "x"}
 	_, err = r.Run(context.Background(), parse(t, "+a:\n  echo>: ${session_name}\n"))
@@ -286,6 +290,11 @@ func TestLastExecutedSessionFromHistory(t *testing.T) {
 	assert.Equal(t, "2016-01-30", third["last_executed_session_date"])
 	assert.Equal(t, int64(3), third["session_id"], "a new session")
 	assert.NotEqual(t, first["session_uuid"], third["session_uuid"])
+
+	// --session-time last: the session of the latest run
+	st, err := wf.ParseSessionTime("last", time.Now(), r.RunsDir)
+	require.NoError(t, err)
+	assert.Equal(t, mustTime(t, "2016-01-31 00:00:00 +0900"), st.UTC())
 
 	// another workflow's runs are not this one's
 	other, err := Parse("other.dig", []byte(src))
