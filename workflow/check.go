@@ -15,11 +15,21 @@ import (
 func (r *Runner) Check(wf *Workflow) error {
 	c := &checker{r: r, wf: wf}
 	defined := map[string]bool{}
-	for _, n := range builtinNames {
+	for _, n := range BuiltinNames(wf) {
 		defined[n] = true
 	}
 	for k := range r.Params {
 		defined[k] = true
+	}
+	for k := range r.Params {
+		if p, ok := strings.CutSuffix(k, "time"); ok && wf.Schedule == nil && (p == "last_session_" || p == "next_session_") {
+			for _, suf := range sessionSuffixes { // derived from it (runtimeParams)
+				defined[p+suf] = true
+			}
+		}
+		if wf.IsBuiltin(k) {
+			c.errs = append(c.errs, &Error{File: wf.File, Msg: BuiltinError("-p", k).Error()})
+		}
 	}
 	c.task(wf.Root, defined)
 	return c.errs.err()

@@ -4,6 +4,12 @@
 // supplied by the caller (td>, td_result_export>, param_get>, param_set>,
 // sh>, echo> in tdctl).
 //
+// Every task sees digdag's built-in params (session_time and its forms,
+// last_session_*/next_session_* from `schedule:`, last_executed_session_*,
+// session_id, attempt_id, task_name...: see BuiltinNames); `timezone:` is
+// read as digdag reads it (ParseZone), `schedule:` is parsed and checked
+// (Schedule) but never run.
+//
 // Interpolation supports dotted names (`${td.last_job.num_records}`) and
 // secrets (`${secret:td.apikey}`), not digdag's JavaScript expressions.
 //
@@ -29,17 +35,23 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 )
 
 // Workflow is a parsed .dig file.
 type Workflow struct {
-	File     string // path as given
-	Dir      string // directory of the file (relative paths resolve here)
-	Name     string // file name without .dig
+	File string // path as given
+	Dir  string // directory of the file (relative paths resolve here)
+	Name string // file name without .dig
+	// Timezone is digdag's name for the `timezone:` zone ("" when not
+	// set: UTC); see Location and ZoneName.
 	Timezone string
+	// Schedule is the parsed `schedule:` (nil when none).
+	Schedule *Schedule
 	Root     *Task
+	loc      *time.Location
 }
 
 // Task is one node of the task tree. A task with an operator runs it; a task
@@ -143,14 +155,30 @@ func Parse(file string, data []byte) (*Workflow, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: root.Line, Msg: "a workflow must be a YAML mapping of +tasks and settings"}
 	}
-	p := &parser{file: file}
-	wf.Root = p.task(name, "+"+name, root, root.Line, true)
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		switch root.Content[i].Value {
-		case "timezone":
-			wf.Timezone = root.Content[i+1].Value
+	p := &parser{file: file, wf: wf}
+	// timezone: first: schedule: is read in its zone
+	if n := mapValue(root, "timezone"); n != nil {
+		n = deref(n)
+		loc, id, err := ParseZone(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			p.errorf(n.Line, "timezone: unknown time zone name %q (use a region like Asia/Tokyo, UTC, or an offset like +09:00)", n.Value)
+		} else {
+			wf.loc, wf.Timezone = loc, id
 		}
 	}
+	if n := mapValue(root, "schedule"); n != nil {
+		n = deref(n)
+		s, err := parseSchedule(n, wf.Location())
+		if err != nil {
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "schedule:") {
+				msg = "schedule: " + msg
+			}
+			p.errorf(n.Line, "%s", msg)
+		}
+		wf.Schedule = s
+	}
+	wf.Root = p.task(name, "+"+name, root, root.Line, true)
 	if err := p.errs.err(); err != nil {
 		return nil, err
 	}
@@ -263,6 +291,7 @@ func yamlErrLine(err error) int {
 
 type parser struct {
 	file string
+	wf   *Workflow // its timezone and schedule are parsed before its tasks
 	errs ErrorList
 }
 
@@ -313,6 +342,11 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 		case key == "_export":
 			if v.Kind != yaml.MappingNode {
 				p.errorf(v.Line, "_export must be a mapping of names to values")
+			}
+			for j := 0; v.Kind == yaml.MappingNode && j+1 < len(v.Content); j += 2 {
+				if name := v.Content[j].Value; p.wf.IsBuiltin(name) {
+					p.errorf(v.Content[j].Line, "%v", BuiltinError("_export", name))
+				}
 			}
 			t.Export = v
 		case key == "_env":

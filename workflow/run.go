@@ -70,8 +70,13 @@ type TaskContext struct {
 	// hold ${...} — "" for the command, a parameter's key, "_k8s.KEY".
 	Dynamic map[string]bool
 	// Log is the task's own log; secrets are masked on the way in.
-	Log         io.Writer
-	RunID       string
+	Log   io.Writer
+	RunID string
+	// Instance names this task instance in the run: task_name, with #N
+	// on the attempts of a retried group (each attempt of +g runs a new
+	// +wf+g#2+child, while digdag's task_name stays +wf+g+child). An
+	// operator deriving an idempotency key uses it.
+	Instance    string
 	Attempt     int // 0 for the first try
 	SessionTime time.Time
 	// State is kept across the attempts (_retry) of this task: an operator
@@ -139,11 +144,21 @@ type TaskRecord struct {
 // SaveInterval, each time whole: a temporary file renamed into place, so a
 // kill never leaves half a record) and when it ends.
 type Summary struct {
-	RunID       string        `json:"run_id"`
-	Workflow    string        `json:"workflow"`
-	File        string        `json:"file"`
-	Dir         string        `json:"dir"`
-	SessionTime time.Time     `json:"session_time"`
+	RunID       string    `json:"run_id"`
+	Workflow    string    `json:"workflow"`
+	File        string    `json:"file"`
+	Dir         string    `json:"dir"`
+	SessionTime time.Time `json:"session_time"`
+	// Path is the workflow file's absolute path; with Workflow it tells
+	// the runs of one workflow (last_executed_session_*).
+	Path string `json:"path,omitempty"`
+	// Timezone, SessionID, SessionUUID and AttemptID are the run's
+	// built-in params of those names (a new attempt of a session keeps
+	// its session_id and session_uuid).
+	Timezone    string        `json:"timezone,omitempty"`
+	SessionID   int64         `json:"session_id,omitempty"`
+	SessionUUID string        `json:"session_uuid,omitempty"`
+	AttemptID   int64         `json:"attempt_id,omitempty"`
 	StartedAt   time.Time     `json:"started_at"`
 	Duration    time.Duration `json:"duration_ns"`
 	State       string        `json:"state"`
@@ -168,7 +183,8 @@ type Runner struct {
 	Secrets Secrets
 	// Params are -p overrides, visible everywhere (dotted keys allowed).
 	Params map[string]any
-	// SessionTime is the run's logical time (default: now, whole seconds).
+	// SessionTime is the run's logical time (default: the workflow's
+	// DefaultSessionTime, as digdag run picks it).
 	SessionTime time.Time
 	// RunsDir holds one directory per run with the task logs (required).
 	RunsDir string
@@ -219,11 +235,12 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 	}
 	session := r.SessionTime
 	if session.IsZero() {
-		session = time.Now().Truncate(time.Second)
+		session = wf.DefaultSessionTime(time.Now())
 	}
 	if err := r.Check(wf); err != nil {
 		return nil, err
 	}
+	ses := newSession(r.RunsDir, wf, session)
 	ru := &run{r: r, wf: wf, session: session, secrets: &secretSet{}}
 	ru.id = NewRunID(time.Now())
 	ru.dir = filepath.Join(r.RunsDir, ru.id)
@@ -235,11 +252,12 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 		n = 8
 	}
 	ru.sem = make(chan struct{}, n)
-	scope := ru.builtins()
-	scope.Merge(expandDotted(r.Params))
+	scope := Scope(expandDotted(r.Params))
+	scope.Merge(runtimeParams(wf, ses, r.Params))
 	start := time.Now()
 	host, _ := os.Hostname()
 	ru.sum = &Summary{RunID: ru.id, Workflow: wf.Name, File: wf.File, Dir: ru.dir, SessionTime: session, StartedAt: start,
+		Path: absPath(wf.File), Timezone: wf.ZoneName(), SessionID: ses.id, SessionUUID: ses.uuid, AttemptID: ses.attempt,
 		State: StateRunning, Tasks: []*TaskRecord{}, PID: os.Getpid(), Host: host}
 	if err := ru.save(); err != nil {
 		return nil, fmt.Errorf("workflow: writing the run record: %w", err)
@@ -327,32 +345,6 @@ func (e *RunError) Error() string { return e.msg }
 // Unwrap returns the underlying error.
 func (e *RunError) Unwrap() error { return e.err }
 
-func (ru *run) builtins() Scope {
-	tz := time.UTC
-	if ru.wf.Timezone != "" {
-		if loc, err := time.LoadLocation(ru.wf.Timezone); err == nil {
-			tz = loc
-		}
-	}
-	st := ru.session.In(tz)
-	return Scope{
-		"session_time":         st.Format("2006-01-02T15:04:05-07:00"),
-		"session_date":         st.Format("2006-01-02"),
-		"session_date_compact": st.Format("20060102"),
-		"session_local_time":   st.Format("2006-01-02 15:04:05"),
-		"session_tz_offset":    st.Format("-0700"),
-		"session_unixtime":     st.Unix(),
-		"session_id":           ru.id,
-		"session_uuid":         ru.id,
-		"timezone":             tz.String(),
-		"workflow_name":        ru.wf.Name,
-	}
-}
-
-// builtinNames are always defined.
-var builtinNames = []string{"session_time", "session_date", "session_date_compact", "session_local_time",
-	"session_tz_offset", "session_unixtime", "session_id", "session_uuid", "timezone", "workflow_name", "task_name", "error"}
-
 // expandDotted turns {"td.database": "x"} into nested maps.
 func expandDotted(m map[string]any) map[string]any {
 	s := Scope{}
@@ -363,8 +355,9 @@ func expandDotted(m map[string]any) map[string]any {
 }
 
 // task runs t (operator, then children) and returns the params it stored.
-// path is the task's name in this run (for_each iterations add their
-// values: +wf+loop[value=a]+show).
+// path is the task's name in this run, as digdag names it (for_each
+// iterations are +wf+loop^sub+for-0=value=0=a; see forEachName), with
+// #N on the attempts of a retried task.
 func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (map[string]any, error) {
 	scope := parent.Clone()
 	if t.Export != nil {
@@ -408,7 +401,7 @@ func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (ma
 
 // body is one attempt of a task.
 func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, attempt int, state map[string]any, stored Scope) error {
-	scope.Set("task_name", path)
+	scope.Set("task_name", digdagTaskName(path))
 	switch {
 	case t.Operator == "for_each":
 		return ru.forEach(ctx, t, scope, path)
@@ -418,6 +411,11 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 			return err
 		}
 		if res != nil && res.Store != nil {
+			for k := range res.Store {
+				if ru.wf.IsBuiltin(k) { // digdag would silently keep its own
+					return ru.posErr(t, BuiltinError(t.Operator+">", k))
+				}
+			}
 			st := expandDotted(res.Store)
 			scope.Merge(st)
 			stored.Merge(st)
@@ -511,13 +509,11 @@ func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) e
 	ru.progress("%s: for_each> %d iteration(s)%s", path, len(combos), map[bool]string{true: " in parallel"}[t.Parallel])
 	iter := func(i int) error {
 		is := scope.Clone()
-		var label []string
 		for _, k := range keys {
 			is.Set(k, combos[i][k])
-			label = append(label, k+"="+Format(combos[i][k]))
 		}
 		// each iteration has its own scope: nothing it stores leaves it
-		_, err := ru.task(ctx, t.Do, is, path+"["+strings.Join(label, ",")+"]")
+		_, err := ru.task(ctx, t.Do, is, path+"^sub"+forEachName(keys, m, combos[i]))
 		return err
 	}
 	if !t.Parallel {
@@ -602,7 +598,7 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 		return res, err
 	}
 	ru.progress("%s: %s> started", path, t.Operator)
-	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: scope, Log: lw, RunID: ru.id, Attempt: attempt, SessionTime: ru.session, State: state}
+	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: scope, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
 	if tc.Command, err = Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add); err != nil {
 		return finish(nil, ru.posErr(t, err))
 	}

@@ -275,11 +275,12 @@ func TestGroupRetryGivesChildrenNewNames(t *testing.T) {
 	var out bytes.Buffer
 	r := newRunner(t, &out)
 	var mu sync.Mutex
-	var names []string
+	var names, taskNames []string
 	var tries atomic.Int32
 	r.Operators["flaky"] = OperatorFunc(func(_ context.Context, tc *TaskContext) (*Result, error) {
 		mu.Lock()
-		names = append(names, Format(tc.Scope["task_name"]))
+		names = append(names, tc.Instance)
+		taskNames = append(taskNames, Format(tc.Scope["task_name"]))
 		mu.Unlock()
 		if tries.Add(1) < 2 {
 			return nil, errors.New("transient")
@@ -289,7 +290,9 @@ func TestGroupRetryGivesChildrenNewNames(t *testing.T) {
 	wf := parse(t, "+g:\n  _retry: 1\n  +q:\n    flaky>:\n")
 	_, err := r.Run(context.Background(), wf)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"+test+g+q", "+test+g#2+q"}, names, "operators deriving idempotency keys from task_name issue new work on a retry")
+	assert.Equal(t, []string{"+test+g+q", "+test+g#2+q"}, names, "operators deriving idempotency keys from Instance issue new work on a retry")
+	// digdag's retried task keeps its name
+	assert.Equal(t, []string{"+test+g+q", "+test+g+q"}, taskNames)
 }
 
 func TestNestedParallelDoesNotDeadlock(t *testing.T) {

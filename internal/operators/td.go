@@ -326,7 +326,7 @@ func nullableInt(p *int64) any {
 
 // derivedKey is stable for one run, task and attempt.
 func derivedKey(tc *workflow.TaskContext) string {
-	h := sha256.Sum256([]byte(tc.RunID + "\x00" + tc.Task.Path + "\x00" + strconv.Itoa(tc.Attempt) + "\x00" + fmt.Sprint(tc.Scope["task_name"])))
+	h := sha256.Sum256([]byte(tc.RunID + "\x00" + tc.Task.Path + "\x00" + strconv.Itoa(tc.Attempt) + "\x00" + tc.Instance))
 	return "tdctl-wf-" + hex.EncodeToString(h[:12])
 }
 

@@ -63,8 +63,11 @@ func NewCmdWorkflow(f *factory.Factory, deps func(*Options)) *cobra.Command {
 		Use:   "workflow <command>",
 		Short: "Run digdag-style .dig workflows (td>, td_result_export>, param_get>, param_set>, sh>, echo>)",
 		Long: `Run digdag-style .dig workflows locally: _export, +task groups run in order, ${...}
-interpolation (params, session_time, td.last_job_id, td.last_job.num_records,
-secret:NAME), _parallel, for_each> with _do, _error and _retry.
+interpolation (params, td.last_job_id, td.last_job.num_records, secret:NAME and digdag's
+built-ins: session_time and its forms, last_session_*/next_session_* from schedule:,
+last_executed_session_*, session_id, attempt_id, task_name...), _parallel, for_each> with _do,
+_error and _retry. timezone: is digdag's (Asia/Tokyo, UTC, +09:00); schedule: is checked and
+gives last/next_session_*, but tdctl runs nothing on a schedule.
 
 Secrets: ${secret:NAME} comes from TDCTL_SECRET_<NAME> (td.apikey → TDCTL_SECRET_TD_APIKEY),
 then the --secrets file (YAML/JSON mapping), then, for td.apikey, the configured API key.
@@ -123,7 +126,8 @@ func newCmdRun(o *Options, cfg func() (*config.Config, error), runF func(*Option
 		},
 	}
 	addCommonFlags(cmd, o)
-	cmd.Flags().StringVar(&o.SessionTime, "session-time", "", "the run's session time (RFC 3339 or YYYY-MM-DD; default now)")
+	cmd.Flags().StringVarP(&o.SessionTime, "session-time", "t", "", `the run's session time: "yyyy-MM-dd" or "yyyy-MM-dd HH:mm:ss" in the workflow's timezone, RFC 3339, daily, hourly, schedule or last (default: the schedule's last session, else today's midnight)`)
+	cmd.Flags().StringVar(&o.SessionTime, "session", "", "the same as --session-time (digdag run's name for it; -t too)")
 	sf = paramcmd.AddStoreFlags(cmd.Flags(), "param-store", cfg)
 	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR; default ~/.local/state/tdctl/runs)")
 	output.AddFormatFlag(cmd, &o.Format)
@@ -287,18 +291,6 @@ func RunsDir(getenv func(string) string) (string, error) {
 	return filepath.Join(home, ".local", "state", "tdctl", "runs"), nil
 }
 
-func parseSessionTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	for _, l := range []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(l, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, cmdutil.FlagErrorf("--session-time %q: use RFC 3339 (2026-11-25T21:00:00Z) or YYYY-MM-DD", s)
-}
-
 // FailedError is a workflow whose task failed (exit code 3, like a failed job).
 type FailedError struct {
 	RunID string
@@ -326,14 +318,15 @@ func Run(o *Options) error {
 		return err
 	}
 	defer ps.close()
-	if r.SessionTime, err = parseSessionTime(o.SessionTime); err != nil {
-		return err
-	}
 	r.RunsDir = o.RunsDir
 	if r.RunsDir == "" {
 		if r.RunsDir, err = RunsDir(o.getenv); err != nil {
 			return cmdutil.NewConfigError(err)
 		}
+	}
+	// read in the workflow's timezone, as digdag run's --session
+	if r.SessionTime, err = wf.ParseSessionTime(o.SessionTime, time.Now(), r.RunsDir); err != nil {
+		return cmdutil.NewFlagError(err)
 	}
 	p := output.New(o.IO, o.Format)
 	r.Progress = o.IO.ErrOut
