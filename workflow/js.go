@@ -249,7 +249,7 @@ func (e *Engine) run(expr string, view *scopeView) (goja.Value, error) {
 	if !ok {
 		v, err := e.rt.RunString("(function(){with(this){return (" + expr + "\n);}})")
 		if err != nil {
-			return nil, &TemplateError{Expr: expr, Msg: jsMessage(err)}
+			return nil, &TemplateError{Expr: expr, Msg: syntaxError(expr, err).Error()}
 		}
 		fn, _ = goja.AssertFunction(v)
 		if len(e.fns) > 10000 {

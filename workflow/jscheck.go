@@ -1,6 +1,8 @@
 package workflow
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/dop251/goja"
 	"github.com/dop251/goja/ast"
+	jsparser "github.com/dop251/goja/parser"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -163,7 +166,7 @@ func exprNames(expr string) ([]string, error) {
 	}
 	prog, err := goja.Parse("", "(function(){with(this){return ("+expr+"\n);}})")
 	if err != nil {
-		return nil, syntaxError(err)
+		return nil, syntaxError(expr, err)
 	}
 	w := &refWalker{bound: map[string]bool{}, seen: map[string]bool{}}
 	w.walk(reflect.ValueOf(prog))
@@ -185,14 +188,39 @@ type syntaxErr struct{ msg string }
 
 func (e *syntaxErr) Error() string { return e.msg }
 
-func syntaxError(err error) error {
-	msg := err.Error()
-	// goja names the position in its wrapped source; the expression is
-	// what the user wrote, so keep only the message
-	if i := strings.Index(msg, ": "); i >= 0 && strings.Contains(msg[:i], ":") {
-		msg = msg[i+2:]
+// exprSyntax parses expr on its own, for a syntax error that points into
+// what the user wrote (the wrapper run() compiles would move positions).
+func exprSyntax(expr string) error {
+	_, err := jsparser.ParseFile(nil, "", "("+expr+"\n)", 0)
+	if err == nil {
+		return nil
 	}
-	return &syntaxErr{msg: "SyntaxError: " + msg}
+	var pe *jsparser.Error
+	var list jsparser.ErrorList
+	switch {
+	case errors.As(err, &list) && len(list) > 0:
+		pe = list[0]
+	case errors.As(err, &pe):
+	default:
+		return &syntaxErr{msg: "SyntaxError: " + err.Error()}
+	}
+	where := "at the end"
+	if pe.Position.Line == 1 && pe.Position.Column > 1 {
+		where = fmt.Sprintf("at column %d", pe.Position.Column-1)
+	} else if pe.Position.Line > 1 && pe.Position.Line <= strings.Count(expr, "\n")+1 {
+		where = fmt.Sprintf("on line %d of the expression", pe.Position.Line)
+	}
+	if strings.Contains(pe.Message, "end of input") {
+		return &syntaxErr{msg: "SyntaxError: " + pe.Message}
+	}
+	return &syntaxErr{msg: fmt.Sprintf("SyntaxError: %s %s", pe.Message, where)}
+}
+
+func syntaxError(expr string, err error) error {
+	if se := exprSyntax(expr); se != nil {
+		return se
+	}
+	return &syntaxErr{msg: "SyntaxError: " + err.Error()}
 }
 
 type refWalker struct {
