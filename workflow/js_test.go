@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -177,4 +178,23 @@ timezone: Asia/Tokyo
 	// session 2026-11-25T21:00Z is 2026-11-26 06:00 in Tokyo
 	assert.Contains(t, out.String(), `10 2026-11-27 {"i":1}`)
 	assert.Contains(t, out.String(), `20 2026-11-28 {"i":2}`)
+}
+
+// Parallel iterations share the run's one engine.
+func TestParallelTasksShareTheEngine(t *testing.T) {
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	wf := parse(t, `
++loop:
+  for_each>:
+    i: [1, 2, 3, 4, 5, 6, 7, 8]
+  _parallel: true
+  _do:
+    echo>: "n${[i, i * i].join('-')} ${moment(session_time).add(i, 'hours').format('HH')}"
+`)
+	_, err := r.Run(context.Background(), wf)
+	require.NoError(t, err)
+	for i := 1; i <= 8; i++ {
+		assert.Contains(t, out.String(), fmt.Sprintf("n%d-%d %02d\n", i, i*i, (21+i)%24))
+	}
 }
