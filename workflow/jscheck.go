@@ -180,6 +180,9 @@ func exprNames(expr string) ([]string, error) {
 		out = append(out, r)
 	}
 	sort.Strings(out)
+	if len(exprNamesCache) > 10000 {
+		clear(exprNamesCache)
+	}
 	exprNamesCache[expr] = out
 	return out, nil
 }

@@ -4,8 +4,9 @@
 // supplied by the caller (td>, td_result_export>, param_get>, param_set>,
 // sh>, echo> in tdctl).
 //
-// Interpolation supports dotted names (`${td.last_job.num_records}`) and
-// secrets (`${secret:td.apikey}`), not digdag's JavaScript expressions.
+// `${...}` is digdag's template language: JavaScript expressions (run by
+// goja, one Engine per run) with a moment API written in Go, plus secrets
+// (`${secret:td.apikey}`); see Engine.template for the rules.
 //
 // YAML anchors and aliases work anywhere, a task included (`+b: *a`); Parse
 // refuses a recursive alias and aliases that add more than MaxNodes nodes or
