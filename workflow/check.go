@@ -63,6 +63,7 @@ func isDefined(defined map[string]bool, name string) bool {
 }
 
 func (c *checker) refs(n *yaml.Node, defined map[string]bool, where string) {
+	templateProblems(n, func(line int, msg string) { c.errorf(line, "%s: %s", where, msg) })
 	names(n, func(name string, secret bool, line int) {
 		if secret {
 			if c.r.Secrets == nil {
@@ -195,9 +196,7 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 
 // staticValue is the value of n when it holds no ${...}.
 func staticValue(n *yaml.Node) (any, bool) {
-	dynamic := false
-	names(n, func(string, bool, int) { dynamic = true })
-	if dynamic {
+	if hasTemplate(n) {
 		return nil, false
 	}
 	v, err := Eval(n, nil, nil, nil)

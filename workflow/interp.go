@@ -3,7 +3,6 @@ package workflow
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -95,8 +94,6 @@ func (m SecretMap) Secret(name string) (string, bool) {
 	return v, ok
 }
 
-var exprRe = regexp.MustCompile(`\$\{([^{}]*)\}`)
-
 // MissingError is a ${name} that nothing defines.
 type MissingError struct {
 	Name   string
@@ -124,55 +121,15 @@ func SecretEnvName(name string) string {
 	return b.String()
 }
 
-// interp evaluates ${...} in s. When s is exactly one ${name}, the value
-// keeps its type (a list stays a list); otherwise values are formatted into
-// the string. used receives every secret value substituted.
+// interp evaluates ${...} in s with an engine from the pool (see
+// Engine.template for the rules).
 func interp(s string, scope Scope, secrets Secrets, used func(string)) (any, error) {
-	if !strings.Contains(s, "${") {
+	if !strings.Contains(s, "$") {
 		return s, nil
 	}
-	var firstErr error
-	eval := func(expr string) (any, bool) {
-		expr = strings.TrimSpace(expr)
-		if name, ok := strings.CutPrefix(expr, "secret:"); ok {
-			name = strings.TrimSpace(name)
-			if secrets != nil {
-				if v, ok := secrets.Secret(name); ok {
-					if used != nil {
-						used(v)
-					}
-					return v, true
-				}
-			}
-			if firstErr == nil {
-				firstErr = &MissingError{Name: name, Secret: true}
-			}
-			return nil, false
-		}
-		v, ok := scope.Get(expr)
-		if !ok && firstErr == nil {
-			firstErr = &MissingError{Name: expr}
-		}
-		return v, ok
-	}
-	if m := exprRe.FindStringSubmatchIndex(s); m != nil && m[0] == 0 && m[1] == len(s) {
-		v, _ := eval(s[m[2]:m[3]])
-		if firstErr != nil {
-			return nil, firstErr
-		}
-		return v, nil
-	}
-	out := exprRe.ReplaceAllStringFunc(s, func(m string) string {
-		v, ok := eval(m[2 : len(m)-1])
-		if !ok {
-			return m
-		}
-		return Format(v)
-	})
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	return out, nil
+	e := defaultEngines.Get().(*Engine)
+	defer defaultEngines.Put(e)
+	return e.template(s, scope, secrets, used)
 }
 
 // Format renders a param value the way it appears inside a string: strings
@@ -202,16 +159,27 @@ func Format(v any) string {
 	case json.RawMessage:
 		return string(x)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // as JSON.stringify: <, > and & as they are
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// Eval turns a YAML node into a Go value (string, int64, float64, bool, nil,
+// []any, map[string]any) with ${...} evaluated in every string, using an
+// engine from a shared pool; a run uses its own engine (Engine.Eval).
+func Eval(n *yaml.Node, scope Scope, secrets Secrets, used func(string)) (any, error) {
+	e := defaultEngines.Get().(*Engine)
+	defer defaultEngines.Put(e)
+	return e.Eval(n, scope, secrets, used)
 }
 
 // Eval turns a YAML node into a Go value (string, int64, float64, bool, nil,
 // []any, map[string]any) with ${...} evaluated in every string.
-func Eval(n *yaml.Node, scope Scope, secrets Secrets, used func(string)) (any, error) {
+func (e *Engine) Eval(n *yaml.Node, scope Scope, secrets Secrets, used func(string)) (any, error) {
 	if n == nil {
 		return nil, nil
 	}
@@ -220,13 +188,13 @@ func Eval(n *yaml.Node, scope Scope, secrets Secrets, used func(string)) (any, e
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return Eval(n.Content[0], scope, secrets, used)
+		return e.Eval(n.Content[0], scope, secrets, used)
 	case yaml.AliasNode:
-		return Eval(n.Alias, scope, secrets, used)
+		return e.Eval(n.Alias, scope, secrets, used)
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := Eval(c, scope, secrets, used)
+			v, err := e.Eval(c, scope, secrets, used)
 			if err != nil {
 				return nil, err
 			}
@@ -236,11 +204,11 @@ func Eval(n *yaml.Node, scope Scope, secrets Secrets, used func(string)) (any, e
 	case yaml.MappingNode:
 		out := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, err := interp(n.Content[i].Value, scope, secrets, used)
+			k, err := e.template(n.Content[i].Value, scope, secrets, used)
 			if err != nil {
 				return nil, err
 			}
-			v, err := Eval(n.Content[i+1], scope, secrets, used)
+			v, err := e.Eval(n.Content[i+1], scope, secrets, used)
 			if err != nil {
 				return nil, err
 			}
@@ -264,32 +232,7 @@ func Eval(n *yaml.Node, scope Scope, secrets Secrets, used func(string)) (any, e
 			return f, nil
 		}
 	}
-	return interp(n.Value, scope, secrets, used)
-}
-
-// names lists the dotted names ${...} refers to in a node (for checks).
-func names(n *yaml.Node, fn func(name string, secret bool, line int)) {
-	if n == nil {
-		return
-	}
-	if n.Kind == yaml.ScalarNode {
-		for _, m := range exprRe.FindAllStringSubmatch(n.Value, -1) {
-			expr := strings.TrimSpace(m[1])
-			if s, ok := strings.CutPrefix(expr, "secret:"); ok {
-				fn(strings.TrimSpace(s), true, n.Line)
-			} else {
-				fn(expr, false, n.Line)
-			}
-		}
-		return
-	}
-	if n.Kind == yaml.AliasNode {
-		names(n.Alias, fn)
-		return
-	}
-	for _, c := range n.Content {
-		names(c, fn)
-	}
+	return e.template(n.Value, scope, secrets, used)
 }
 
 // EvalString evaluates ${...} in s against scope (no secrets), always

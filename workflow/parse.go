@@ -10,8 +10,9 @@
 // read as digdag reads it (ParseZone), `schedule:` is parsed and checked
 // (Schedule) but never run.
 //
-// Interpolation supports dotted names (`${td.last_job.num_records}`) and
-// secrets (`${secret:td.apikey}`), not digdag's JavaScript expressions.
+// `${...}` is digdag's template language: JavaScript expressions (run by
+// goja, one Engine per run) with a moment API written in Go, plus secrets
+// (`${secret:td.apikey}`); see Engine.template for the rules.
 //
 // YAML anchors and aliases work anywhere, a task included (`+b: *a`); Parse
 // refuses a recursive alias and aliases that add more than MaxNodes nodes or

@@ -204,6 +204,7 @@ type run struct {
 	dir     string
 	session time.Time
 	secrets *secretSet
+	js      *Engine // evaluates every ${...} of the run
 	outMu   sync.Mutex
 	mu      sync.Mutex
 	records []*TaskRecord // guarded by mu, like their fields
@@ -241,7 +242,7 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 		return nil, err
 	}
 	ses := newSession(r.RunsDir, wf, session)
-	ru := &run{r: r, wf: wf, session: session, secrets: &secretSet{}}
+	ru := &run{r: r, wf: wf, session: session, secrets: &secretSet{}, js: NewEngine()}
 	ru.id = NewRunID(time.Now())
 	ru.dir = filepath.Join(r.RunsDir, ru.id)
 	if err := os.MkdirAll(filepath.Join(ru.dir, "tasks"), 0o700); err != nil {
@@ -361,7 +362,7 @@ func expandDotted(m map[string]any) map[string]any {
 func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (map[string]any, error) {
 	scope := parent.Clone()
 	if t.Export != nil {
-		v, err := Eval(t.Export, scope, ru.r.Secrets, ru.secrets.add)
+		v, err := ru.js.Eval(t.Export, scope, ru.r.Secrets, ru.secrets.add)
 		if err != nil {
 			return nil, ru.posErr(t, err)
 		}
@@ -469,7 +470,7 @@ func forEachList(v any) ([]any, bool) {
 }
 
 func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) error {
-	v, err := Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add)
+	v, err := ru.js.Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add)
 	if err != nil {
 		return ru.posErr(t, err)
 	}
@@ -599,19 +600,19 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 	}
 	ru.progress("%s: %s> started", path, t.Operator)
 	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: scope, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
-	if tc.Command, err = Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add); err != nil {
+	if tc.Command, err = ru.js.Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add); err != nil {
 		return finish(nil, ru.posErr(t, err))
 	}
 	tc.Config = map[string]any{}
 	for _, p := range t.Params {
-		v, err := Eval(p.Node, scope, ru.r.Secrets, ru.secrets.add)
+		v, err := ru.js.Eval(p.Node, scope, ru.r.Secrets, ru.secrets.add)
 		if err != nil {
 			return finish(nil, ru.posErr(t, fmt.Errorf("%s: %w", p.Key, err)))
 		}
 		tc.Config[p.Key] = v
 	}
 	if t.Env != nil {
-		v, err := Eval(t.Env, scope, ru.r.Secrets, ru.secrets.add)
+		v, err := ru.js.Eval(t.Env, scope, ru.r.Secrets, ru.secrets.add)
 		if err != nil {
 			return finish(nil, ru.posErr(t, fmt.Errorf("_env: %w", err)))
 		}
@@ -623,7 +624,7 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 		}
 	}
 	if t.K8s != nil {
-		v, err := Eval(t.K8s, scope, ru.r.Secrets, ru.secrets.add)
+		v, err := ru.js.Eval(t.K8s, scope, ru.r.Secrets, ru.secrets.add)
 		if err != nil {
 			return finish(nil, ru.posErr(t, fmt.Errorf("_k8s: %w", err)))
 		}

@@ -133,6 +133,12 @@ var badInputs = []badInput{
 	// workflows: found by `workflow check` (and so before `workflow run` runs anything)
 	{input: "`${nope}` in a .dig", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  echo>: ${nope}\n", code: 1,
 		msg: "a.dig:2: +a+a: param ${nope} is not defined: set it with _export, -p nope=VALUE, or a task before this one"},
+	{input: "an unclosed `${` in a .dig", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  echo>: day ${session_date\n", code: 1,
+		msg: `a.dig:2: +a+a: unclosed ${ in "${session_date": add the closing }`},
+	{input: "a JavaScript syntax error in `${...}`", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  echo>: ${1 +}\n", code: 1,
+		msg: `a.dig:2: +a+a: cannot evaluate ${1 +}: SyntaxError: Unexpected token ) at the end`},
+	{input: "`${moment(nope).format()}` (an undefined name in an expression)", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  echo>: ${moment(nope).format()}\n", code: 1,
+		msg: "a.dig:2: +a+a: param ${nope} is not defined: set it with _export, -p nope=VALUE, or a task before this one"},
 	{input: "a task with `sh>` and `echo>`", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  sh>: x\n  echo>: y\n", code: 1,
 		msg: "a.dig:3: task +a has two operators (sh> and echo>): split it into two +tasks"},
 	{input: "an unknown operator", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  mysql>: x\n", code: 1,

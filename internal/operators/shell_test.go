@@ -54,7 +54,8 @@ func TestShellExitCode(t *testing.T) {
 }
 
 func TestShellKilledBySignalSaysSo(t *testing.T) {
-	_, _, err := runWorkflow(t, "+a:\n  sh>: kill -9 $$\n", Operators(nil), nil)
+	// $$ renders as $ (digdag's template rules), so the shell's $$ is $$$$
+	_, _, err := runWorkflow(t, "+a:\n  sh>: kill -9 $$$$\n", Operators(nil), nil)
 	var xe *ExitError
 	require.ErrorAs(t, err, &xe)
 	assert.Equal(t, -1, xe.Code)
