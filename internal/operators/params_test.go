@@ -102,8 +102,9 @@ func TestSeedParallelForEach(t *testing.T) {
     value: [value1, value2, value3, value4, value5]
   _parallel: true
   _do:
-    param_get>:
-      key: ${value}
+    +get:
+      param_get>:
+        key: ${value}
     +show_value:
       sh>: echo ${value}
 +loop_fetch:
@@ -111,8 +112,9 @@ func TestSeedParallelForEach(t *testing.T) {
     value: [value1, value2, value3, value4, value5]
   _parallel: true
   _do:
-    param_get>:
-      ${value}: fetched
+    +get:
+      param_get>:
+        ${value}: fetched
     +show_fetched:
       echo>: ${value} is ${fetched}
 `, paramOps(s), nil)
