@@ -1,6 +1,8 @@
 // Package workflow runs a digdag-compatible subset of .dig workflow files:
 // `_export`, nested `+task` groups run in order, `${...}` interpolation,
-// `_parallel`, `for_each>` with `_do`, `_error`, `_retry`, and operators
+// `_parallel` (true or {limit: N}), `for_each>` with `_do`, `_error`,
+// `_retry` (N or {limit, interval, interval_type, max_interval}),
+// `!include`, and operators
 // supplied by the caller (td>, td_result_export>, param_get>, param_set>,
 // sh>, echo> in tdctl).
 //
@@ -14,15 +16,22 @@
 // workflow's directory, at its place; a file that includes itself, directly
 // or not, is refused.
 //
-// Scoping: params stored by a task (td.last_job_id, param_get> results...)
-// are visible to the tasks after it in the same group and, once the group
-// ends, to the tasks after the group. Branches of a `_parallel` group each
-// start from the scope before the group; when all are done, their stored
-// params are merged in declaration order (the last declared branch wins a
-// clash) — never in completion order. Each `for_each>` iteration has its own
-// scope: what a task stores inside an iteration (for example a param_get>)
-// is seen by that iteration only and does not leave the loop. This fixes
-// digdag's "the task with the biggest id wins" surprise.
+// Scoping, as digdag does it: a task's own keys are visible to the ${...}
+// of the keys written after them (a key overriding an inherited param takes
+// its place, first). `_export` values are kept as written and evaluated by
+// each task that uses them, against that task's params, so a later task sees
+// the current ${td.last_job_id}. Params stored by a task (td.last_job_id,
+// param_get> results...) are visible to the tasks after it in the same group
+// and, once the group ends, to the tasks after the group; a stored value
+// marked for replacement (td.last_results) replaces the old one whole.
+// Branches of a `_parallel` group each start from the scope before the group
+// (with `{limit: N}`, before their batch); their stored params are merged in
+// declaration order (the last declared branch wins a clash) — never in
+// completion order. Each `for_each>` iteration starts from the loop's scope:
+// what a task stores inside an iteration is seen by the rest of that
+// iteration only (digdag lets later iterations of a sequential loop see it
+// too); what the iterations store reaches the tasks after the loop, the last
+// iteration winning.
 package workflow
 
 import (
