@@ -37,6 +37,8 @@ func (r *Runner) check(wf *Workflow) (ErrorList, error) {
 	for k := range r.Params {
 		defined[k] = true
 	}
+	c.anywhere = copySet(defined)
+	c.collect(wf.Root)
 	c.task(wf.Root, defined)
 	sort.SliceStable(c.warns, func(i, j int) bool { return c.warns[i].Line < c.warns[j].Line })
 	return c.warns, c.errs.err()
@@ -53,6 +55,40 @@ type checker struct {
 	// a task uses them, against what is defined there.
 	exports  []exported
 	checking map[*yaml.Node]bool
+	// anywhere holds every name something in the workflow defines: a name
+	// in an _export value that is in none of them is a mistake wherever
+	// the value is used (and reported even when no task uses it by name,
+	// as td> reads td.* itself)
+	anywhere map[string]bool
+}
+
+// collect fills c.anywhere.
+func (c *checker) collect(t *Task) {
+	if t == nil {
+		return
+	}
+	exportNames(t.Export, "", func(n string) { c.anywhere[n] = true })
+	for _, k := range t.Keys {
+		c.anywhere[k] = true
+	}
+	if t.Operator == "for_each" && t.Command != nil && t.Command.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(t.Command.Content); i += 2 {
+			c.anywhere[t.Command.Content[i].Value] = true
+		}
+	}
+	if d, ok := c.r.Operators[t.Operator].(Definer); ok {
+		for _, n := range d.Defines(t) {
+			c.anywhere[n] = true
+		}
+	}
+	if t.Error != nil {
+		c.anywhere["error"] = true
+	}
+	for _, ch := range t.Children {
+		c.collect(ch)
+	}
+	c.collect(t.Error)
+	c.collect(t.Do)
 }
 
 type exported struct {
@@ -180,8 +216,12 @@ func (c *checker) pushExports(n *yaml.Node, prefix string, defined map[string]bo
 		case holdsExpr(v):
 			c.exports = append(c.exports, exported{name: name, node: v, file: c.file})
 			names(v, func(s string, secret bool, line int) {
-				if secret {
+				switch {
+				case secret:
 					c.refs(&yaml.Node{Kind: yaml.ScalarNode, Value: "${secret:" + s + "}", Line: line}, defined, where)
+				case s != "" && !isDefined(c.anywhere, s) && !c.anywhere[AnyName]:
+					// defined nowhere: a mistake whoever uses it
+					c.errorf(line, "%s %s: %s", where, name, (&MissingError{Name: s}).Error())
 				}
 			})
 		default:

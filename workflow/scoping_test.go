@@ -107,7 +107,7 @@ _export:
 	err = r.Check(wf)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "test.dig:2: +test+show (through _export job): param ${td.last_job_id} is not defined")
-	assert.NotContains(t, err.Error(), "nowhere", "an export nobody uses is not evaluated")
+	assert.Contains(t, err.Error(), "test.dig:3: +test _export unused: param ${nowhere} is not defined", "a name defined nowhere in the workflow is reported, used or not")
 
 	// exports that refer to each other in a loop fail the task using them
 	wf = parse(t, "_export:\n  a: ${b}\n  b: ${a}\n+show:\n  echo>: ${a}\n")
@@ -452,4 +452,16 @@ func TestCheckAfterShellWarns(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "param ${typo_name} is not defined")
 	assert.Empty(t, warn.String(), "Run does not repeat Check's warnings")
+}
+
+// An exported value naming something nothing in the workflow defines is
+// reported where it is written, used or not (td> reads td.database itself).
+func TestCheckExportNamingNothing(t *testing.T) {
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	wf := parse(t, "_export:\n  td:\n    database: ${databse}\n  later: ${td.last_job_id}\n+a:\n  echo>: x\n+b:\n  set>:\n    td.last_job_id: \"1\"\n")
+	err := r.Check(wf)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "test.dig:3: +test _export td.database: param ${databse} is not defined")
+	assert.NotContains(t, err.Error(), "last_job_id", "defined by a task before its use")
 }
