@@ -102,9 +102,10 @@ type Result struct {
 	// Store is merged into the scope of the tasks that follow (dotted names
 	// allowed, e.g. "td.last_job_id").
 	Store map[string]any
-	// Reset names params (dotted) removed before Store is merged, so that
-	// Store replaces them whole instead of merging into them (td>'s
-	// td.last_results: each query's row replaces the last one's).
+	// Reset names params (dotted) whose value in Store replaces the old
+	// one whole, in every scope it reaches, instead of being merged into it
+	// key by key (td>'s td.last_results: each query's row replaces the last
+	// one's, as digdag's resetStoreParams does).
 	Reset []string
 	// JobID and NumRecords show in the run summary.
 	JobID      string
