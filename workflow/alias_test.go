@@ -80,11 +80,6 @@ func TestAliasesWithinLimitsStillWork(t *testing.T) {
 	assert.Equal(t, "+test+a: db presto\n+test+b: db\n", out.String())
 }
 
-func TestIncludeIsRefused(t *testing.T) {
-	_, err := Parse("i.dig", []byte("+a:\n  echo>: hi\n+b:\n  !include : other.dig\n"))
-	assert.EqualError(t, err, "i.dig:4: !include is not supported by tdctl: copy the tasks of other.dig into this file")
-}
-
 func TestAliasedTaskAndDirectives(t *testing.T) {
 	var out bytes.Buffer
 	r := newRunner(t, &out)

@@ -12,8 +12,24 @@ import (
 // that nothing defines at that point, every secret that is not set, every
 // for_each> value that is no list, and what operators that implement
 // Validator find wrong in their own settings — each with file:line.
+//
+// A name that nothing defines but that an `sh>` task before it could set
+// with ::set-param is a warning, not an error: Check writes it to
+// r.Warnings ("warning: FILE:LINE: ..."), and the run fails then only if
+// the script did not set it.
 func (r *Runner) Check(wf *Workflow) error {
-	c := &checker{r: r, wf: wf}
+	warnings, err := r.check(wf)
+	if r.Warnings != nil {
+		for _, w := range warnings {
+			fmt.Fprintf(r.Warnings, "warning: %s\n", w)
+		}
+	}
+	return err
+}
+
+// check is Check returning its warnings instead of writing them.
+func (r *Runner) check(wf *Workflow) (ErrorList, error) {
+	c := &checker{r: r, wf: wf, file: wf.File}
 	defined := map[string]bool{}
 	for _, n := range BuiltinNames(wf) {
 		defined[n] = true
@@ -31,27 +47,94 @@ func (r *Runner) Check(wf *Workflow) error {
 			c.errs = append(c.errs, &Error{File: wf.File, Msg: BuiltinError("-p", k).Error()})
 		}
 	}
+	c.anywhere = copySet(defined)
+	c.collect(wf.Root)
 	c.task(wf.Root, defined)
-	return c.errs.err()
+	sort.SliceStable(c.warns, func(i, j int) bool { return c.warns[i].Line < c.warns[j].Line })
+	return c.warns, c.errs.err()
 }
 
 type checker struct {
-	r    *Runner
-	wf   *Workflow
-	errs ErrorList
+	r     *Runner
+	wf    *Workflow
+	file  string // of the task being checked (an !include may bring it)
+	errs  ErrorList
+	warns ErrorList
+	// exports are the _export values visible to the task being checked,
+	// outermost first: those holding ${...} (node set) are checked where
+	// a task uses them, against what is defined there.
+	exports  []exported
+	checking map[*yaml.Node]bool
+	// anywhere holds every name something in the workflow defines: a name
+	// in an _export value that is in none of them is a mistake wherever
+	// the value is used (and reported even when no task uses it by name,
+	// as td> reads td.* itself)
+	anywhere map[string]bool
+}
+
+// collect fills c.anywhere.
+func (c *checker) collect(t *Task) {
+	if t == nil {
+		return
+	}
+	exportNames(t.Export, "", func(n string) { c.anywhere[n] = true })
+	for _, k := range t.Keys {
+		c.anywhere[k] = true
+	}
+	if t.Operator == "for_each" && t.Command != nil && t.Command.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(t.Command.Content); i += 2 {
+			c.anywhere[t.Command.Content[i].Value] = true
+		}
+	}
+	if d, ok := c.r.Operators[t.Operator].(Definer); ok {
+		for _, n := range d.Defines(t) {
+			c.anywhere[n] = true
+		}
+	}
+	if t.Error != nil {
+		c.anywhere["error"] = true
+	}
+	for _, ch := range t.Children {
+		c.collect(ch)
+	}
+	c.collect(t.Error)
+	c.collect(t.Do)
+}
+
+type exported struct {
+	name string
+	node *yaml.Node // nil: a value without ${...}
+	file string
 }
 
 func (c *checker) errorf(line int, format string, args ...any) {
-	c.errs = append(c.errs, &Error{File: c.wf.File, Line: line, Msg: fmt.Sprintf(format, args...)})
+	c.add(&c.errs, line, format, args...)
+}
+
+func (c *checker) warnf(line int, format string, args ...any) {
+	c.add(&c.warns, line, format, args...)
+}
+
+// add appends a problem once (an _export used by many tasks may report
+// the same one each time).
+func (c *checker) add(l *ErrorList, line int, format string, args ...any) {
+	e := &Error{File: c.file, Line: line, Msg: fmt.Sprintf(format, args...)}
+	for _, x := range *l {
+		if *x == *e {
+			return
+		}
+	}
+	*l = append(*l, e)
 }
 
 // AnyName, returned by a Definer, says the task may store params whose
-// names are only known at run time (sh> prints ::set-param lines): after it,
-// undefined names are reported when the task using them runs, not by Check.
+// names are only known at run time (sh> prints ::set-param lines): a name
+// used after it that nothing else defines is a warning naming the task,
+// and an error at run time only if the task did not set it.
 const AnyName = "*"
 
 func isDefined(defined map[string]bool, name string) bool {
-	if defined[name] || defined[AnyName] {
+	if defined[name] {
 		return true
 	}
 	for d := range defined {
@@ -80,9 +163,82 @@ func (c *checker) refs(n *yaml.Node, defined map[string]bool, where string) {
 			return
 		}
 		if !isDefined(defined, name) {
-			c.errorf(line, "%s: %s", where, (&MissingError{Name: name}).Error())
+			var setters []string
+			for d := range defined {
+				if p, ok := strings.CutPrefix(d, AnyName); ok && p != "" {
+					setters = append(setters, p)
+				}
+			}
+			if len(setters) == 0 {
+				c.errorf(line, "%s: %s", where, (&MissingError{Name: name}).Error())
+				return
+			}
+			sort.Strings(setters)
+			c.warnf(line, "%s: ${%s} is not defined by _export, -p or a task before this one; it must come from ::set-param of %s (the run fails here if it does not)",
+				where, name, strings.Join(setters, ", "))
+			return
 		}
+		c.lazyRefs(name, defined, where)
 	})
+}
+
+// lazyRefs checks the _export values holding ${...} that name refers to,
+// with what is defined where it is used (that is when they are evaluated).
+func (c *checker) lazyRefs(name string, defined map[string]bool, where string) {
+	seen := map[string]bool{}
+	for i := len(c.exports) - 1; i >= 0; i-- {
+		e := c.exports[i]
+		if seen[e.name] || !related(name, e.name) {
+			continue
+		}
+		seen[e.name] = true // an inner _export hides an outer one
+		if e.node == nil || c.checking[e.node] {
+			continue
+		}
+		if c.checking == nil {
+			c.checking = map[*yaml.Node]bool{}
+		}
+		c.checking[e.node] = true
+		file := c.file
+		c.file = e.file
+		c.refs(e.node, defined, where+" (through _export "+e.name+")")
+		c.file = file
+		delete(c.checking, e.node)
+	}
+}
+
+// pushExports makes the values of an _export visible to the checks of
+// the task and its subtasks; secrets are checked at once.
+func (c *checker) pushExports(n *yaml.Node, prefix string, defined map[string]bool, where string) {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		name := n.Content[i].Value
+		if prefix != "" {
+			name = prefix + "." + name
+		}
+		v := deref(n.Content[i+1])
+		switch {
+		case v.Kind == yaml.MappingNode:
+			c.exports = append(c.exports, exported{name: name, file: c.file})
+			c.pushExports(v, name, defined, where)
+		case holdsExpr(v):
+			c.exports = append(c.exports, exported{name: name, node: v, file: c.file})
+			names(v, func(s string, secret bool, line int) {
+				switch {
+				case secret:
+					c.refs(&yaml.Node{Kind: yaml.ScalarNode, Value: "${secret:" + s + "}", Line: line}, defined, where)
+				case s != "" && !isDefined(c.anywhere, s) && !c.anywhere[AnyName]:
+					// defined nowhere: a mistake whoever uses it
+					c.errorf(line, "%s %s: %s", where, name, (&MissingError{Name: s}).Error())
+				}
+			})
+		default:
+			c.exports = append(c.exports, exported{name: name, file: c.file})
+		}
+	}
 }
 
 // exportNames lists the dotted names a mapping defines.
@@ -112,8 +268,11 @@ func copySet(m map[string]bool) map[string]bool {
 // stores for the tasks after it.
 func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 	defined := copySet(before)
+	file, nexports := c.file, len(c.exports)
+	c.file = t.File
+	defer func() { c.file, c.exports = file, c.exports[:nexports] }()
 	if t.Export != nil {
-		c.refs(t.Export, defined, t.Path+" _export")
+		c.pushExports(t.Export, "", defined, t.Path+" _export")
 		exportNames(t.Export, "", func(n string) { defined[n] = true })
 	}
 	stored := map[string]bool{}
@@ -137,7 +296,11 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 				c.errorf(t.Command.Line, "%s: for_each> needs a mapping of names to lists, e.g. value: [a, b]", t.Path)
 			}
 			if t.Do != nil {
-				c.task(t.Do, inner) // nothing leaves an iteration
+				// what the iterations store reaches the tasks after the loop
+				for n := range c.task(t.Do, inner) {
+					defined[n] = true
+					stored[n] = true
+				}
 			}
 		case !ok:
 			known := make([]string, 0, len(c.r.Operators)+1)
@@ -148,12 +311,30 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 			sort.Strings(known)
 			c.errorf(t.OpLine, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
 		default:
-			c.refs(t.Command, defined, t.Path)
-			for _, p := range t.Params {
-				c.refs(p.Node, defined, t.Path+" "+p.Key)
+			// own keys in the order the run evaluates them, each seeing
+			// those before it
+			local := copySet(defined)
+			for _, key := range t.Keys {
+				if defined[key] {
+					// overrides an inherited param: evaluated first
+					local[key] = true
+				}
 			}
-			c.refs(t.Env, defined, t.Path+" _env")
-			c.refs(t.K8s, defined, t.Path+" _k8s")
+			for _, key := range t.Keys {
+				switch key {
+				case t.Operator + ">":
+					c.refs(t.Command, local, t.Path)
+				case "_env":
+					c.refs(t.Env, local, t.Path+" _env")
+				case "_k8s":
+					c.refs(t.K8s, local, t.Path+" _k8s")
+				default:
+					c.refs(t.Param(key), local, t.Path+" "+key)
+				}
+				if key != t.Operator+">" {
+					local[key] = true
+				}
+			}
 			if v, ok := op.(Validator); ok {
 				if err := v.Validate(staticContext(t, c.wf)); err != nil {
 					c.errorf(t.OpLine, "%s: %v", t.Path, err)
@@ -161,6 +342,9 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 			}
 			if d, ok := op.(Definer); ok {
 				for _, n := range d.Defines(t) {
+					if n == AnyName {
+						n = AnyName + t.Path // names the task in warnings
+					}
 					defined[n] = true
 					stored[n] = true
 				}
@@ -168,14 +352,18 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 		}
 	}
 	if t.Parallel {
-		var all []map[string]bool
-		for _, ch := range t.Children {
-			all = append(all, c.task(ch, defined))
-		}
-		for _, st := range all {
-			for n := range st {
-				defined[n] = true
-				stored[n] = true
+		// a batch (_parallel: {limit: N}) sees what the batches before it
+		// stored
+		for _, batch := range batches(len(t.Children), t.ParallelLimit) {
+			var all []map[string]bool
+			for _, i := range batch {
+				all = append(all, c.task(t.Children[i], defined))
+			}
+			for _, st := range all {
+				for n := range st {
+					defined[n] = true
+					stored[n] = true
+				}
 			}
 		}
 	} else {

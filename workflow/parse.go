@@ -1,6 +1,8 @@
 // Package workflow runs a digdag-compatible subset of .dig workflow files:
 // `_export`, nested `+task` groups run in order, `${...}` interpolation,
-// `_parallel`, `for_each>` with `_do`, `_error`, `_retry`, and operators
+// `_parallel` (true or {limit: N}), `for_each>` with `_do`, `_error`,
+// `_retry` (N or {limit, interval, interval_type, max_interval}),
+// `!include`, and operators
 // supplied by the caller (td>, td_result_export>, param_get>, param_set>,
 // sh>, echo> in tdctl).
 //
@@ -16,20 +18,31 @@
 //
 // YAML anchors and aliases work anywhere, a task included (`+b: *a`); Parse
 // refuses a recursive alias and aliases that add more than MaxNodes nodes or
-// nest deeper than MaxDepth. digdag's `!include` is refused.
+// nest deeper than MaxDepth (in each file). `!include : 'file.dig'` splices
+// the mapping of another file, relative to the including one and inside the
+// workflow's directory, at its place; a file that includes itself, directly
+// or not, is refused.
 //
-// Scoping: params stored by a task (td.last_job_id, param_get> results...)
-// are visible to the tasks after it in the same group and, once the group
-// ends, to the tasks after the group. Branches of a `_parallel` group each
-// start from the scope before the group; when all are done, their stored
-// params are merged in declaration order (the last declared branch wins a
-// clash) — never in completion order. Each `for_each>` iteration has its own
-// scope: what a task stores inside an iteration (for example a param_get>)
-// is seen by that iteration only and does not leave the loop. This fixes
-// digdag's "the task with the biggest id wins" surprise.
+// Scoping, as digdag does it: a task's own keys are visible to the ${...}
+// of the keys written after them (a key overriding an inherited param takes
+// its place, first). `_export` values are kept as written and evaluated by
+// each task that uses them, against that task's params, so a later task sees
+// the current ${td.last_job_id}. Params stored by a task (td.last_job_id,
+// param_get> results...) are visible to the tasks after it in the same group
+// and, once the group ends, to the tasks after the group; a stored value
+// marked for replacement (td.last_results) replaces the old one whole.
+// Branches of a `_parallel` group each start from the scope before the group
+// (with `{limit: N}`, before their batch); their stored params are merged in
+// declaration order (the last declared branch wins a clash) — never in
+// completion order. Each `for_each>` iteration starts from the loop's scope:
+// what a task stores inside an iteration is seen by the rest of that
+// iteration only (digdag lets later iterations of a sequential loop see it
+// too); what the iterations store reaches the tasks after the loop, the last
+// iteration winning.
 package workflow
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,7 +83,20 @@ type Task struct {
 	Env      *yaml.Node // _env (for sh>)
 	K8s      *yaml.Node // _k8s (run sh> in a pod)
 	Parallel bool
-	Retry    int
+	// ParallelLimit, from `_parallel: {limit: N}`, runs the children (or
+	// for_each> iterations) in batches of N, each batch after the one
+	// before has ended; 0 is no limit.
+	ParallelLimit int
+	Retry         int
+	// RetryInterval is the wait before the first retry (`_retry: {limit,
+	// interval}`, in seconds in the file); with RetryExponential each
+	// further retry waits twice as long, up to RetryMaxInterval when set.
+	RetryInterval    time.Duration
+	RetryExponential bool
+	RetryMaxInterval time.Duration
+	// Keys lists the task's own keys in file order ("td>", parameters,
+	// "_env", "_k8s"): a task's ${...} sees the keys written before it.
+	Keys     []string
 	Children []*Task
 	Error    *Task // _error
 	Do       *Task // _do (for_each>)
@@ -157,6 +183,14 @@ func Parse(file string, data []byte) (*Workflow, error) {
 		return nil, &Error{File: file, Line: root.Line, Msg: "a workflow must be a YAML mapping of +tasks and settings"}
 	}
 	p := &parser{file: file, wf: wf}
+	if abs, err := filepath.Abs(file); err == nil {
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
+		} else if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+			abs = filepath.Join(real, filepath.Base(abs))
+		}
+		p.project, p.stack = filepath.Dir(abs), []string{abs}
+	}
 	// timezone: first: schedule: is read in its zone
 	if n := mapValue(root, "timezone"); n != nil {
 		n = deref(n)
@@ -291,9 +325,11 @@ func yamlErrLine(err error) int {
 }
 
 type parser struct {
-	file string
-	wf   *Workflow // its timezone and schedule are parsed before its tasks
-	errs ErrorList
+	file    string
+	wf      *Workflow // its timezone and schedule are parsed before its tasks
+	errs    ErrorList
+	project string   // absolute directory of the workflow: includes stay inside
+	stack   []string // absolute paths of the files being included, outermost first
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {
@@ -312,20 +348,18 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 		return t
 	}
 	seen := map[string]bool{}
-	include := false // reported already: no "neither an operator" too
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], deref(n.Content[i+1])
+	file, stack := p.file, p.stack
+	defer func() { p.file, p.stack = file, stack }()
+	entries, broken := p.entries(n, 0)
+	for _, e := range entries {
+		p.file, p.stack = e.file, e.chain
+		k, v := e.k, deref(e.v)
 		key := k.Value
 		if seen[key] {
 			p.errorf(k.Line, "%s is given twice in task %s", key, name)
 		}
 		seen[key] = true
 		switch {
-		case k.Tag == "!include":
-			// digdag's "!include : file.dig" splices another file in; tdctl
-			// does not (so no include can loop either)
-			p.errorf(k.Line, "!include is not supported by tdctl: copy the tasks of %s into this file", v.Value)
-			include = true
 		case strings.HasPrefix(key, "+"):
 			if len(key) == 1 {
 				p.errorf(k.Line, "a task needs a name after +")
@@ -340,6 +374,7 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 			t.Operator = strings.TrimSuffix(key, ">")
 			t.OpLine = k.Line
 			t.Command = v
+			t.Keys = append(t.Keys, key)
 		case key == "_export":
 			if v.Kind != yaml.MappingNode {
 				p.errorf(v.Line, "_export must be a mapping of names to values")
@@ -352,25 +387,14 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 			t.Export = v
 		case key == "_env":
 			t.Env = v
+			t.Keys = append(t.Keys, key)
 		case key == "_k8s":
 			t.K8s = v
+			t.Keys = append(t.Keys, key)
 		case key == "_parallel":
-			b, err := strconv.ParseBool(v.Value)
-			if err != nil || v.Kind != yaml.ScalarNode {
-				p.errorf(v.Line, "_parallel must be true or false")
-			}
-			t.Parallel = b
+			p.parallel(t, v)
 		case key == "_retry":
-			r, err := strconv.Atoi(v.Value)
-			if v.Kind == yaml.MappingNode {
-				if lim := mapValue(v, "limit"); lim != nil {
-					r, err = strconv.Atoi(lim.Value)
-				}
-			}
-			if err != nil || r < 0 {
-				p.errorf(v.Line, "_retry must be a non-negative number of retries")
-			}
-			t.Retry = r
+			p.retry(t, v)
 		case key == "_error":
 			t.Error = p.task(name+"^error", path+"^error", v, k.Line, false)
 		case key == "_do":
@@ -383,24 +407,230 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 			// workflow settings
 		default:
 			t.Params = append(t.Params, Param{Key: key, Node: v})
+			t.Keys = append(t.Keys, key)
 		}
 	}
+	p.file, p.stack = file, stack
 	if t.Operator == "" && len(t.Params) > 0 {
 		p.errorf(t.Params[0].Node.Line, "%s: parameter %q given but the task has no operator (did you mean %s>?)", name, t.Params[0].Key, t.Params[0].Key)
 	}
 	if t.Do != nil && t.Operator != "for_each" {
 		p.errorf(t.Do.Line, "_do belongs to a for_each> task")
 	}
-	if t.Operator == "for_each" && len(t.Children) > 0 {
+	switch {
+	case t.Operator == "for_each" && len(t.Children) > 0:
 		p.errorf(t.Children[0].Line, "for_each> repeats only its _do: block; move %s into _do", t.Children[0].Name)
+	case t.Operator != "" && len(t.Children) > 0:
+		// digdag: "A task can't have subtasks" (WorkflowCompiler)
+		p.errorf(t.Children[0].Line, "task %s has both an operator (%s>) and subtasks (%s): a task runs an operator or groups +subtasks, not both; move %s> into a +subtask of its own", name, t.Operator, t.Children[0].Name, t.Operator)
 	}
 	if t.Operator == "for_each" && t.Do == nil {
 		p.errorf(t.Line, "for_each> needs a _do: block with the tasks to repeat")
 	}
-	if !root && !include && t.Operator == "" && len(t.Children) == 0 && t.Error == nil {
+	if t.Parallel && t.Operator != "" && t.Operator != "for_each" {
+		p.errorf(t.Line, "_parallel applies to a group of +subtasks or a for_each>, not to a %s> task", t.Operator)
+	}
+	if !root && !broken && t.Operator == "" && len(t.Children) == 0 && t.Error == nil {
 		p.errorf(t.Line, "task %s has neither an operator nor +subtasks", name)
 	}
 	return t
+}
+
+// parallel reads `_parallel: true|false` or `_parallel: {limit: N}`.
+func (p *parser) parallel(t *Task, v *yaml.Node) {
+	const msg = "_parallel must be true, false or {limit: N} (N a positive number)"
+	switch v.Kind {
+	case yaml.ScalarNode:
+		b, err := strconv.ParseBool(v.Value)
+		if err != nil {
+			p.errorf(v.Line, msg)
+		}
+		t.Parallel = b
+	case yaml.MappingNode:
+		t.Parallel = true
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, val := v.Content[i], deref(v.Content[i+1])
+			if k.Value != "limit" {
+				p.errorf(k.Line, "_parallel: unknown key %s (%s)", k.Value, msg)
+				continue
+			}
+			n, err := strconv.Atoi(val.Value)
+			if err != nil || n <= 0 || val.Kind != yaml.ScalarNode {
+				p.errorf(val.Line, msg)
+			}
+			t.ParallelLimit = n
+		}
+		if mapValue(v, "limit") == nil {
+			p.errorf(v.Line, "_parallel: {limit: N} needs limit")
+		}
+	default:
+		p.errorf(v.Line, msg)
+	}
+}
+
+// retry reads `_retry: N` or `_retry: {limit, interval, interval_type,
+// max_interval}` (intervals in seconds), as digdag's RetryControl does.
+func (p *parser) retry(t *Task, v *yaml.Node) {
+	const msg = "_retry must be a number of retries or {limit: N, interval: SECONDS, interval_type: constant|exponential}"
+	num := func(n *yaml.Node, what string) int {
+		n = deref(n)
+		r, err := strconv.Atoi(n.Value)
+		if err != nil || r < 0 || n.Kind != yaml.ScalarNode {
+			if what == "" {
+				p.errorf(n.Line, "%s (got %s)", msg, n.Value)
+			} else {
+				p.errorf(n.Line, "_retry %s must be a whole number ≥ 0 (got %s)", what, n.Value)
+			}
+		}
+		return r
+	}
+	switch v.Kind {
+	case yaml.ScalarNode:
+		t.Retry = num(v, "")
+	case yaml.MappingNode:
+		if mapValue(v, "limit") == nil {
+			p.errorf(v.Line, "_retry: {...} needs limit (the number of retries)")
+		}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, val := v.Content[i], v.Content[i+1]
+			switch k.Value {
+			case "limit":
+				t.Retry = num(val, "limit")
+			case "interval":
+				t.RetryInterval = time.Duration(num(val, "interval")) * time.Second
+			case "max_interval":
+				t.RetryMaxInterval = time.Duration(num(val, "max_interval")) * time.Second
+			case "interval_type":
+				switch deref(val).Value {
+				case "constant":
+				case "exponential":
+					t.RetryExponential = true
+				default:
+					p.errorf(val.Line, "_retry interval_type must be constant or exponential (got %s)", deref(val).Value)
+				}
+			default:
+				hint := ""
+				if s := ClosestKey(k.Value, []string{"limit", "interval", "interval_type", "max_interval"}); s != "" {
+					hint = " (did you mean " + s + "?)"
+				}
+				p.errorf(k.Line, "_retry: unknown key %s%s", k.Value, hint)
+			}
+		}
+	default:
+		p.errorf(v.Line, msg)
+	}
+}
+
+// entry is one key of a task mapping, from the file itself or spliced in
+// by `!include`.
+type entry struct {
+	k, v  *yaml.Node
+	file  string
+	chain []string // the include chain it comes from (parser.stack)
+}
+
+// maxIncludeDepth bounds nested !include chains.
+const maxIncludeDepth = 32
+
+// entries lists the keys of mapping n with every `!include : FILE` key
+// replaced by the keys of FILE's mapping, at its place (as digdag splices
+// an included file into the mapping that includes it).
+// broken is set when an include failed (and was reported).
+func (p *parser) entries(n *yaml.Node, depth int) (out []entry, broken bool) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Tag != "!include" {
+			out = append(out, entry{k, v, p.file, p.stack[:len(p.stack):len(p.stack)]})
+			continue
+		}
+		m, file, abs, ok := p.include(deref(v), depth)
+		if !ok {
+			broken = true
+			continue
+		}
+		saved := p.file
+		p.file = file
+		p.stack = append(p.stack[:len(p.stack):len(p.stack)], abs)
+		inner, b := p.entries(m, depth+1)
+		out, broken = append(out, inner...), broken || b
+		p.stack = p.stack[:len(p.stack)-1]
+		p.file = saved
+	}
+	return out, broken
+}
+
+// include reads the file of an `!include : FILE` key: relative to the
+// including file, inside the project directory, not already being
+// included, a YAML mapping within the alias limits.
+func (p *parser) include(v *yaml.Node, depth int) (m *yaml.Node, file, abs string, ok bool) {
+	name := v.Value
+	if v.Kind != yaml.ScalarNode || strings.TrimSpace(name) == "" {
+		p.errorf(v.Line, "!include needs a file name, e.g. !include : 'tasks.dig'")
+		return nil, "", "", false
+	}
+	if len(p.stack) > maxIncludeDepth {
+		p.errorf(v.Line, "!include %s: includes nest deeper than %d files", name, maxIncludeDepth)
+		return nil, "", "", false
+	}
+	file = filepath.Join(filepath.Dir(p.file), filepath.FromSlash(name))
+	if filepath.IsAbs(name) {
+		file = filepath.Clean(name)
+	}
+	abs, err := filepath.Abs(file)
+	if err == nil {
+		if real, rerr := filepath.EvalSymlinks(abs); rerr == nil {
+			abs = real
+		}
+	}
+	if err != nil || !within(p.project, abs) {
+		p.errorf(v.Line, "!include %s: the file is outside the project directory %s; includes must stay inside it", name, p.project)
+		return nil, "", "", false
+	}
+	for _, f := range p.stack {
+		if f == abs {
+			p.errorf(v.Line, "!include %s: the file includes itself (through %s); remove the loop", name, strings.Join(relAll(p.project, p.stack), " → "))
+			return nil, "", "", false
+		}
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		p.errorf(v.Line, "!include %s: %v", name, errors.Unwrap(err))
+		return nil, "", "", false
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		p.errs = append(p.errs, &Error{File: file, Line: yamlErrLine(err), Msg: "bad YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+		return nil, "", "", false
+	}
+	if len(doc.Content) == 0 {
+		return &yaml.Node{Kind: yaml.MappingNode}, file, abs, true
+	}
+	m = doc.Content[0]
+	if err := checkAliases(file, m); err != nil {
+		p.errs = append(p.errs, err.(*Error))
+		return nil, "", "", false
+	}
+	if deref(m).Kind != yaml.MappingNode {
+		p.errs = append(p.errs, &Error{File: file, Line: m.Line, Msg: "an included file must be a YAML mapping of +tasks and settings"})
+		return nil, "", "", false
+	}
+	return deref(m), file, abs, true
+}
+
+func within(dir, file string) bool {
+	rel, err := filepath.Rel(dir, file)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+func relAll(dir string, files []string) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		if r, err := filepath.Rel(dir, f); err == nil {
+			f = r
+		}
+		out[i] = f
+	}
+	return out
 }
 
 // deref follows an alias to its anchor's node (Parse has refused recursive

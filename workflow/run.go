@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	yaml "go.yaml.in/yaml/v3"
+
 	"github.com/tdctl/tdctl/td"
 )
 
@@ -105,6 +107,11 @@ type Result struct {
 	// Store is merged into the scope of the tasks that follow (dotted names
 	// allowed, e.g. "td.last_job_id").
 	Store map[string]any
+	// Reset names params (dotted) whose value in Store replaces the old
+	// one whole, in every scope it reaches, instead of being merged into it
+	// key by key (td>'s td.last_results: each query's row replaces the last
+	// one's, as digdag's resetStoreParams does).
+	Reset []string
 	// JobID and NumRecords show in the run summary.
 	JobID      string
 	NumRecords *int64
@@ -195,6 +202,12 @@ type Runner struct {
 	Progress io.Writer
 	// MaxParallel bounds operators running at once (default 8).
 	MaxParallel int
+	// Warnings, when set, receives Check's warnings, one line each.
+	Warnings io.Writer
+
+	// sleep waits between the attempts of a task with _retry (tests
+	// replace it); nil is a real, interruptible wait.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 type run struct {
@@ -238,7 +251,7 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 	if session.IsZero() {
 		session = wf.DefaultSessionTime(time.Now())
 	}
-	if err := r.Check(wf); err != nil {
+	if _, err := r.check(wf); err != nil {
 		return nil, err
 	}
 	ses := newSession(r.RunsDir, wf, session)
@@ -362,20 +375,28 @@ func expandDotted(m map[string]any) map[string]any {
 func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (map[string]any, error) {
 	scope := parent.Clone()
 	if t.Export != nil {
-		v, err := ru.js.Eval(t.Export, scope, ru.r.Secrets, ru.secrets.add)
+		// kept as written: each task evaluates them against its own scope
+		// (see lazy)
+		m, err := exportValues(t.Export, t.File, "")
 		if err != nil {
 			return nil, ru.posErr(t, err)
 		}
-		if m, ok := v.(map[string]any); ok {
-			scope.Merge(m)
-		}
+		scope.Merge(m)
 	}
 	stored := Scope{}
 	state := map[string]any{} // TaskContext.State, across the attempts
 	var err error
 	for attempt := 0; attempt <= t.Retry; attempt++ {
 		if attempt > 0 {
-			ru.progress("%s: retrying (attempt %d of %d)", path, attempt+1, t.Retry+1)
+			wait := t.retryWait(attempt)
+			if wait > 0 {
+				ru.progress("%s: retrying in %s (attempt %d of %d)", path, wait, attempt+1, t.Retry+1)
+				if serr := ru.sleep(ctx, wait); serr != nil {
+					break
+				}
+			} else {
+				ru.progress("%s: retrying (attempt %d of %d)", path, attempt+1, t.Retry+1)
+			}
 		}
 		stored = Scope{}
 		// A retry is a new task instance: its name (and so every job
@@ -391,7 +412,7 @@ func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (ma
 	}
 	if err != nil && t.Error != nil && ctx.Err() == nil {
 		es := scope.Clone()
-		es.Merge(stored)
+		mergeStore(es, stored, false)
 		es.Set("error", map[string]any{"message": ru.secrets.redact(err.Error()), "task": path})
 		if _, eerr := ru.task(ctx, t.Error, es, path+"^error"); eerr != nil {
 			err = fmt.Errorf("%w (and its _error task failed too: %v)", err, eerr)
@@ -400,27 +421,110 @@ func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (ma
 	return stored, err
 }
 
+// retryWait is how long to wait before attempt (1 for the first retry),
+// as digdag's RetryControl computes it: interval, or with interval_type
+// exponential interval × 2^(attempt-1), capped at max_interval.
+func (t *Task) retryWait(attempt int) time.Duration {
+	d := t.RetryInterval
+	if t.RetryExponential {
+		for i := 1; i < attempt && d < 365*24*time.Hour; i++ {
+			d *= 2
+		}
+		if t.RetryMaxInterval > 0 {
+			d = min(d, t.RetryMaxInterval)
+		}
+	}
+	return d
+}
+
+func (ru *run) sleep(ctx context.Context, d time.Duration) error {
+	if ru.r.sleep != nil {
+		return ru.r.sleep(ctx, d)
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// store merges what a task stored into scope (for the tasks after it in
+// the same group) and into stored (what the task hands on).
+func store(scope, stored Scope, res *Result) {
+	if res == nil || res.Store == nil {
+		return
+	}
+	st := Scope(expandDotted(res.Store))
+	for _, name := range res.Reset {
+		if v, ok := st.Get(name); ok {
+			st.Set(name, replaced{v})
+		}
+	}
+	mergeStored(scope, stored, st)
+}
+
+// replaced marks a stored value that replaces the param whole wherever it
+// is merged (Result.Reset), instead of being merged into it key by key.
+type replaced struct{ v any }
+
+// mergeStore merges src into dst, maps key by key; a replaced value is set
+// whole: unwrapped into a scope, kept marked (keep) in what a task hands on,
+// so that it replaces again in every scope it reaches.
+func mergeStore(dst, src map[string]any, keep bool) {
+	for k, v := range src {
+		switch x := v.(type) {
+		case replaced:
+			if keep {
+				dst[k] = x
+			} else if m, ok := x.v.(map[string]any); ok {
+				dst[k] = cloneMap(unmark(m))
+			} else {
+				dst[k] = x.v
+			}
+		case map[string]any:
+			dm, ok := dst[k].(map[string]any)
+			if !ok {
+				dm = map[string]any{}
+				dst[k] = dm
+			}
+			mergeStore(dm, x, keep)
+		default:
+			dst[k] = v
+		}
+	}
+}
+
+// unmark copies m without replaced markers.
+func unmark(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	mergeStore(out, m, false)
+	return out
+}
+
 // body is one attempt of a task.
 func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, attempt int, state map[string]any, stored Scope) error {
 	scope.Set("task_name", digdagTaskName(path))
 	switch {
 	case t.Operator == "for_each":
-		return ru.forEach(ctx, t, scope, path)
+		st, err := ru.forEach(ctx, t, scope, path)
+		mergeStore(stored, st, true)
+		return err
 	case t.Operator != "":
 		res, err := ru.operator(ctx, t, scope, path, attempt, state)
 		if err != nil {
 			return err
 		}
-		if res != nil && res.Store != nil {
+		if res != nil {
 			for k := range res.Store {
 				if ru.wf.IsBuiltin(k) { // digdag would silently keep its own
 					return ru.posErr(t, BuiltinError(t.Operator+">", k))
 				}
 			}
-			st := expandDotted(res.Store)
-			scope.Merge(st)
-			stored.Merge(st)
 		}
+		store(scope, stored, res)
 	}
 	if len(t.Children) == 0 {
 		return nil
@@ -428,30 +532,60 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 	if !t.Parallel {
 		for _, c := range t.Children {
 			st, err := ru.task(ctx, c, scope, path+c.Name)
-			scope.Merge(st)
-			stored.Merge(st)
+			mergeStored(scope, stored, st)
 			if err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	stores := make([]map[string]any, len(t.Children))
-	errs := make([]error, len(t.Children))
-	var wg sync.WaitGroup
-	for i, c := range t.Children {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stores[i], errs[i] = ru.task(ctx, c, scope, path+c.Name)
-		}()
+	// _parallel: {limit: N} runs batches of N, each after the batch
+	// before has ended and seeing what it stored (digdag chains each batch
+	// after the whole previous one)
+	for _, batch := range batches(len(t.Children), t.ParallelLimit) {
+		stores := make([]map[string]any, len(batch))
+		errs := make([]error, len(batch))
+		var wg sync.WaitGroup
+		for i, ci := range batch {
+			c := t.Children[ci]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				stores[i], errs[i] = ru.task(ctx, c, scope, path+c.Name)
+			}()
+		}
+		wg.Wait()
+		for _, st := range stores { // declaration order, never completion order
+			mergeStored(scope, stored, st)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
 	}
-	wg.Wait()
-	for _, st := range stores { // declaration order, never completion order
-		scope.Merge(st)
-		stored.Merge(st)
+	return nil
+}
+
+// mergeStored merges what a subtask stored into the scope of the tasks
+// after it and into what this task stores.
+func mergeStored(scope, stored Scope, st map[string]any) {
+	mergeStore(scope, st, false)
+	mergeStore(stored, st, true)
+}
+
+// batches splits n items into runs of at most limit (0: one run).
+func batches(n, limit int) [][]int {
+	if limit <= 0 {
+		limit = n
 	}
-	return errors.Join(errs...)
+	var out [][]int
+	for i := 0; i < n; i += limit {
+		b := make([]int, 0, limit)
+		for j := i; j < n && j < i+limit; j++ {
+			b = append(b, j)
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // forEachList is a for_each> value as a list: a list, or a string holding
@@ -469,14 +603,18 @@ func forEachList(v any) ([]any, bool) {
 	return nil, false
 }
 
-func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) error {
-	v, err := ru.js.Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add)
+// forEach runs t's _do once per combination of values and returns what
+// the iterations stored, merged in iteration order (the last iteration
+// wins a clash) for the tasks after the loop.
+func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) (map[string]any, error) {
+	rs, failed := ru.resolve(scope)
+	v, err := ru.js.Eval(t.Command, rs, ru.r.Secrets, ru.secrets.add)
 	if err != nil {
-		return ru.posErr(t, err)
+		return nil, ru.posErr(t, explainLazy(err, failed))
 	}
 	m, ok := v.(map[string]any)
 	if !ok || len(m) == 0 {
-		return ru.posErr(t, errors.New("for_each> needs a mapping of names to lists, e.g. value: [a, b]"))
+		return nil, ru.posErr(t, errors.New("for_each> needs a mapping of names to lists, e.g. value: [a, b]"))
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -492,7 +630,7 @@ func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) e
 	for _, k := range keys {
 		list, ok := forEachList(m[k])
 		if !ok {
-			return ru.posErr(t, fmt.Errorf("for_each> %s must be a list (got %s)", k, Format(m[k])))
+			return nil, ru.posErr(t, fmt.Errorf("for_each> %s must be a list (got %s)", k, Format(m[k])))
 		}
 		var next []map[string]any
 		for _, c := range combos {
@@ -508,34 +646,50 @@ func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) e
 		combos = next
 	}
 	ru.progress("%s: for_each> %d iteration(s)%s", path, len(combos), map[bool]string{true: " in parallel"}[t.Parallel])
+	stores := make([]map[string]any, len(combos))
 	iter := func(i int) error {
 		is := scope.Clone()
 		for _, k := range keys {
 			is.Set(k, combos[i][k])
 		}
-		// each iteration has its own scope: nothing it stores leaves it
-		_, err := ru.task(ctx, t.Do, is, path+"^sub"+forEachName(keys, m, combos[i]))
+		// each iteration starts from the loop's scope: what a task stores
+		// in one iteration is not seen by the others, but reaches the
+		// tasks after the loop
+		var err error
+		stores[i], err = ru.task(ctx, t.Do, is, path+"^sub"+forEachName(keys, m, combos[i]))
 		return err
+	}
+	merged := func() map[string]any {
+		out := map[string]any{}
+		for _, st := range stores {
+			mergeStore(out, st, true)
+		}
+		return out
 	}
 	if !t.Parallel {
 		for i := range combos {
 			if err := iter(i); err != nil {
-				return err
+				return merged(), err
 			}
 		}
-		return nil
+		return merged(), nil
 	}
-	errs := make([]error, len(combos))
-	var wg sync.WaitGroup
-	for i := range combos {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = iter(i)
-		}()
+	for _, batch := range batches(len(combos), t.ParallelLimit) {
+		errs := make([]error, len(batch))
+		var wg sync.WaitGroup
+		for j, i := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[j] = iter(i)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return merged(), err
+		}
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return merged(), nil
 }
 
 var unsafePath = regexp.MustCompile(`[^A-Za-z0-9._=,\-]+`)
@@ -599,36 +753,49 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 		return res, err
 	}
 	ru.progress("%s: %s> started", path, t.Operator)
-	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: scope, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
-	if tc.Command, err = ru.js.Eval(t.Command, scope, ru.r.Secrets, ru.secrets.add); err != nil {
-		return finish(nil, ru.posErr(t, err))
-	}
+	// The task's own keys are evaluated in file order, each seeing those
+	// before it as params (digdag's ConfigEvalEngine); a key that
+	// overrides an inherited param takes its place, first.
+	local, failed := ru.resolve(scope)
+	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: local, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
 	tc.Config = map[string]any{}
-	for _, p := range t.Params {
-		v, err := ru.js.Eval(p.Node, scope, ru.r.Secrets, ru.secrets.add)
-		if err != nil {
-			return finish(nil, ru.posErr(t, fmt.Errorf("%s: %w", p.Key, err)))
+	for _, key := range ownKeyOrder(t, scope) {
+		var n *yaml.Node
+		switch key {
+		case t.Operator + ">":
+			n = t.Command
+		case "_env":
+			n = t.Env
+		case "_k8s":
+			n = t.K8s
+		default:
+			n = t.Param(key)
 		}
-		tc.Config[p.Key] = v
-	}
-	if t.Env != nil {
-		v, err := ru.js.Eval(t.Env, scope, ru.r.Secrets, ru.secrets.add)
+		v, err := ru.js.Eval(n, local, ru.r.Secrets, ru.secrets.add)
 		if err != nil {
-			return finish(nil, ru.posErr(t, fmt.Errorf("_env: %w", err)))
-		}
-		tc.Env = map[string]string{}
-		if m, ok := v.(map[string]any); ok {
-			for k, val := range m {
-				tc.Env[k] = Format(val)
+			err = explainLazy(err, failed)
+			if key != t.Operator+">" {
+				err = fmt.Errorf("%s: %w", key, err)
 			}
+			return finish(nil, ru.posErr(t, err))
 		}
-	}
-	if t.K8s != nil {
-		v, err := ru.js.Eval(t.K8s, scope, ru.r.Secrets, ru.secrets.add)
-		if err != nil {
-			return finish(nil, ru.posErr(t, fmt.Errorf("_k8s: %w", err)))
+		switch key {
+		case t.Operator + ">":
+			tc.Command = v
+			continue
+		case "_env":
+			tc.Env = map[string]string{}
+			if m, ok := v.(map[string]any); ok {
+				for k, val := range m {
+					tc.Env[k] = Format(val)
+				}
+			}
+		case "_k8s":
+			tc.K8s, _ = v.(map[string]any)
+		default:
+			tc.Config[key] = v
 		}
-		tc.K8s, _ = v.(map[string]any)
+		local[key] = v
 	}
 	if err := ctx.Err(); err != nil {
 		return finish(nil, err)
@@ -643,6 +810,24 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 	res, err := op.Run(ctx, tc)
 	<-ru.sem
 	return finish(res, err)
+}
+
+// ownKeyOrder is the order a task's own keys are evaluated in: those that
+// override an inherited param first (they take that param's place), then
+// the others in file order.
+func ownKeyOrder(t *Task, inherited Scope) []string {
+	out := make([]string, 0, len(t.Keys))
+	for _, k := range t.Keys {
+		if _, ok := inherited[k]; ok {
+			out = append(out, k)
+		}
+	}
+	for _, k := range t.Keys {
+		if _, ok := inherited[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func firstLine(s string) string {

@@ -173,8 +173,9 @@ func TestParallelForEachParamGetBindsPerIteration(t *testing.T) {
     value: [value1, value2, value3, value4, value5]
   _parallel: true
   _do:
-    param_get>:
-      key: ${value}
+    +get:
+      param_get>:
+        key: ${value}
     +show_value:
       echo>: ${value}
 +loop_fetch:
@@ -182,8 +183,9 @@ func TestParallelForEachParamGetBindsPerIteration(t *testing.T) {
     value: [value1, value2, value3, value4, value5]
   _parallel: true
   _do:
-    param_get>:
-      ${value}: fetched
+    +get:
+      param_get>:
+        ${value}: fetched
     +show_fetched:
       echo>: ${value}=${fetched}
 `)

@@ -219,3 +219,20 @@ func TestWorkflowCheckAndFailureExitCodes(t *testing.T) {
 	assert.NotContains(t, r.stdout, "never")
 	assert.Regexp(t, `(?m)^\+failing\+q\terror\t`, r.stdout)
 }
+
+// issue 13 item 10: after an sh> task, `workflow check` still reports an
+// undefined name, as a warning naming the sh> task (exit 0); `workflow run`
+// prints it once and fails at the task when the script did not set it.
+func TestWorkflowCheckWarnsAfterScript(t *testing.T) {
+	e, _, _ := wfEnv(t)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "s.dig")
+	require.NoError(t, os.WriteFile(f, []byte("+s:\n  sh>: echo hi\n+use:\n  echo>: ${typo}\n"), 0o644))
+	r := e.run("workflow", "check", f)
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "warning: "+f+":4: +s+use: ${typo} is not defined by _export, -p or a task before this one; it must come from ::set-param of +s+s")
+	r = e.run("workflow", "run", f)
+	assert.Equal(t, 3, r.code, r.stderr)
+	assert.Equal(t, 1, strings.Count(r.stderr, "warning: "), r.stderr)
+	assert.Contains(t, r.stderr, "param ${typo} is not defined")
+}

@@ -27,9 +27,10 @@ type ParamStore interface {
 }
 
 // ParamGet is param_get>: a mapping of store key → param name. Each value
-// is bound in the current task's scope (inside a for_each> iteration, in
-// that iteration only). A missing key binds the param to null (it
-// interpolates as an empty string) unless it already has a value.
+// is stored for the tasks after it (inside a for_each> iteration, for the
+// rest of that iteration and the tasks after the loop). A key not in the
+// store sets the param to "", replacing any value it had, as digdag's
+// ParamGetOperatorFactory does.
 type ParamGet struct{ Env *Env }
 
 // Defines implements workflow.Definer: the mapping's values.
@@ -99,12 +100,8 @@ func (p *ParamGet) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow
 		}
 		raw, err := store.Get(ctx, key)
 		if errors.Is(err, ErrParamNotFound) {
-			if _, has := tc.Scope.Get(name); has {
-				fmt.Fprintf(tc.Log, "%s: not in the store; %s keeps its value\n", key, name)
-			} else {
-				out[name] = nil
-				fmt.Fprintf(tc.Log, "%s: not in the store; %s is empty\n", key, name)
-			}
+			out[name] = ""
+			fmt.Fprintf(tc.Log, "%s: not in the store; %s is \"\"\n", key, name)
 			continue
 		}
 		if err != nil {

@@ -46,6 +46,8 @@ func paramOps(s ParamStore) map[string]workflow.Operator {
 func TestParamSetThenGetKeepsTypes(t *testing.T) {
 	s := &mapStore{m: map[string]json.RawMessage{}}
 	_, out, err := runWorkflow(t, `
+_export:
+  prior: had a value
 +set:
   param_set>:
     last_executed_time: "2026-11-24T21:00:00Z"
@@ -57,11 +59,14 @@ func TestParamSetThenGetKeepsTypes(t *testing.T) {
     count: n
     tags: tags
     never_set: missing
+    also_never_set: prior
 +show:
-  echo>: last=${last} n=${n} tags=${tags} missing=[${missing}]
+  echo>: last=${last} n=${n} tags=${tags} missing=[${missing}] prior=[${prior}]
 `, paramOps(s), nil)
 	require.NoError(t, err)
-	assert.Contains(t, out, "+wf+show: last=2026-11-24T21:00:00Z n=3 tags=[\"a\",\"b\"] missing=[]\n")
+	// a key not in the store sets "" even over a value (digdag's
+	// ParamGetOperatorFactory; ParamsIT's get.dig)
+	assert.Contains(t, out, "+wf+show: last=2026-11-24T21:00:00Z n=3 tags=[\"a\",\"b\"] missing=[] prior=[]\n")
 	assert.JSONEq(t, `"2026-11-24T21:00:00Z"`, string(s.m["last_executed_time"]))
 	assert.JSONEq(t, `3`, string(s.m["count"]))
 }
@@ -102,8 +107,9 @@ func TestSeedParallelForEach(t *testing.T) {
     value: [value1, value2, value3, value4, value5]
   _parallel: true
   _do:
-    param_get>:
-      key: ${value}
+    +get:
+      param_get>:
+        key: ${value}
     +show_value:
       sh>: echo ${value}
 +loop_fetch:
@@ -111,8 +117,9 @@ func TestSeedParallelForEach(t *testing.T) {
     value: [value1, value2, value3, value4, value5]
   _parallel: true
   _do:
-    param_get>:
-      ${value}: fetched
+    +get:
+      param_get>:
+        ${value}: fetched
     +show_fetched:
       echo>: ${value} is ${fetched}
 `, paramOps(s), nil)

@@ -214,6 +214,9 @@ func (q *Query) await(ctx context.Context, tc *workflow.TaskContext, c *td.Clien
 			return res, fmt.Errorf("td>: store_last_results: %w", err)
 		}
 		res.Store["td.last_results"] = first
+		// each query's row replaces the last one's whole (digdag resets
+		// td.last_results before storing it)
+		res.Reset = []string{"td.last_results"}
 	}
 	return res, nil
 }
@@ -379,7 +382,9 @@ func connectionTarget(conn string, settings any) (*td.ConnectionTarget, error) {
 
 // ResultExport is td_result_export>: it exports a finished job's result to
 // result_url, or to result_connection (a name or id) with result_settings,
-// and waits for the export job.
+// waits for the export job and stores it as td.last_job_id and
+// td.last_job.* (as digdag does: a later ${td.last_job_id} is the export
+// job, not the query).
 type ResultExport struct{ Env *Env }
 
 // Validate implements workflow.Validator: the checks of target, on the
@@ -449,5 +454,19 @@ func (e *ResultExport) Run(ctx context.Context, tc *workflow.TaskContext) (*work
 		return res, err
 	}
 	fmt.Fprintf(tc.Log, "export job %s success\n", res.JobID)
+	// like every digdag td job operator, it stores its own job as
+	// td.last_job_id and td.last_job.* (BaseTdJobOperator)
+	var n *int64
+	if j := outs[0].Job; j != nil {
+		n = j.NumRecords
+		res.NumRecords = n
+	}
+	res.Store = map[string]any{"td.last_job_id": res.JobID,
+		"td.last_job": map[string]any{"id": res.JobID, "status": "success", "num_records": nullableInt(n)}}
 	return res, nil
+}
+
+// Defines implements workflow.Definer.
+func (e *ResultExport) Defines(*workflow.Task) []string {
+	return []string{"td.last_job_id", "td.last_job"}
 }

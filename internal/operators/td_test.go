@@ -785,25 +785,36 @@ _export:
   td>:
   data: SELECT 1 AS a, 'one' AS b UNION ALL SELECT 2, 'two'
 
-+export_query_result_to_td_table:
-  td_result_export>:
-  job_id: ${td.last_job_id}
-  result_url: td://${secret:td.apikey}@/${td.database}/table
++exports:
+  _parallel: true
+  +export_query_result_to_td_table:
+    td_result_export>:
+    job_id: ${td.last_job_id}
+    result_url: td://${secret:td.apikey}@/${td.database}/table
+  +export_again:
+    td_result_export>:
+    job_id: ${td.last_job_id}
+    result_url: td://@/wfdb/copy?mode=replace
 
-+export_again:
-  td_result_export>:
-  job_id: ${td.last_job_id}
-  result_url: td://@/wfdb/copy?mode=replace
++show:
+  echo>: last=${td.last_job_id} id=${td.last_job.id} status=${td.last_job.status}
 `, nil, workflow.SecretMap{"td.apikey": apikey})
 	require.NoError(t, r.err, r.out)
 
 	jobs := h.jobs(t)
 	require.Len(t, jobs, 3)
 	q, e1, e2 := jobs[0], jobs[1], jobs[2]
+	if e1.Form.Get("result") != "td://"+apikey+"@/www_access/table" {
+		e1, e2 = e2, e1 // the two exports run in parallel
+	}
 	assert.Equal(t, "result_export", e1.Type)
 	assert.Equal(t, q.ID, e1.ResultExportTargetJobID, "job_id came from ${td.last_job_id}")
 	assert.Equal(t, "td://"+apikey+"@/www_access/table", e1.Form.Get("result"))
-	assert.Equal(t, q.ID, e2.ResultExportTargetJobID, "td_result_export> does not replace td.last_job_id")
+	assert.Equal(t, q.ID, e2.ResultExportTargetJobID)
+	// digdag's TdResultExportIT: td_result_export> stores its own job as
+	// td.last_job_id / td.last_job.* (BaseTdJobOperator); of two parallel
+	// branches the last declared wins
+	assert.Contains(t, r.out, "+wf+show: last="+e2.ID+" id="+e2.ID+" status=success\n")
 	assert.Equal(t, "success", e1.Status)
 	assert.Equal(t, "success", e2.Status)
 
@@ -994,4 +1005,35 @@ func TestTDRetryAfterALostIssueAnswerFindsTheJob(t *testing.T) {
 		assert.Equal(t, reqs[0].Form.Get("domain_key"), req.Form.Get("domain_key"))
 	}
 	assert.Contains(t, r.out, "already issued under this domain key")
+}
+
+// TdIT's td_store_last_result_twice and td_store_last_result_empty: each
+// store_last_results query replaces td.last_results whole, and an empty
+// result gives {}.
+func TestTDLastResultsReplacedByEachQuery(t *testing.T) {
+	h := newTDHarness(t)
+	r := h.run(t, `
++run1:
+  td>:
+  data: SELECT 'A1' AS a, 'B' AS b
+  database: wfdb
+  store_last_results: true
++run2:
+  td>:
+  data: SELECT 'A2' AS a, 'D' AS d
+  database: wfdb
+  store_last_results: true
++post:
+  echo>: ${td.last_results}
++run3:
+  td>:
+  data: SELECT * FROM (SELECT 1 AS x) WHERE 1 = 0
+  database: wfdb
+  store_last_results: true
++post_empty:
+  echo>: ${td.last_results}
+`, nil, nil)
+	require.NoError(t, r.err, r.out)
+	assert.Contains(t, r.out, "+wf+post: {\"a\":\"A2\",\"d\":\"D\"}\n")
+	assert.Contains(t, r.out, "+wf+post_empty: {}\n")
 }
