@@ -52,10 +52,10 @@ var fmSeedCount = flag.Int("seeds", fmSeeds, "TestFaultMatrix: how many fault sc
 
 const (
 	fmKey      = "77/faultmatrix-secret-key"
-	fmSeeds    = 40                     // the default (CI) run
-	fmBudget   = 60 * time.Second       // the default run stops starting seeds after this
-	fmCallMax  = 8 * time.Second        // no single call may take longer
-	fmIdle     = 300 * time.Millisecond // the read idle timeout of stall and hang schedules
+	fmSeeds    = 40               // the default (CI) run
+	fmBudget   = 60 * time.Second // the default run stops starting seeds after this
+	fmCallMax  = 8 * time.Second  // no single call may take longer
+	fmIdle     = time.Second      // the read idle timeout of stall and hang schedules (no shorter: a loaded CI machine answers slowly)
 	fmRetries  = 6
 	fmQuery    = "SELECT * FROM www_access"
 	fmRowCount = 5000
@@ -179,6 +179,9 @@ type fmDraw struct {
 	// replica's status): a wait reads again up to max(3, MaxRetries) times
 	// in a row, and the schedule stays within that.
 	unusable int
+	// idled is set once a stall or hang was drawn: one per phase (a network
+	// timeout is retried once, and each costs an idle timeout).
+	idled bool
 }
 
 const fmMaxUnusable = 3
@@ -189,7 +192,6 @@ const fmMaxUnusable = 3
 func (d *fmDraw) addRouteFaults(s *fmSchedule, list *[]emulator.Fault, method, path string) {
 	r := d.r
 	left := fmRetries - 1
-	idled := false // a network timeout is retried once: one idle fault per route
 	for range r.IntN(3) {
 		if left <= 0 {
 			return
@@ -216,8 +218,8 @@ func (d *fmDraw) addRouteFaults(s *fmSchedule, list *[]emulator.Fault, method, p
 			}
 			*list = append(*list, f)
 			left += times // read again by the wait, not by the transport
-		case k == 4 && d.idle && !idled: // a stall no answer comes back from, or no answer at all
-			idled = true
+		case k == 4 && d.idle && !d.idled: // a stall no answer comes back from, or no answer at all
+			d.idled = true
 			f := emulator.Fault{Method: method, Path: path, Times: 1, Stall: fmLongStall, StallAfterBytes: r.Int64N(40)}
 			if r.IntN(2) == 0 {
 				f = emulator.Fault{Method: method, Path: path, Times: 1, Hang: true, AfterHandler: method == "POST"}
@@ -250,6 +252,7 @@ func (d *fmDraw) addExportFaults(s *fmSchedule) {
 	r := d.r
 	const route = "/v3/job/result_export/"
 	left := fmRetries - 1
+	d.idled = false // a new phase
 	for range r.IntN(4) {
 		if left <= 0 {
 			break
@@ -267,7 +270,8 @@ func (d *fmDraw) addExportFaults(s *fmSchedule) {
 		case 4: // a gateway error before anything was done
 			f = statusFault(r, "POST", route, 1)
 		case 5:
-			if d.idle { // no answer at all, after the export job was made
+			if d.idle && !d.idled { // no answer at all, after the export job was made
+				d.idled = true
 				f.AfterHandler, f.Hang = true, true
 				s.idle = true
 			} else {
@@ -443,8 +447,6 @@ func runFaultSeed(t *testing.T, seed uint64, idle bool) {
 	hc := &http.Client{Transport: tr}
 	opts := []td.Option{td.WithEndpoint(base), td.WithRetryPolicy(fmRetry), td.WithHTTPClient(hc)}
 	if idle {
-		// a request nobody answers is given up like a stalled body
-		tr.ResponseHeaderTimeout = fmIdle
 		opts = append(opts, fmIdleOptions(fmIdle)...)
 	}
 	c, err := td.NewClient(fmKey, opts...)
@@ -452,7 +454,10 @@ func runFaultSeed(t *testing.T, seed uint64, idle bool) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 
-	sched := newSchedule(r, idle)
+	// A third of the schedules stall or hang somewhere (each costs an idle
+	// timeout or two).
+	stalls := idle && r.IntN(3) == 0
+	sched := newSchedule(r, stalls)
 	t.Logf("seed %d api faults: %s", seed, sched)
 	for _, f := range sched.api {
 		srv.Faults().Add(f)
@@ -485,7 +490,7 @@ func runFaultSeed(t *testing.T, seed uint64, idle bool) {
 	require.Equal(t, fmRowCount, refN)
 	// Reset offsets need the result size, known only now; the draws stay
 	// deterministic per seed.
-	sched.addResultSchedule(r, int64(ref.Len()), idle)
+	sched.addResultSchedule(r, int64(ref.Len()), stalls)
 	t.Logf("seed %d schedule: %s", seed, sched)
 
 	// download under faults
