@@ -1,7 +1,6 @@
 package td
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -32,6 +32,8 @@ type RowReader struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	rows   int64
+	view   Row    // NextRow's row
+	carry  []byte // a row across buffers, for NextRow
 }
 
 type chunk struct {
@@ -248,10 +250,18 @@ const maxDepth = 64
 // value decodes one cell. Containers are decoded here rather than by the
 // msgpack library, which preallocates whatever length the data claims.
 func (rr *RowReader) value(depth int) (any, error) {
-	if v, ok := rr.scalar(); ok {
-		return v, nil
+	return decodeValue(rr.dec, depth, rr.scalar)
+}
+
+// decodeValue decodes one value from dec (scalar, when not nil, is tried
+// first: a fast path that consumes nothing when it returns false).
+func decodeValue(dec *msgpack.Decoder, depth int, scalar func() (any, bool)) (any, error) {
+	if scalar != nil {
+		if v, ok := scalar(); ok {
+			return v, nil
+		}
 	}
-	c, err := rr.dec.PeekCode()
+	c, err := dec.PeekCode()
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +270,7 @@ func (rr *RowReader) value(depth int) (any, error) {
 		if depth >= maxDepth {
 			return nil, errors.New("values nested too deeply")
 		}
-		n, err := rr.dec.DecodeArrayLen()
+		n, err := dec.DecodeArrayLen()
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +279,7 @@ func (rr *RowReader) value(depth int) (any, error) {
 		}
 		out := make([]any, 0, min(n, 1024))
 		for i := 0; i < n; i++ {
-			v, err := rr.value(depth + 1)
+			v, err := decodeValue(dec, depth+1, scalar)
 			if err != nil {
 				return nil, err
 			}
@@ -280,7 +290,7 @@ func (rr *RowReader) value(depth int) (any, error) {
 		if depth >= maxDepth {
 			return nil, errors.New("values nested too deeply")
 		}
-		n, err := rr.dec.DecodeMapLen()
+		n, err := dec.DecodeMapLen()
 		if err != nil {
 			return nil, err
 		}
@@ -289,11 +299,11 @@ func (rr *RowReader) value(depth int) (any, error) {
 		}
 		out := make(map[string]any, min(n, 1024))
 		for i := 0; i < n; i++ {
-			k, err := rr.value(depth + 1)
+			k, err := decodeValue(dec, depth+1, scalar)
 			if err != nil {
 				return nil, err
 			}
-			v, err := rr.value(depth + 1)
+			v, err := decodeValue(dec, depth+1, scalar)
 			if err != nil {
 				return nil, err
 			}
@@ -305,7 +315,7 @@ func (rr *RowReader) value(depth int) (any, error) {
 		}
 		return out, nil
 	}
-	v, err := rr.dec.DecodeInterfaceLoose()
+	v, err := dec.DecodeInterfaceLoose()
 	if err != nil {
 		return nil, err
 	}
