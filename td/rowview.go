@@ -44,8 +44,9 @@ func (k Kind) String() string {
 // nothing. A Row and every slice it returns are valid only until the next
 // call of NextRow, Next or Close on its reader: copy what you keep.
 type Row struct {
-	buf  []byte // the row's msgpack encoding
-	offs []int  // cell i is buf[offs[i]:offs[i+1]]
+	buf   []byte // the row's msgpack encoding
+	offs  []int  // cell i is buf[offs[i]:offs[i+1]]
+	kinds []Kind // cell i's kind
 }
 
 // Len returns the number of cells.
@@ -55,38 +56,7 @@ func (r *Row) Len() int { return len(r.offs) - 1 }
 func (r *Row) Raw(i int) []byte { return r.buf[r.offs[i]:r.offs[i+1]] }
 
 // Kind returns the type of cell i.
-func (r *Row) Kind(i int) Kind {
-	c := r.buf[r.offs[i]]
-	switch {
-	case c <= msgpcode.PosFixedNumHigh || c >= msgpcode.NegFixedNumLow:
-		return KindInt
-	case msgpcode.IsFixedString(c) || c == msgpcode.Str8 || c == msgpcode.Str16 || c == msgpcode.Str32:
-		return KindString
-	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
-		return KindArray
-	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
-		return KindMap
-	}
-	switch c {
-	case msgpcode.Nil:
-		return KindNull
-	case msgpcode.False, msgpcode.True:
-		return KindBool
-	case msgpcode.Int8, msgpcode.Int16, msgpcode.Int32, msgpcode.Int64,
-		msgpcode.Uint8, msgpcode.Uint16, msgpcode.Uint32:
-		return KindInt
-	case msgpcode.Uint64:
-		if r.uint(i) > math.MaxInt64 {
-			return KindUint
-		}
-		return KindInt
-	case msgpcode.Float, msgpcode.Double:
-		return KindFloat
-	case msgpcode.Bin8, msgpcode.Bin16, msgpcode.Bin32:
-		return KindBinary
-	}
-	return KindExt // the framing accepted nothing else
-}
+func (r *Row) Kind(i int) Kind { return r.kinds[i] }
 
 // IsNull reports whether cell i is NULL.
 func (r *Row) IsNull(i int) bool { return r.buf[r.offs[i]] == msgpcode.Nil }
@@ -162,22 +132,11 @@ func (r *Row) Bool(i int) (v bool, ok bool) {
 // Bytes returns the bytes of a string or binary cell i, in place (not a
 // copy: valid until the next row).
 func (r *Row) Bytes(i int) (b []byte, ok bool) {
-	cell := r.buf[r.offs[i]:r.offs[i+1]]
-	c := cell[0]
-	pre := 0
-	switch {
-	case msgpcode.IsFixedString(c):
-		return cell[1:], true
-	case c == msgpcode.Str8 || c == msgpcode.Bin8:
-		pre = 1
-	case c == msgpcode.Str16 || c == msgpcode.Bin16:
-		pre = 2
-	case c == msgpcode.Str32 || c == msgpcode.Bin32:
-		pre = 4
-	default:
+	if k := r.kinds[i]; k != KindString && k != KindBinary {
 		return nil, false
 	}
-	return cell[1+pre:], true
+	start := r.offs[i]
+	return r.buf[start+int(codes[r.buf[start]].pre)+1 : r.offs[i+1]], true
 }
 
 // String returns cell i as a string when it is a string or binary (this
@@ -223,13 +182,17 @@ func (r *Row) frame(b []byte) (int, error) {
 	default:
 		return 0, fmt.Errorf("msgpack: invalid code=%x decoding array length", c)
 	}
-	r.offs = r.offs[:0]
+	r.offs, r.kinds = r.offs[:0], r.kinds[:0]
 	for range n {
-		r.offs = append(r.offs, p)
 		q, err := skip(b, p, 0)
 		if err != nil {
 			return 0, err
 		}
+		k := codes[b[p]].kind
+		if k == KindUint && be(b[p+1:q]) <= math.MaxInt64 {
+			k = KindInt
+		}
+		r.offs, r.kinds = append(r.offs, p), append(r.kinds, k)
 		p = q
 	}
 	r.offs = append(r.offs, p)
@@ -245,6 +208,72 @@ func be(b []byte) uint64 {
 	return u
 }
 
+// codeInfo describes a msgpack type code: the bytes that follow it are
+// size, plus a length of pre bytes (strings, binary, ext), or items
+// values (arrays, maps; with pre, their count follows in pre bytes).
+type codeInfo struct {
+	kind      Kind
+	size      uint8
+	pre       uint8
+	container bool // items values follow (count: items, or read from pre bytes)
+	items     uint8
+	valid     bool
+}
+
+// codes describes every msgpack type code (uint64 is KindUint here:
+// frame makes it KindInt when it fits).
+var codes = func() (t [256]codeInfo) {
+	for i := range 256 {
+		c := byte(i)
+		ci := &t[c]
+		ci.valid = true
+		switch {
+		case c <= msgpcode.PosFixedNumHigh || c >= msgpcode.NegFixedNumLow:
+			ci.kind = KindInt
+		case msgpcode.IsFixedMap(c):
+			ci.kind, ci.container, ci.items = KindMap, true, 2*(c&msgpcode.FixedMapMask)
+		case msgpcode.IsFixedArray(c):
+			ci.kind, ci.container, ci.items = KindArray, true, c&msgpcode.FixedArrayMask
+		case msgpcode.IsFixedString(c):
+			ci.kind, ci.size = KindString, c&msgpcode.FixedStrMask
+		}
+	}
+	set := func(c byte, k Kind, size, pre uint8) { t[c] = codeInfo{kind: k, size: size, pre: pre, valid: true} }
+	set(msgpcode.Nil, KindNull, 0, 0)
+	set(msgpcode.False, KindBool, 0, 0)
+	set(msgpcode.True, KindBool, 0, 0)
+	set(msgpcode.Uint8, KindInt, 1, 0)
+	set(msgpcode.Uint16, KindInt, 2, 0)
+	set(msgpcode.Uint32, KindInt, 4, 0)
+	set(msgpcode.Uint64, KindUint, 8, 0)
+	set(msgpcode.Int8, KindInt, 1, 0)
+	set(msgpcode.Int16, KindInt, 2, 0)
+	set(msgpcode.Int32, KindInt, 4, 0)
+	set(msgpcode.Int64, KindInt, 8, 0)
+	set(msgpcode.Float, KindFloat, 4, 0)
+	set(msgpcode.Double, KindFloat, 8, 0)
+	set(msgpcode.Str8, KindString, 0, 1)
+	set(msgpcode.Str16, KindString, 0, 2)
+	set(msgpcode.Str32, KindString, 0, 4)
+	set(msgpcode.Bin8, KindBinary, 0, 1)
+	set(msgpcode.Bin16, KindBinary, 0, 2)
+	set(msgpcode.Bin32, KindBinary, 0, 4)
+	set(msgpcode.FixExt1, KindExt, 2, 0) // the type byte and the data
+	set(msgpcode.FixExt2, KindExt, 3, 0)
+	set(msgpcode.FixExt4, KindExt, 5, 0)
+	set(msgpcode.FixExt8, KindExt, 9, 0)
+	set(msgpcode.FixExt16, KindExt, 17, 0)
+	set(msgpcode.Ext8, KindExt, 1, 1)
+	set(msgpcode.Ext16, KindExt, 1, 2)
+	set(msgpcode.Ext32, KindExt, 1, 4)
+	t[msgpcode.Array16] = codeInfo{kind: KindArray, pre: 2, container: true, valid: true}
+	t[msgpcode.Array32] = codeInfo{kind: KindArray, pre: 4, container: true, valid: true}
+	t[msgpcode.Map16] = codeInfo{kind: KindMap, pre: 2, container: true, valid: true}
+	t[msgpcode.Map32] = codeInfo{kind: KindMap, pre: 4, container: true, valid: true}
+	t[0xc1] = codeInfo{} // never used
+	return t
+}()
+
 // skip returns the offset after the value at b[p]; containers nest at
 // most maxDepth deep, as for Next.
 func skip(b []byte, p, depth int) (int, error) {
@@ -252,94 +281,58 @@ func skip(b []byte, p, depth int) (int, error) {
 		return 0, errShort
 	}
 	c := b[p]
-	size, pre, items := 0, 0, -1 // fixed size after the code; length prefix; container items
-	switch {
-	case c <= msgpcode.PosFixedNumHigh || c >= msgpcode.NegFixedNumLow:
-		return p + 1, nil
-	case msgpcode.IsFixedString(c):
-		size = int(c & msgpcode.FixedStrMask)
-	case msgpcode.IsFixedArray(c):
-		items = int(c & msgpcode.FixedArrayMask)
-	case msgpcode.IsFixedMap(c):
-		items = 2 * int(c&msgpcode.FixedMapMask)
-	default:
-		switch c {
-		case msgpcode.Nil, msgpcode.False, msgpcode.True:
-			return p + 1, nil
-		case msgpcode.Uint8, msgpcode.Int8:
-			size = 1
-		case msgpcode.Uint16, msgpcode.Int16:
-			size = 2
-		case msgpcode.Uint32, msgpcode.Int32, msgpcode.Float:
-			size = 4
-		case msgpcode.Uint64, msgpcode.Int64, msgpcode.Double:
-			size = 8
-		case msgpcode.FixExt1:
-			size = 2
-		case msgpcode.FixExt2:
-			size = 3
-		case msgpcode.FixExt4:
-			size = 5
-		case msgpcode.FixExt8:
-			size = 9
-		case msgpcode.FixExt16:
-			size = 17
-		case msgpcode.Str8, msgpcode.Bin8:
-			pre = 1
-		case msgpcode.Str16, msgpcode.Bin16:
-			pre = 2
-		case msgpcode.Str32, msgpcode.Bin32:
-			pre = 4
-		case msgpcode.Ext8:
-			pre, size = 1, 1 // the type byte
-		case msgpcode.Ext16:
-			pre, size = 2, 1
-		case msgpcode.Ext32:
-			pre, size = 4, 1
-		case msgpcode.Array16, msgpcode.Map16:
-			pre, items = 2, 0
-		case msgpcode.Array32, msgpcode.Map32:
-			pre, items = 4, 0
-		default:
-			return 0, fmt.Errorf("msgpack: invalid code=%x decoding value", c)
-		}
-	}
+	ci := &codes[c]
 	p++
-	if pre > 0 {
+	if !ci.container {
+		if ci.pre == 0 {
+			if ci.size == 0 {
+				if !ci.valid {
+					return 0, fmt.Errorf("msgpack: invalid code=%x decoding value", c)
+				}
+				return p, nil
+			}
+			if p += int(ci.size); p > len(b) {
+				return 0, errShort
+			}
+			return p, nil
+		}
+		pre := int(ci.pre)
 		if len(b)-p < pre {
 			return 0, errShort
 		}
 		n := be(b[p : p+pre])
 		p += pre
-		if items >= 0 {
-			items = int(n)
-			if c == msgpcode.Map16 || c == msgpcode.Map32 {
-				items *= 2
-			}
-		} else {
-			if n > uint64(len(b)) { // never overflow below
-				return 0, errShort
-			}
-			size += int(n)
+		if n > uint64(len(b)-p) { // never overflows below
+			return 0, errShort
 		}
-	}
-	if items >= 0 {
-		if depth >= maxDepth {
-			return 0, errors.New("values nested too deeply")
-		}
-		for range items {
-			q, err := skip(b, p, depth+1)
-			if err != nil {
-				return 0, err
-			}
-			p = q
+		if p += int(n) + int(ci.size); p > len(b) {
+			return 0, errShort
 		}
 		return p, nil
 	}
-	if len(b)-p < size {
-		return 0, errShort
+	items := int(ci.items)
+	if ci.pre > 0 {
+		pre := int(ci.pre)
+		if len(b)-p < pre {
+			return 0, errShort
+		}
+		items = int(be(b[p : p+pre]))
+		if ci.kind == KindMap {
+			items *= 2
+		}
+		p += pre
 	}
-	return p + size, nil
+	if depth >= maxDepth {
+		return 0, errors.New("values nested too deeply")
+	}
+	for range items {
+		q, err := skip(b, p, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		p = q
+	}
+	return p, nil
 }
 
 // NextRow returns a view of the next row, or io.EOF after the last one;

@@ -103,8 +103,10 @@ func transcode(rows *td.RowReader, w io.Writer, format string, cols []string, he
 	return t.flush()
 }
 
-// transcodeBuf is how much output is gathered before a write.
-const transcodeBuf = 64 << 10
+// transcodeBuf is how much output is gathered before a write: at least
+// the size of WriteResult's bufio.Writer, which then passes it through
+// without copying.
+const transcodeBuf = 256 << 10
 
 type transcoder struct {
 	w   io.Writer
@@ -120,52 +122,49 @@ func (t *transcoder) flush() error {
 	return err
 }
 
-// text appends cell i as FormatValue renders it (when ok), for csv and tsv.
-func appendText(b []byte, row *td.Row, i int) (out []byte, s []byte, ok bool, err error) {
+// appendText appends cell i as FormatValue renders it, passing text
+// (strings and what takes the boxed path) through field: csv quoting or
+// tsv's spaces.
+func appendText(b []byte, row *td.Row, i int, field func([]byte, []byte) []byte) ([]byte, error) {
 	switch row.Kind(i) {
 	case td.KindNull:
-		return b, nil, true, nil
+		return b, nil
 	case td.KindString:
 		s, _ := row.Bytes(i)
-		return b, s, true, nil
+		return field(b, s), nil
 	case td.KindInt:
 		n, _ := row.Int(i)
-		return strconv.AppendInt(b, n, 10), nil, false, nil
+		return strconv.AppendInt(b, n, 10), nil
 	case td.KindUint:
 		n, _ := row.Uint(i)
-		return strconv.AppendUint(b, n, 10), nil, false, nil
+		return strconv.AppendUint(b, n, 10), nil
 	case td.KindFloat:
 		x, _ := row.Float(i)
 		if math.Abs(x) < 1e21 && !math.IsNaN(x) && !math.IsInf(x, 0) {
-			return strconv.AppendFloat(b, x, 'f', -1, 64), nil, false, nil
+			return strconv.AppendFloat(b, x, 'f', -1, 64), nil
 		}
-		return strconv.AppendFloat(b, x, 'g', -1, 64), nil, false, nil
+		return strconv.AppendFloat(b, x, 'g', -1, 64), nil
 	case td.KindBool:
 		x, _ := row.Bool(i)
-		return strconv.AppendBool(b, x), nil, false, nil
+		return strconv.AppendBool(b, x), nil
 	}
 	v, err := row.Value(i)
 	if err != nil {
-		return b, nil, false, err
+		return b, err
 	}
-	return b, []byte(FormatValue(v)), true, nil
+	return field(b, []byte(FormatValue(v))), nil
 }
 
 // csvRow appends a row as encoding/csv writes it (comma, \n line ends).
-// Numbers and booleans never need quotes; text goes through
-// appendCSVField.
+// Numbers and booleans never need quotes.
 func (t *transcoder) csvRow(row *td.Row) error {
+	var err error
 	for i := range row.Len() {
 		if i > 0 {
 			t.buf = append(t.buf, ',')
 		}
-		var s []byte
-		var ok bool
-		var err error
-		if t.buf, s, ok, err = appendText(t.buf, row, i); err != nil {
+		if t.buf, err = appendText(t.buf, row, i, appendCSVField[[]byte]); err != nil {
 			return err
-		} else if ok {
-			t.buf = appendCSVField(t.buf, s)
 		}
 	}
 	t.buf = append(t.buf, '\n')
@@ -215,17 +214,13 @@ func csvNeedsQuotes[S ~string | ~[]byte](f S) bool {
 
 // tsvRow appends a row as FormatValue + output.TSVField + tab join do.
 func (t *transcoder) tsvRow(row *td.Row) error {
+	var err error
 	for i := range row.Len() {
 		if i > 0 {
 			t.buf = append(t.buf, '\t')
 		}
-		var s []byte
-		var ok bool
-		var err error
-		if t.buf, s, ok, err = appendText(t.buf, row, i); err != nil {
+		if t.buf, err = appendText(t.buf, row, i, appendTSVField); err != nil {
 			return err
-		} else if ok {
-			t.buf = appendTSVField(t.buf, s)
 		}
 	}
 	t.buf = append(t.buf, '\n')

@@ -3,6 +3,7 @@ package shared
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
 	"math"
 	"strings"
 	"testing"
@@ -208,4 +209,35 @@ func FuzzTranscode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkTranscode converts 100k www_access-like rows (msgpack.gz) to
+// each format, inflating on the side as `tdctl job result` does.
+func BenchmarkTranscode(b *testing.B) {
+	var raw bytes.Buffer
+	enc := msgpack.NewEncoder(&raw)
+	const n = 100_000
+	for i := range n {
+		if err := enc.Encode([]any{nil, "10.0.0.1", "/category/electronics", "-", int64(200), "Mozilla/5.0 (compatible; Googlebot/2.1)", int64(i % 200), "GET", int64(1412000000 + i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	data := gz(b, raw.Bytes())
+	for _, format := range []string{"csv", "tsv", "jsonl"} {
+		b.Run(format, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(raw.Len()))
+			for range b.N {
+				rr, err := td.NewRowReader(bytes.NewReader(data), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := transcode(rr, io.Discard, format, []string{"user", "host", "path", "referer", "code", "agent", "size", "method", "time"}, false); err != nil {
+					b.Fatal(err)
+				}
+				rr.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
+		})
+	}
 }
