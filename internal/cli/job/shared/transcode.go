@@ -26,7 +26,7 @@ func transcode(rows *td.RowReader, w io.Writer, format string, cols []string, he
 				if i > 0 {
 					t.buf = append(t.buf, ',')
 				}
-				t.buf = appendCSVField(t.buf, c)
+				t.buf = appendCSVField(t.buf, []byte(c))
 			}
 			t.buf = append(t.buf, '\n')
 		}
@@ -163,7 +163,7 @@ func (t *transcoder) csvRow(row *td.Row) error {
 		if i > 0 {
 			t.buf = append(t.buf, ',')
 		}
-		if t.buf, err = appendText(t.buf, row, i, appendCSVField[[]byte]); err != nil {
+		if t.buf, err = appendText(t.buf, row, i, appendCSVField); err != nil {
 			return err
 		}
 	}
@@ -171,9 +171,12 @@ func (t *transcoder) csvRow(row *td.Row) error {
 	return nil
 }
 
+// csvSpecial marks the bytes that make encoding/csv quote a field.
+var csvSpecial = [256]bool{'\n': true, '\r': true, '"': true, ',': true}
+
 // appendCSVField appends one field quoted exactly when and as encoding/csv
 // quotes it (Comma ',', UseCRLF false).
-func appendCSVField[S ~string | ~[]byte](b []byte, f S) []byte {
+func appendCSVField(b, f []byte) []byte {
 	if !csvNeedsQuotes(f) {
 		return append(b, f...)
 	}
@@ -190,25 +193,22 @@ func appendCSVField[S ~string | ~[]byte](b []byte, f S) []byte {
 	return append(b, '"')
 }
 
-func csvNeedsQuotes[S ~string | ~[]byte](f S) bool {
+func csvNeedsQuotes(f []byte) bool {
 	if len(f) == 0 {
 		return false
+	}
+	for _, c := range f {
+		if csvSpecial[c] {
+			return true
+		}
 	}
 	if len(f) == 2 && f[0] == '\\' && f[1] == '.' {
 		return true
 	}
-	for i := 0; i < len(f); i++ {
-		switch f[i] {
-		case '\n', '\r', '"', ',':
-			return true
-		}
+	if c := f[0]; c < utf8.RuneSelf {
+		return c == ' ' || c == '\t' || c == '\v' || c == '\f' // \n and \r: above
 	}
-	c := f[0]
-	if c < utf8.RuneSelf {
-		return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' || c == 0x85 || c == 0xA0
-	}
-	n := min(len(f), utf8.UTFMax)
-	r, _ := utf8.DecodeRuneInString(string(f[:n]))
+	r, _ := utf8.DecodeRune(f)
 	return unicode.IsSpace(r)
 }
 
@@ -314,6 +314,14 @@ func appendJSONFloat(b []byte, x float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonPlain marks the ASCII bytes json.Marshal copies as they are.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendJSONString appends s quoted as json.Marshal quotes a string:
 // HTML characters escaped, invalid UTF-8 as \ufffd, U+2028 and U+2029
 // escaped.
@@ -322,11 +330,11 @@ func appendJSONString(b, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':
