@@ -60,7 +60,7 @@ func everyType(t testing.TB) []byte {
 		str("cr\ronly"), str("tab\there"), str(" leading space"), str("\tleading tab"),
 		str("\u00a0nbsp first"), str("\u3000ideographic space"), str(`\.`), str(`\.x`),
 		str("<b>&amp;</b>"), str("bad \xff\xfe utf8"), str("\xff"), str("sep\u2028\u2029"),
-		str("ctl \x00\x01\x08\x0c\x1f\x7f"), str("back\\slash"), str("日本語 ✓ 🍣"),
+		str("ctl \x00\x01\x08\x0c\x1f\x7f"), str("0123456789,"), str("01234567\n89"), str("0123456789abcdef\""), str("back\\slash"), str("日本語 ✓ 🍣"),
 		str(strings.Repeat("x", 40)),     // str8
 		str(strings.Repeat("y", 300)),    // str16
 		str(strings.Repeat("z,", 40000)), // str32
