@@ -16,8 +16,9 @@ import (
 
 // RowReader decodes a job's msgpack.gz result row by row without holding the
 // body in memory: one goroutine inflates gzip while the caller decodes
-// msgpack, which keeps a 2-core machine near the gzip floor. Close it when
-// done.
+// msgpack, which keeps a 2-core machine near the gzip floor. Next and All
+// give each row as []any; NextRow gives a reused view whose cells are read
+// in place, without an allocation per row. Close it when done.
 type RowReader struct {
 	cols   []Column
 	src    *ResultReader
