@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http/httptest"
 	"strings"
@@ -199,4 +200,41 @@ func ExampleJobsService_All() {
 	// 3 presto success SELECT 3
 	// 2 presto success SELECT 2
 	// 1 presto success SELECT 1
+}
+
+// Stream a large result without an allocation per row: NextRow returns a
+// view whose cells are read in place (valid until the next row).
+func ExampleRowReader_NextRow() {
+	endpoint, _, stop := startEmulator()
+	defer stop()
+	ctx := context.Background()
+	c := exampleClient(endpoint)
+
+	job := runQuery(ctx, c, "sample_datasets", "SELECT 1 AS id, 'apple' AS fruit, 0.5 AS price UNION ALL SELECT 2, 'banana', NULL")
+	rows, err := c.Results.Rows(ctx, job.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rows.Close()
+	var total float64
+	for {
+		row, err := rows.NextRow()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		id, _ := row.Int(0)
+		fruit, _ := row.Bytes(1) // in place: copy it to keep it
+		if price, ok := row.Float(2); ok {
+			total += price
+		}
+		fmt.Printf("%d %s price %s\n", id, fruit, row.Kind(2))
+	}
+	fmt.Println("total", total)
+	// Output:
+	// 1 apple price float
+	// 2 banana price null
+	// total 0.5
 }

@@ -1,7 +1,6 @@
 package td
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -10,14 +9,16 @@ import (
 	"math"
 	"sync"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // RowReader decodes a job's msgpack.gz result row by row without holding the
 // body in memory: one goroutine inflates gzip while the caller decodes
-// msgpack, which keeps a 2-core machine near the gzip floor. Close it when
-// done.
+// msgpack, which keeps a 2-core machine near the gzip floor. Next and All
+// give each row as []any; NextRow gives a reused view whose cells are read
+// in place, without an allocation per row. Close it when done.
 type RowReader struct {
 	cols   []Column
 	src    *ResultReader
@@ -32,6 +33,8 @@ type RowReader struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	rows   int64
+	view   Row    // NextRow's row
+	carry  []byte // a row across buffers, for NextRow
 }
 
 type chunk struct {
@@ -248,10 +251,18 @@ const maxDepth = 64
 // value decodes one cell. Containers are decoded here rather than by the
 // msgpack library, which preallocates whatever length the data claims.
 func (rr *RowReader) value(depth int) (any, error) {
-	if v, ok := rr.scalar(); ok {
-		return v, nil
+	return decodeValue(rr.dec, depth, rr.scalar)
+}
+
+// decodeValue decodes one value from dec (scalar, when not nil, is tried
+// first: a fast path that consumes nothing when it returns false).
+func decodeValue(dec *msgpack.Decoder, depth int, scalar func() (any, bool)) (any, error) {
+	if scalar != nil {
+		if v, ok := scalar(); ok {
+			return v, nil
+		}
 	}
-	c, err := rr.dec.PeekCode()
+	c, err := dec.PeekCode()
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +271,7 @@ func (rr *RowReader) value(depth int) (any, error) {
 		if depth >= maxDepth {
 			return nil, errors.New("values nested too deeply")
 		}
-		n, err := rr.dec.DecodeArrayLen()
+		n, err := dec.DecodeArrayLen()
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +280,7 @@ func (rr *RowReader) value(depth int) (any, error) {
 		}
 		out := make([]any, 0, min(n, 1024))
 		for i := 0; i < n; i++ {
-			v, err := rr.value(depth + 1)
+			v, err := decodeValue(dec, depth+1, scalar)
 			if err != nil {
 				return nil, err
 			}
@@ -280,7 +291,7 @@ func (rr *RowReader) value(depth int) (any, error) {
 		if depth >= maxDepth {
 			return nil, errors.New("values nested too deeply")
 		}
-		n, err := rr.dec.DecodeMapLen()
+		n, err := dec.DecodeMapLen()
 		if err != nil {
 			return nil, err
 		}
@@ -289,11 +300,11 @@ func (rr *RowReader) value(depth int) (any, error) {
 		}
 		out := make(map[string]any, min(n, 1024))
 		for i := 0; i < n; i++ {
-			k, err := rr.value(depth + 1)
+			k, err := decodeValue(dec, depth+1, scalar)
 			if err != nil {
 				return nil, err
 			}
-			v, err := rr.value(depth + 1)
+			v, err := decodeValue(dec, depth+1, scalar)
 			if err != nil {
 				return nil, err
 			}
@@ -305,7 +316,7 @@ func (rr *RowReader) value(depth int) (any, error) {
 		}
 		return out, nil
 	}
-	v, err := rr.dec.DecodeInterfaceLoose()
+	v, err := dec.DecodeInterfaceLoose()
 	if err != nil {
 		return nil, err
 	}

@@ -1,143 +1,181 @@
-// Command decode measures msgpack.gz → CSV conversion of www_access-like
-// rows with td.NewRowReader (the path of `tdctl job result -f csv`) beside
-// the gzip floor measured in the same run (zcat of the same file to
-// /dev/null), each the median of -runs runs, alternating (on these shared
-// VMs a single run swings by a third).
+//go:build linux
+
+// Command decode measures `tdctl job result ID -f csv` and `-f jsonl` of
+// 1M www_access-like rows beside the floor measured in the same run:
+// `curl URL | zcat > /dev/null` of the same emulator URL (fetching and
+// merely decompressing the result). Runs alternate in rounds (curl|zcat,
+// csv, jsonl) and each figure is the median of -runs rounds: on these
+// shared VMs a single run swings by a third. The ratio reported is the
+// median of each round's ratio (runs seconds apart); the ratio of the
+// median times is printed beside it.
 //
-//	go run ./bench/decode [-rows 1000000] [-runs 5]
+//	go run ./bench/decode [-rows 1000000] [-runs 7] [-tdctl PATH]
+//
+// It starts the TD API emulator in this process, registers a finished job
+// whose msgpack.gz result is a generated file (cached under
+// $TMPDIR/tdctl-bench) and runs curl, zcat and tdctl as child processes.
+// Targets: csv <= 1.0x and jsonl <= 1.2x the time of curl|zcat.
 package main
 
 import (
 	"bufio"
 	"compress/gzip"
-	"encoding/csv"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/tdctl/tdctl/bench/internal/summary"
-	"github.com/tdctl/tdctl/td"
+	"github.com/tdctl/tdctl/internal/emulator"
 )
+
+const apiKey = "bench/0123456789abcdef"
 
 func main() {
 	n := flag.Int("rows", 1_000_000, "rows in the result")
-	runs := flag.Int("runs", 5, "runs of each (the median is reported)")
+	runs := flag.Int("runs", 7, "runs of each (the median is reported)")
+	tdctl := flag.String("tdctl", "", "tdctl binary (default: build ./cmd/tdctl into a temp dir)")
 	summaryFile := flag.String("summary", "", "append the figures to this file (bench/run's combined table)")
 	flag.Parse()
-	if err := run(*n, *runs, *summaryFile); err != nil {
+	if err := run(*n, *runs, *tdctl, *summaryFile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/decode:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, runs int, summaryFile string) error {
+func run(n, runs int, tdctl, summaryFile string) error {
+	for _, tool := range []string{"curl", "zcat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is needed for the reference (curl URL | zcat)", tool)
+		}
+	}
 	file, err := generate(n)
 	if err != nil {
 		return err
 	}
 	st, _ := os.Stat(file)
-	_, haveZcat := exec.LookPath("zcat")
-	var decodes, zcats []float64
-	rows := 0
+	tmp, err := os.MkdirTemp("", "tdctl-bench-decode")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if tdctl == "" {
+		tdctl = filepath.Join(tmp, "tdctl")
+		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", tdctl, "./cmd/tdctl")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building tdctl: %w", err)
+		}
+	}
+	srv, err := emulator.New(emulator.Options{APIKeys: []string{apiKey}})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+	id, err := srv.AddFinishedJob(emulator.FinishedJob{
+		Database: "bench", Query: "SELECT * FROM www_access", Schema: schema, ResultFile: file, NumRecords: int64(n),
+	})
+	if err != nil {
+		return err
+	}
+	url := base + "/v3/job/result/" + id + "?format=msgpack.gz"
+	env := append(os.Environ(), "TD_API_KEY="+apiKey, "TD_API_SERVER="+base)
+	floor := []string{"sh", "-c", `curl -sS -f -H "Authorization: TD1 $TD_API_KEY" "$0" | zcat > /dev/null`, url}
+	csv := []string{tdctl, "job", "result", id, "-f", "csv", "-o", "/dev/null"}
+	jsonl := []string{tdctl, "job", "result", id, "-f", "jsonl", "-o", "/dev/null"}
+	var tf, tc, tj, cf, cc, cj []float64 // wall and CPU seconds
 	for range max(runs, 1) {
-		if haveZcat == nil {
-			start := time.Now()
-			if err := exec.Command("sh", "-c", "zcat < "+file+" > /dev/null").Run(); err != nil {
-				return fmt.Errorf("zcat: %w", err)
+		for _, m := range []struct {
+			argv      []string
+			into, cpu *[]float64
+		}{{floor, &tf, &cf}, {csv, &tc, &cc}, {jsonl, &tj, &cj}} {
+			el, cpu, err := timed(m.argv, env)
+			if err != nil {
+				return err
 			}
-			zcats = append(zcats, time.Since(start).Seconds())
+			*m.into, *m.cpu = append(*m.into, el), append(*m.cpu, cpu)
 		}
-		el, r, err := decodeToCSV(file)
-		if err != nil {
-			return err
-		}
-		decodes, rows = append(decodes, el), r
 	}
-	el := median(decodes)
-	fmt.Printf("msgpack.gz → CSV: %d rows (%.1f MB gz) in %.2f s = %.2f M rows/s (median of %d; %.2f–%.2f)",
-		rows, float64(st.Size())/1e6, el, float64(rows)/el/1e6, len(decodes),
-		float64(rows)/slices.Max(decodes)/1e6, float64(rows)/slices.Min(decodes)/1e6)
-	f1 := summary.Figure{
-		Name: "msgpack.gz -> CSV decode", Value: float64(rows) / el, Unit: "rows/s",
-		Reference: "zcat of the same file (the gzip floor)", Target: ">= 1M rows/s", OK: float64(rows)/el >= 1e6,
-		Note: fmt.Sprintf("%d www_access-like rows, median of %d", rows, len(decodes)),
+	mf, mc, mj := median(tf), median(tc), median(tj)
+	// each round's ratio pairs runs made seconds apart, so it holds better
+	// than the ratio of medians when the machine's load drifts
+	rc, rj := ratios(tc, tf), ratios(tj, tf)
+	fmt.Printf("%d www_access-like rows, %.1f MB msgpack.gz, %d alternating rounds; median (min–max):\n", n, float64(st.Size())/1e6, len(tf))
+	fmt.Printf("  curl URL | zcat   %.3f s (%.3f–%.3f)\n", mf, slices.Min(tf), slices.Max(tf))
+	fmt.Printf("  tdctl -f csv      %.3f s (%.3f–%.3f); ratio to the floor per round %.2f (%.2f–%.2f), of medians %.2f\n",
+		mc, slices.Min(tc), slices.Max(tc), median(rc), slices.Min(rc), slices.Max(rc), mc/mf)
+	fmt.Printf("  tdctl -f jsonl    %.3f s (%.3f–%.3f); ratio to the floor per round %.2f (%.2f–%.2f), of medians %.2f\n",
+		mj, slices.Min(tj), slices.Max(tj), median(rj), slices.Min(rj), slices.Max(rj), mj/mf)
+	fmt.Printf("  CPU seconds (user+sys, median): curl|zcat %.3f, csv %.3f, jsonl %.3f\n", median(cf), median(cc), median(cj))
+	ref := "curl URL | zcat > /dev/null, same emulator URL"
+	note := func(t, r []float64) string {
+		return fmt.Sprintf("%d www_access rows, median of %d alternating rounds; time %.2f–%.2f s, ratio per round %.2f–%.2f",
+			n, len(tf), slices.Min(t), slices.Max(t), slices.Min(r), slices.Max(r))
 	}
-	if len(zcats) > 0 {
-		zcat := median(zcats)
-		fmt.Printf("; zcat alone %.2f s (%.2f M rows/s floor), ratio to floor %.2f", zcat, float64(rows)/zcat/1e6, zcat/el)
-		f1.RefValue, f1.Ratio = float64(rows)/zcat, zcat/el
+	return summary.Append(summaryFile, summary.Figure{
+		Name: "job result -f csv (" + note(tc, rc) + ")", Value: mc, Unit: "s",
+		Reference: ref, RefValue: mf, Ratio: median(rc), Target: "<= 1.0x", OK: median(rc) <= 1.0,
+	}, summary.Figure{
+		Name: "job result -f jsonl (" + note(tj, rj) + ")", Value: mj, Unit: "s",
+		Reference: ref, RefValue: mf, Ratio: median(rj), Target: "<= 1.2x", OK: median(rj) <= 1.2,
+	})
+}
+
+// ratios returns a[i]/b[i].
+func ratios(a, b []float64) []float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = a[i] / b[i]
 	}
-	fmt.Println()
-	return summary.Append(summaryFile, f1)
+	return r
+}
+
+var schema = []emulator.Column{
+	{Name: "user", Type: "varchar"}, {Name: "host", Type: "varchar"}, {Name: "path", Type: "varchar"},
+	{Name: "referer", Type: "varchar"}, {Name: "code", Type: "bigint"}, {Name: "agent", Type: "varchar"},
+	{Name: "size", Type: "bigint"}, {Name: "method", Type: "varchar"}, {Name: "time", Type: "bigint"},
+}
+
+// timed runs argv to completion and returns the seconds it took and the
+// CPU seconds it and its children used.
+func timed(argv, env []string) (float64, float64, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("%s: %v: %s", strings.Join(argv[:min(len(argv), 4)], " "), err, strings.TrimSpace(stderr.String()))
+	}
+	el := time.Since(start).Seconds()
+	if stderr.Len() > 0 {
+		return 0, 0, errors.New(strings.TrimSpace(stderr.String()))
+	}
+	return el, (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), nil
 }
 
 func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// decodeToCSV converts file as `tdctl job result -f csv` does, to nowhere,
-// and returns the seconds it took and the rows.
-func decodeToCSV(file string) (float64, int, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	start := time.Now()
-	rr, err := td.NewRowReader(bufio.NewReaderSize(f, 1<<20), nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer rr.Close()
-	w := csv.NewWriter(bufio.NewWriterSize(io.Discard, 1<<20))
-	rec := make([]string, 0, 16)
-	rows := 0
-	for {
-		row, err := rr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-		rec = rec[:0]
-		for _, v := range row {
-			rec = append(rec, format(v))
-		}
-		if err := w.Write(rec); err != nil {
-			return 0, 0, err
-		}
-		rows++
-	}
-	w.Flush()
-	return time.Since(start).Seconds(), rows, nil
-}
-
-func format(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	return fmt.Sprint(v)
 }
 
 // generate writes (once, cached) n www_access-like rows as msgpack.gz.

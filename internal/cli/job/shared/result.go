@@ -188,7 +188,10 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 }
 
 // writeRows decodes the result and writes it to w in format; a table is
-// cut to width cells (0: no limit).
+// cut to width cells (0: no limit). csv, tsv, json and jsonl are
+// transcoded from msgpack without boxing a value (transcode); the inflater
+// runs on its own goroutine (td.RowReader), so inflating and transcoding
+// use two cores.
 func writeRows(ctx context.Context, c *td.Client, job *td.Job, w io.Writer, format string, header bool, width int, dl *td.DownloadOptions) error {
 	src, err := c.Results.Open(ctx, job.ID, td.FormatMsgpackGz, dl)
 	if err != nil {
@@ -204,6 +207,15 @@ func writeRows(ctx context.Context, c *td.Client, job *td.Job, w io.Writer, form
 	for i, col := range job.Schema {
 		cols[i] = col.Name
 	}
+	if format == "table" {
+		return writeRowsBoxed(rows, w, format, cols, header, width)
+	}
+	return transcode(rows, w, format, cols, header)
+}
+
+// writeRowsBoxed writes rows from RowReader.Next (every cell boxed): the
+// table, and the reference that transcode's output is held equal to.
+func writeRowsBoxed(rows *td.RowReader, w io.Writer, format string, cols []string, header bool, width int) error {
 	switch format {
 	case "table":
 		tio := &iostreams.IOStreams{Out: w}
