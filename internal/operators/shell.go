@@ -1,12 +1,16 @@
 package operators
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tdctl/tdctl/workflow"
@@ -29,7 +33,8 @@ func (e *ExitError) Error() string {
 }
 
 // Shell is sh>: it runs the command with /bin/sh in the workflow's
-// directory, with _env added to the environment. Output goes to the task
+// directory, with the params and _env added to the environment (see
+// ParamEnv). Output goes to the task
 // log; "::set-param key=value" lines become params for the tasks after it
 // (k8sexec.SetParamPrefix has the rules). With _k8s settings the command
 // runs in a Kubernetes pod instead, through Env.PodRunner:
@@ -67,6 +72,57 @@ func (e *ExitError) Error() string {
 // followed.
 type Shell struct{ Env *Env }
 
+// validEnvName is digdag's rule for a param that becomes an environment
+// variable.
+var validEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z_0-9]*$`)
+
+// ParamEnv is the environment sh> adds for a task, as digdag's sh> makes
+// it: every param whose name is a valid environment variable name (the
+// built-ins, _export, -p, the task's own keys, what earlier tasks stored),
+// a string as it is and any other value as JSON; then _env, which wins.
+// Params named otherwise (with a dot or a dash) are left out.
+func ParamEnv(tc *workflow.TaskContext) []string {
+	vals := map[string]string{}
+	add := func(m map[string]any) {
+		for k, v := range m {
+			if !validEnvName.MatchString(k) {
+				continue
+			}
+			vals[k] = envText(v)
+		}
+	}
+	add(tc.Scope)
+	add(tc.Config)
+	for k, v := range tc.Env {
+		vals[k] = v
+	}
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+vals[k])
+	}
+	return out
+}
+
+// envText is a param's value in the environment: a string as is, anything
+// else as compact JSON (null is "null", as digdag writes it).
+func envText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return workflow.Format(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 // Validate implements workflow.Validator.
 func (s *Shell) Validate(tc *workflow.TaskContext) error {
 	if workflow.Format(tc.Command) == "" && !tc.Dynamic[""] {
@@ -103,15 +159,7 @@ const outputDrain = 2 * time.Second
 func runLocal(ctx context.Context, tc *workflow.TaskContext, script string, grace time.Duration) (*workflow.Result, error) {
 	cmd := exec.Command(shellPath, "-c", script)
 	cmd.Dir = tc.Workflow.Dir
-	cmd.Env = os.Environ()
-	keys := make([]string, 0, len(tc.Env))
-	for k := range tc.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		cmd.Env = append(cmd.Env, k+"="+tc.Env[k])
-	}
+	cmd.Env = append(os.Environ(), ParamEnv(tc)...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("sh>: %w", err)
