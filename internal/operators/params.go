@@ -54,12 +54,12 @@ func (p *ParamGet) Defines(t *workflow.Task) []string {
 
 // mappingExamples show each operator's mapping in the errors.
 var mappingExamples = map[string]string{
-	"param_get": "\n  param_get>:\n  last_executed_time: last_executed_time   (store key: param name, beside param_get>)",
-	"param_set": "\n  param_set>:\n  last_executed_time: ${session_time}      (store key: value, beside param_set>)",
+	"param_get": "last_executed_time: last_executed_time (store key: param name) on the line after param_get>:, at the same indent",
+	"param_set": "last_executed_time: ${session_time} (store key: value) on the line after param_set>:, at the same indent",
 }
 
 func mappingError(op string) error {
-	return fmt.Errorf("%s> needs at least one key, e.g.%s", op, mappingExamples[op])
+	return fmt.Errorf("%s> needs at least one key beside it, e.g. %s", op, mappingExamples[op])
 }
 
 // validateMapping is Validate of param_get> and param_set>: keys beside the
@@ -70,7 +70,7 @@ func validateMapping(tc *workflow.TaskContext, op string) error {
 	nested := n != nil && n.Kind == yaml.MappingNode && len(n.Content) > 0
 	empty := n == nil || (n.Kind == yaml.ScalarNode && n.Value == "" && n.Tag != "!!str")
 	if !nested && !empty {
-		return fmt.Errorf("%s> takes its keys beside it or as a mapping under it, not %s", op, strings.TrimSpace(n.Value))
+		return fmt.Errorf("%s> takes no value (%s): give its keys beside it, e.g. %s", op, strings.TrimSpace(n.Value), mappingExamples[op])
 	}
 	if !nested && len(tc.Task.Params) == 0 {
 		return mappingError(op)
@@ -112,7 +112,7 @@ func mapping(tc *workflow.TaskContext, op string) (map[string]any, []string, err
 		}
 		sort.Strings(keys) // evaluated mapping: file order is lost
 	} else if tc.Command != nil && workflow.Format(tc.Command) != "" {
-		return nil, nil, fmt.Errorf("%s> takes its keys beside it or as a mapping under it, not %s", op, workflow.Format(tc.Command))
+		return nil, nil, fmt.Errorf("%s> takes no value (%s): give its keys beside it, e.g. %s", op, workflow.Format(tc.Command), mappingExamples[op])
 	}
 	for _, kv := range tc.Task.Params {
 		if _, dup := m[kv.Key]; dup {
