@@ -282,3 +282,15 @@ func mustTime(t *testing.T, s string) (tm time.Time) {
 	require.NoError(t, err)
 	return tm
 }
+
+// CommandOperators.collectEnvironmentVariables: an _env key that is no
+// variable name is an error; a misspelt directive names the closest one.
+func TestEnvKeysAndDirectivesChecked(t *testing.T) {
+	ops := Operators(nil)
+	err := checkWorkflow(t, "+a:\n  sh>: echo hi\n  _env:\n    my-var: x\n", nil, ops)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `_env key "my-var" is not a valid environment variable name`)
+	err = checkWorkflow(t, "+a:\n  sh>: echo hi\n  _exprot:\n    x: 1\n", nil, ops)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unknown directive _exprot (did you mean _export?)")
+}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	yaml "go.yaml.in/yaml/v3"
+
 	"github.com/tdctl/tdctl/workflow"
 )
 
@@ -127,6 +129,17 @@ func envText(v any) string {
 func (s *Shell) Validate(tc *workflow.TaskContext) error {
 	if workflow.Format(tc.Command) == "" && !tc.Dynamic[""] {
 		return errShellCommand
+	}
+	if n := tc.Task.Env; n != nil {
+		if n.Kind != yaml.MappingNode {
+			return errors.New("_env must be a mapping of variable names to values")
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			// digdag: "Invalid _env key name"
+			if k := n.Content[i].Value; !validEnvName.MatchString(k) {
+				return fmt.Errorf("_env key %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", k)
+			}
+		}
 	}
 	if tc.Task.K8s != nil {
 		return checkPod(tc)
