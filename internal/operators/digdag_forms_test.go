@@ -294,3 +294,49 @@ func TestEnvKeysAndDirectivesChecked(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "unknown directive _exprot (did you mean _export?)")
 }
+
+// digdag's ParamSetPostgresqlIT.setValueToPostgresql and
+// ParamGetPostgresqlIT (fixtures acceptance/params/set.dig and get.dig),
+// on tdctl's PostgreSQL store: param_set> writes the rows digdag writes,
+// and param_get> reads the rows digdag inserts.
+func TestParamSetGetPostgresqlLikeDigdagIT(t *testing.T) {
+	schema := paramstoretest.FreshSchema(t, "opforms_it_")
+	u := paramstoretest.WithQuery(paramstoretest.PostgresURL(), "search_path="+schema)
+	store, err := paramstore.Open(t.Context(), u)
+	paramstoretest.RequireServer(t, "PostgreSQL", err)
+	defer store.Close()
+	ops := paramOps(store.Site(0))
+	_, _, err = runWorkflow(t, "timezone: UTC\n\n+param_set_test:\n  param_set>:\n  key1: value1\n  key2: value2\n", ops, nil)
+	require.NoError(t, err)
+	conn, err := pgx.Connect(t.Context(), u)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	rows, err := conn.Query(t.Context(), "select key, value, value_type from params order by key")
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var k, v string
+		var vt int
+		require.NoError(t, rows.Scan(&k, &v, &vt))
+		got = append(got, fmt.Sprintf("%s %s %d", k, v, vt))
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{`key1 {"value":"value1"} 0`, `key2 {"value":"value2"} 0`}, got)
+
+	_, err = conn.Exec(t.Context(), `update params set value = '{"value": "from digdag"}' where key = 'key1'`)
+	require.NoError(t, err)
+	_, out, err := runWorkflow(t, "timezone: UTC\n\n+param_get_test:\n  param_get>:\n  key1: next_key1\n  key2: next_key2\n\n+show_stored_param:\n  echo>: ${next_key1} ${next_key2}\n", ops, nil)
+	require.NoError(t, err)
+	assert.Contains(t, out, "+wf+show_stored_param: from digdag value2\n")
+}
+
+// A param too big for one environment variable (store_last_results: all
+// of many rows) is left out with a line in the log, instead of failing the
+// exec with "argument list too long".
+func TestShellHugeParamLeftOutOfEnvironment(t *testing.T) {
+	big := strings.Repeat("x", 200<<10)
+	_, out, err := runWorkflow(t, "+a:\n  sh>: echo \"small=$small big=[$big]\"\n  small: s\n  big: "+big+"\n", Operators(nil), nil)
+	require.NoError(t, err)
+	assert.Contains(t, out, "+wf+a: small=s big=[]\n")
+	assert.Contains(t, out, "param big is not in the script's environment: its value is 204800 bytes")
+}

@@ -78,11 +78,16 @@ type Shell struct{ Env *Env }
 // variable.
 var validEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z_0-9]*$`)
 
+// maxEnvVar is the most bytes one NAME=value string may have (Linux's
+// MAX_ARG_STRLEN).
+const maxEnvVar = 128 << 10
+
 // ParamEnv is the environment sh> adds for a task, as digdag's sh> makes
 // it: every param whose name is a valid environment variable name (the
 // built-ins, _export, -p, the task's own keys, what earlier tasks stored),
 // a string as it is and any other value as JSON; then _env, which wins.
-// Params named otherwise (with a dot or a dash) are left out.
+// Params named otherwise (with a dot or a dash) are left out, and so is a
+// value too big for one variable (128 KiB, said in the task log).
 func ParamEnv(tc *workflow.TaskContext) []string {
 	vals := map[string]string{}
 	add := func(m map[string]any) {
@@ -90,7 +95,16 @@ func ParamEnv(tc *workflow.TaskContext) []string {
 			if !validEnvName.MatchString(k) {
 				continue
 			}
-			vals[k] = envText(v)
+			text := envText(v)
+			if len(k)+1+len(text) >= maxEnvVar {
+				// exec would fail with "argument list too long"
+				delete(vals, k)
+				if tc.Log != nil {
+					fmt.Fprintf(tc.Log, "param %s is not in the script's environment: its value is %d bytes, over the %d KiB a variable may hold\n", k, len(text), maxEnvVar>>10)
+				}
+				continue
+			}
+			vals[k] = text
 		}
 	}
 	add(tc.Scope)
