@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -339,4 +340,19 @@ func TestShellHugeParamLeftOutOfEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "+wf+a: small=s big=[]\n")
 	assert.Contains(t, out, "param big is not in the script's environment: its value is 204800 bytes")
+}
+
+// ShOperatorFactory: shell: [interpreter, args...] runs the script file
+// with it (here bash, whose $BASH_VERSION plain sh lacks).
+func TestShellShellSetting(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	_, out, err := runWorkflow(t, "+a:\n  sh>: 'echo \"bash=[$BASH_VERSION] $0\"'\n  shell: [bash, -e]\n+b:\n  sh>: echo \"[$BASH_VERSION]\"\n", Operators(nil), nil)
+	require.NoError(t, err)
+	assert.Regexp(t, `\+wf\+a: bash=\[\d[^\]]*\] \S*tdctl-sh-\d+\.sh\n`, out)
+	assert.Contains(t, out, "+wf+b: []\n")
+	err = checkWorkflow(t, "+a:\n  sh>: echo\n  shell: []\n", nil, Operators(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "shell must be a list such as [bash]")
 }

@@ -41,6 +41,9 @@ func (e *ExitError) Error() string {
 // (k8sexec.SetParamPrefix has the rules). With _k8s settings the command
 // runs in a Kubernetes pod instead, through Env.PodRunner:
 //
+// As in digdag, shell: [bash, -eu] (beside sh> or as a param) runs the
+// script as a file with that interpreter instead of /bin/sh -c.
+//
 //	+job:
 //	  sh>: python job.py ${session_date}
 //	  _k8s:
@@ -139,8 +142,42 @@ func envText(v any) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// shellSetting reads digdag's shell: setting (the task's key, else a param
+// of that name): the interpreter and its arguments, given the script file.
+// nil means /bin/sh -c.
+func shellSetting(tc *workflow.TaskContext) ([]string, error) {
+	v, ok := tc.Config["shell"]
+	if !ok {
+		v, ok = tc.Scope["shell"]
+	}
+	if !ok || v == nil {
+		return nil, nil
+	}
+	var out []string
+	switch x := v.(type) {
+	case string:
+		out = []string{x}
+	case []any:
+		for _, e := range x {
+			out = append(out, workflow.Format(e))
+		}
+	}
+	if len(out) == 0 || out[0] == "" {
+		return nil, fmt.Errorf("sh>: shell must be a list such as [bash] or [bash, -eu] (got %s)", workflow.Format(v))
+	}
+	return out, nil
+}
+
 // Validate implements workflow.Validator.
 func (s *Shell) Validate(tc *workflow.TaskContext) error {
+	if _, ok := tc.Config["shell"]; ok {
+		if tc.Task.K8s != nil {
+			return errors.New("sh>: shell: is not supported with _k8s (the pod runs the script with its image's sh)")
+		}
+		if _, err := shellSetting(tc); err != nil {
+			return err
+		}
+	}
 	if workflow.Format(tc.Command) == "" && !tc.Dynamic[""] {
 		return errShellCommand
 	}
@@ -184,7 +221,27 @@ func (s *Shell) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 const outputDrain = 2 * time.Second
 
 func runLocal(ctx context.Context, tc *workflow.TaskContext, script string, grace time.Duration) (*workflow.Result, error) {
+	shell, err := shellSetting(tc)
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(shellPath, "-c", script)
+	if shell != nil {
+		// digdag's shell: runs the interpreter on a file holding the script
+		f, err := os.CreateTemp("", "tdctl-sh-*.sh")
+		if err != nil {
+			return nil, fmt.Errorf("sh>: %w", err)
+		}
+		defer os.Remove(f.Name())
+		_, err = f.WriteString(script)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sh>: %w", err)
+		}
+		cmd = exec.Command(shell[0], append(shell[1:], f.Name())...)
+	}
 	cmd.Dir = tc.Workflow.Dir
 	cmd.Env = append(os.Environ(), ParamEnv(tc)...)
 	pr, pw, err := os.Pipe()
