@@ -322,8 +322,10 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 			if v.Kind != yaml.MappingNode {
 				p.errorf(v.Line, "_export must be a mapping of names to values")
 			}
-			if d := mapValue(v, "docker"); d != nil {
-				p.errorf(d.Line, dockerRefused)
+			for j := 0; v.Kind == yaml.MappingNode && j+1 < len(v.Content); j += 2 {
+				if v.Content[j].Value == "docker" {
+					p.errorf(v.Content[j].Line, dockerRefused)
+				}
 			}
 			t.Export = v
 		case key == "_env":

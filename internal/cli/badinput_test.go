@@ -153,7 +153,7 @@ var badInputs = []badInput{
 	{input: "`td>` with `databse: db` (a typo)", args: []string{"workflow", "check", "{dig}"}, dig: "+q:\n  td>:\n    data: select 1\n  databse: db\n", code: 1,
 		msg: `a.dig:2: +a+q: unknown td> key databse (did you mean database?)`},
 	{input: "`_export: {docker: {image: ...}}`", args: []string{"workflow", "check", "{dig}"}, dig: "_export:\n  docker:\n    image: python:3\n+a:\n  sh>: ./job.sh\n", code: 1,
-		msg: `a.dig:3: docker: is not supported by tdctl (digdag would run the script in a container; tdctl would run it on this host): remove it, or run the script in a pod with _k8s: {image: ...} on sh>`},
+		msg: `a.dig:2: docker: is not supported by tdctl (digdag would run the script in a container; tdctl would run it on this host): remove it, or run the script in a pod with _k8s: {image: ...} on sh>`},
 	{input: "`for_each>` of a value that is no list", args: []string{"workflow", "check", "{dig}"}, dig: "+l:\n  for_each>:\n    v: 3\n  _do:\n    echo>: ${v}\n", code: 1,
 		msg: `a.dig:3: +a+l: for_each> v must be a list (got 3)`},
 	{input: "`sh>` with `_k8s: {image: alpine, memory: lots}`", args: []string{"workflow", "check", "{dig}"},
