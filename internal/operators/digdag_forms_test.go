@@ -356,3 +356,36 @@ func TestShellShellSetting(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "shell must be a list such as [bash]")
 }
+
+// digdag's ShIT.verifyEnvVars (fixture acceptance/sh/env.dig): _env takes
+// exported params, -p params and secrets; -p params and _export are
+// variables of their own too (a mapping as JSON).
+func TestShellEnvLikeDigdagShIT(t *testing.T) {
+	dir := t.TempDir()
+	outfile := filepath.Join(dir, "out.txt")
+	file := filepath.Join(dir, "workflow.dig")
+	require.NoError(t, os.WriteFile(file, []byte(`_export:
+  my_params:
+    a: exported
+    b: 1
+
++run:
+  sh>: echo $VAR_A $VAR_B $VAR_C $VAR_D $VAR_E > $outfile; echo "$my_params" >> $outfile
+  _env:
+    VAR_A: ${my_params.a}
+    VAR_B: ${my_params.b}
+    VAR_C: ${cmd}
+    VAR_D: ${secret:my_secrets.d}
+    VAR_E: ${secret:my_secrets.e}
+`), 0o644))
+	wf, err := workflow.ParseFile(file)
+	require.NoError(t, err)
+	r := &workflow.Runner{Operators: Operators(nil), RunsDir: filepath.Join(dir, "runs"),
+		Params:  map[string]any{"cmd": "command-line", "outfile": outfile},
+		Secrets: workflow.SecretMap{"my_secrets.d": "secret-shared", "my_secrets.e": "secret-only"}}
+	_, err = r.Run(context.Background(), wf)
+	require.NoError(t, err)
+	data, err := os.ReadFile(outfile)
+	require.NoError(t, err)
+	assert.Equal(t, "exported 1 command-line secret-shared secret-only\n"+`{"a":"exported","b":1}`+"\n", string(data))
+}
