@@ -389,3 +389,13 @@ func TestShellEnvLikeDigdagShIT(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "exported 1 command-line secret-shared secret-only\n"+`{"a":"exported","b":1}`+"\n", string(data))
 }
+
+// digdag operators tdctl lacks are named as such; a typo gets the closest.
+func TestDigdagOperatorsTdctlLacks(t *testing.T) {
+	err := checkWorkflow(t, "+a:\n  py>: tasks.MyWorkflow.step1\n", nil, Operators(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "py> is a digdag operator tdctl does not support")
+	err = checkWorkflow(t, "+a:\n  eho>: hi\n", nil, Operators(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unknown operator eho> (did you mean echo>?)")
+}
