@@ -137,6 +137,8 @@ var badInputs = []badInput{
 		msg: "a.dig:3: task +a has two operators (sh> and echo>): split it into two +tasks"},
 	{input: "an unknown operator", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  mysql>: x\n", code: 1,
 		msg: `a.dig:2: +a+a: unknown operator mysql> (known: echo>, for_each>, param_get>, param_set>, sh>, td>, td_result_export>)`},
+	{input: "`py>` (a digdag operator tdctl lacks)", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  py>: tasks.step1\n", code: 1,
+		msg: `a.dig:2: +a+a: py> is a digdag operator tdctl does not support (tdctl has echo>, for_each>, param_get>, param_set>, sh>, td>, td_result_export>)`},
 	{input: "`${secret:pw}` not set", args: []string{"workflow", "check", "{dig}"}, dig: "+a:\n  echo>: ${secret:pw}\n", code: 1,
 		msg: `a.dig:2: +a+a: secret "pw" is not set: export TDCTL_SECRET_PW or add it to the secrets file (--secrets)`},
 	{input: "`td>` with `priority: 9`", args: []string{"workflow", "check", "{dig}"}, dig: "+q:\n  td>:\n    data: select 1\n  database: db\n  priority: 9\n", code: 1,
