@@ -31,7 +31,12 @@ type Backend struct {
 	// Example is a URL shown when a URL names no known scheme
 	// ("postgres://user@host/db"); "" shows none.
 	Example string
-	// Open opens the driver for u, which has no ttl= parameter left. Its
+	// Shared says a digdag server may read the backend's layout
+	// (PostgreSQL, Redis): workflows then store every param_set> value in
+	// its string form, as digdag does, unless the URL says values=json.
+	Shared bool
+	// Open opens the driver for u, which has no ttl= or values= parameter
+	// left. Its
 	// errors wrap ErrBadURL or ErrUnavailable, name the backend and the
 	// fix, and never contain the URL's password (see driver.OpenError).
 	Open func(ctx context.Context, u *url.URL) (driver.Driver, error)
@@ -118,7 +123,11 @@ func examples() string {
 //	mem://                                     paramstore/memstore: in memory, for tests
 //
 // Every URL takes ttl=<duration> (Go syntax such as 24h or 90m, or whole
-// seconds): the default lifetime of written values, overriding WithTTL.
+// seconds): the default lifetime of written values, overriding WithTTL; and
+// values=string|json: whether workflows' param_set> keeps typed JSON values
+// (json, the default of SQLite and memory) or writes every value in the
+// string form a digdag server reads (string, the default of the backends
+// a digdag server shares: PostgreSQL and Redis). See Store.TypedValues.
 // PostgreSQL URLs take any pgx connection parameter; the params table is
 // created when missing. Server backends are pinged, so an unreachable
 // server fails here (ErrUnavailable), not on first use. Errors wrap
@@ -150,6 +159,15 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		q.Del("ttl")
 		u.RawQuery = q.Encode()
 	}
+	values := q.Get("values")
+	if q.Has("values") {
+		if values != "json" && values != "string" {
+			return nil, driver.OpenError(ErrBadURL, rawURL, nil,
+				"paramstore: values=%q in the store URL: give values=string (what digdag reads) or values=json (typed values, tdctl only)", values)
+		}
+		q.Del("values")
+		u.RawQuery = q.Encode()
+	}
 	if u.Scheme == "" {
 		return nil, driver.OpenError(ErrBadURL, rawURL, nil,
 			"paramstore: %q is not a store URL; %s", driver.RedactURL(rawURL), examples())
@@ -166,6 +184,12 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	all := append([]Option{WithBackendName(b.Name)}, opts...)
 	if urlTTL != 0 {
 		all = append(all, WithTTL(urlTTL))
+	}
+	switch {
+	case values == "json":
+		all = append(all, WithTypedValues(true))
+	case values == "string" || b.Shared:
+		all = append(all, WithTypedValues(false))
 	}
 	s, err := New(d, all...)
 	if err != nil {

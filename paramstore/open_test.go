@@ -132,3 +132,34 @@ func TestNotFoundAndTextHelpers(t *testing.T) {
 	assert.ErrorIs(t, err, paramstore.ErrNotFound)
 	assert.EqualError(t, err, `paramstore memory: get "missing" (site 0): param not found`)
 }
+
+// values=string|json says whether workflows keep typed values in a store;
+// the backends a digdag server shares default to digdag's strings.
+func TestOpenValuesOption(t *testing.T) {
+	ctx := t.Context()
+	open := func(u string) *paramstore.Store {
+		t.Helper()
+		s, err := paramstore.Open(ctx, u)
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	db := "sqlite://" + filepath.Join(t.TempDir(), "p.db")
+	assert.True(t, open(db).TypedValues(), "SQLite keeps types by default")
+	assert.False(t, open(db+"?values=string").TypedValues())
+	assert.True(t, open("mem://").Site(0).TypedValues())
+	var got *url.URL
+	registered++
+	scheme := fmt.Sprintf("test-shared%d", registered)
+	paramstore.Register(paramstore.Backend{Name: "test-shared", Shared: true, Schemes: []string{scheme},
+		Open: func(ctx context.Context, u *url.URL) (driver.Driver, error) {
+			got = u
+			return memstore.New(), nil
+		}})
+	assert.False(t, open(scheme+"://x").TypedValues(), "a store digdag shares defaults to strings")
+	assert.True(t, open(scheme+"://x?values=json&a=b").TypedValues())
+	assert.Equal(t, "a=b", got.RawQuery, "values= is not passed to the backend")
+	_, err := paramstore.Open(ctx, db+"?values=typed")
+	require.ErrorIs(t, err, paramstore.ErrBadURL)
+	assert.Contains(t, err.Error(), `values="typed" in the store URL: give values=string (what digdag reads) or values=json`)
+}

@@ -90,6 +90,7 @@ type Store struct {
 	sweepEvery time.Duration
 	lastSweep  atomic.Int64 // unix nanoseconds; 0 = never
 	now        func() time.Time
+	typed      bool
 }
 
 // Option configures a Store.
@@ -99,7 +100,15 @@ type options struct {
 	ttl        time.Duration
 	sweepEvery time.Duration
 	backend    string
+	typed      bool
 }
+
+// WithTypedValues says whether workflows keep typed JSON values in the
+// store (true, New's default) or write what a digdag server reads: strings
+// only (Open's default for PostgreSQL and Redis; a URL's values= wins).
+// It guides writers such as param_set>; the Store itself accepts any JSON
+// value either way (tdctl param set stores what it is given).
+func WithTypedValues(typed bool) Option { return func(o *options) { o.typed = typed } }
 
 // WithTTL sets the default lifetime of written values (default
 // DefaultTTL). A store URL's ttl parameter takes precedence.
@@ -115,7 +124,7 @@ func WithBackendName(name string) Option { return func(o *options) { o.backend =
 
 // New returns a Store over a driver (see Open for the usual way in).
 func New(d driver.Driver, opts ...Option) (*Store, error) {
-	o := options{ttl: DefaultTTL, sweepEvery: DefaultSweepInterval, backend: "paramstore"}
+	o := options{ttl: DefaultTTL, sweepEvery: DefaultSweepInterval, backend: "paramstore", typed: true}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -125,7 +134,7 @@ func New(d driver.Driver, opts ...Option) (*Store, error) {
 	if o.sweepEvery < 0 {
 		return nil, fmt.Errorf("%w: sweep interval %s is negative; use 0 to turn the sweep off", ErrInvalid, o.sweepEvery)
 	}
-	return &Store{d: d, backend: o.backend, ttl: o.ttl, sweepEvery: o.sweepEvery, now: time.Now}, nil
+	return &Store{d: d, backend: o.backend, ttl: o.ttl, sweepEvery: o.sweepEvery, now: time.Now, typed: o.typed}, nil
 }
 
 func checkTTL(ttl time.Duration) error {
@@ -140,6 +149,14 @@ func checkTTL(ttl time.Duration) error {
 
 // TTL returns the default lifetime of values written through the Store.
 func (s *Store) TTL() time.Duration { return s.ttl }
+
+// TypedValues reports whether workflows keep typed JSON values in this
+// store (see WithTypedValues).
+func (s *Store) TypedValues() bool { return s.typed }
+
+// TypedValues reports whether workflows keep typed JSON values in the
+// site's store (see WithTypedValues).
+func (h *Site) TypedValues() bool { return h.s.typed }
 
 // Backend names the backend: "sqlite", "postgres", "redis", "memory".
 func (s *Store) Backend() string { return s.backend }

@@ -54,6 +54,19 @@ func (r *Runner) check(wf *Workflow) (ErrorList, error) {
 	return c.warns, c.errs.err()
 }
 
+// digdagOperators are digdag's own operators, so that one tdctl lacks is
+// named as such rather than as a typo.
+var digdagOperators = map[string]bool{}
+
+func init() {
+	for _, op := range strings.Fields(`call require loop for_range if fail wait echo td td_run td_ddl td_load td_for_each
+		td_wait td_wait_table td_partial_delete td_table_export td_result_export pg mail http http_call
+		s3_wait redshift redshift_load redshift_unload bq bq_ddl bq_extract bq_load gcs_wait emr py rb sh
+		embulk param_get param_set`) {
+		digdagOperators[op] = true
+	}
+}
+
 type checker struct {
 	r     *Runner
 	wf    *Workflow
@@ -309,7 +322,14 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 			}
 			known = append(known, "for_each>")
 			sort.Strings(known)
-			c.errorf(t.OpLine, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
+			switch {
+			case digdagOperators[t.Operator]:
+				c.errorf(t.OpLine, "%s: %s> is a digdag operator tdctl does not support (tdctl has %s)", t.Path, t.Operator, strings.Join(known, ", "))
+			case ClosestKey(t.Operator+">", known) != "":
+				c.errorf(t.OpLine, "%s: unknown operator %s> (did you mean %s?)", t.Path, t.Operator, ClosestKey(t.Operator+">", known))
+			default:
+				c.errorf(t.OpLine, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
+			}
 		default:
 			// own keys in the order the run evaluates them, each seeing
 			// those before it

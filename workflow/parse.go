@@ -336,6 +336,14 @@ func (p *parser) errorf(line int, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
+// directives are the _keys a task may have.
+var directives = []string{"_export", "_parallel", "_retry", "_error", "_do", "_env", "_k8s"}
+
+// dockerRefused: digdag runs sh> (and py>, rb>) in a container given by
+// docker:; tdctl does not, and running the script on the host instead would
+// be silently different.
+const dockerRefused = "docker: is not supported by tdctl (digdag would run the script in a container; tdctl would run it on this host): remove it, or run the script in a pod with _k8s: {image: ...} on sh>"
+
 // top-level keys that configure the workflow, not a task
 var workflowKeys = map[string]bool{"timezone": true, "schedule": true, "sla": true}
 
@@ -383,6 +391,9 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 				if name := v.Content[j].Value; p.wf.IsBuiltin(name) {
 					p.errorf(v.Content[j].Line, "%v", BuiltinError("_export", name))
 				}
+				if v.Content[j].Value == "docker" {
+					p.errorf(v.Content[j].Line, dockerRefused)
+				}
 			}
 			t.Export = v
 		case key == "_env":
@@ -400,9 +411,15 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 		case key == "_do":
 			t.Do = p.task(name+"^do", path+"^do", v, k.Line, false)
 		case key == "_check", key == "_background", key == "_secrets":
-			p.errorf(k.Line, "%s is not supported by tdctl yet", key)
+			p.errorf(k.Line, "%s is a digdag directive tdctl does not support: remove it (tdctl would not do what digdag does with it)", key)
 		case strings.HasPrefix(key, "_"):
-			p.errorf(k.Line, "unknown directive %s (supported: _export, _parallel, _retry, _error, _do, _env, _k8s)", key)
+			if c := ClosestKey(key, directives); c != "" {
+				p.errorf(k.Line, "unknown directive %s (did you mean %s?)", key, c)
+				continue
+			}
+			p.errorf(k.Line, "unknown directive %s (supported: %s)", key, strings.Join(directives, ", "))
+		case key == "docker":
+			p.errorf(k.Line, dockerRefused)
 		case root && workflowKeys[key]:
 			// workflow settings
 		default:

@@ -1,9 +1,8 @@
 #!/bin/sh
-# Called by daily_params.dig with the previous run's finish time (empty on
-# the first run). Prints this run's finish time as a param for param_set>.
+# Called by daily_params.dig with the previous run's session time (empty on
+# the first run).
 if [ -z "$1" ]; then
   echo "first run: no previous execution recorded"
 else
-  echo "previous run finished at $1"
+  echo "previous run was the session of $1"
 fi
-echo "::set-param finished_time=$(date -u +%Y-%m-%dT%H:%M:%SZ)"

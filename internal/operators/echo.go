@@ -15,3 +15,7 @@ func (Echo) Run(_ context.Context, tc *workflow.TaskContext) (*workflow.Result, 
 	fmt.Fprintln(tc.Log, workflow.Format(tc.Command))
 	return nil, nil
 }
+
+// Validate implements workflow.Validator: a key beside echo> that its
+// message does not use is reported.
+func (Echo) Validate(tc *workflow.TaskContext) error { return echoSpec.check(tc.Task, "") }

@@ -1,13 +1,19 @@
 package operators
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
+	"strings"
 	"time"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/tdctl/tdctl/workflow"
 )
@@ -29,10 +35,14 @@ func (e *ExitError) Error() string {
 }
 
 // Shell is sh>: it runs the command with /bin/sh in the workflow's
-// directory, with _env added to the environment. Output goes to the task
+// directory, with the params and _env added to the environment (see
+// ParamEnv). Output goes to the task
 // log; "::set-param key=value" lines become params for the tasks after it
 // (k8sexec.SetParamPrefix has the rules). With _k8s settings the command
 // runs in a Kubernetes pod instead, through Env.PodRunner:
+//
+// As in digdag, shell: [bash, -eu] (beside sh> or as a param) runs the
+// script as a file with that interpreter instead of /bin/sh -c.
 //
 //	+job:
 //	  sh>: python job.py ${session_date}
@@ -67,10 +77,120 @@ func (e *ExitError) Error() string {
 // followed.
 type Shell struct{ Env *Env }
 
+// validEnvName is digdag's rule for a param that becomes an environment
+// variable.
+var validEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z_0-9]*$`)
+
+// maxEnvVar is the most bytes one NAME=value string may have (Linux's
+// MAX_ARG_STRLEN).
+const maxEnvVar = 128 << 10
+
+// ParamEnv is the environment sh> adds for a task, as digdag's sh> makes
+// it: every param whose name is a valid environment variable name (the
+// built-ins, _export, -p, the task's own keys, what earlier tasks stored),
+// a string as it is and any other value as JSON; then _env, which wins.
+// Params named otherwise (with a dot or a dash) are left out, and so is a
+// value too big for one variable (128 KiB, said in the task log).
+func ParamEnv(tc *workflow.TaskContext) []string {
+	vals := map[string]string{}
+	add := func(m map[string]any) {
+		for k, v := range m {
+			if !validEnvName.MatchString(k) {
+				continue
+			}
+			text := envText(v)
+			if len(k)+1+len(text) >= maxEnvVar {
+				// exec would fail with "argument list too long"
+				delete(vals, k)
+				if tc.Log != nil {
+					fmt.Fprintf(tc.Log, "param %s is not in the script's environment: its value is %d bytes, over the %d KiB a variable may hold\n", k, len(text), maxEnvVar>>10)
+				}
+				continue
+			}
+			vals[k] = text
+		}
+	}
+	add(tc.Scope)
+	add(tc.Config)
+	for k, v := range tc.Env {
+		vals[k] = v
+	}
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+vals[k])
+	}
+	return out
+}
+
+// envText is a param's value in the environment: a string as is, anything
+// else as compact JSON (null is "null", as digdag writes it).
+func envText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return workflow.Format(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// shellSetting reads digdag's shell: setting (the task's key, else a param
+// of that name): the interpreter and its arguments, given the script file.
+// nil means /bin/sh -c.
+func shellSetting(tc *workflow.TaskContext) ([]string, error) {
+	v, ok := tc.Config["shell"]
+	if !ok {
+		v, ok = tc.Scope["shell"]
+	}
+	if !ok || v == nil {
+		return nil, nil
+	}
+	var out []string
+	switch x := v.(type) {
+	case string:
+		out = []string{x}
+	case []any:
+		for _, e := range x {
+			out = append(out, workflow.Format(e))
+		}
+	}
+	if len(out) == 0 || out[0] == "" {
+		return nil, fmt.Errorf("sh>: shell must be a list such as [bash] or [bash, -eu] (got %s)", workflow.Format(v))
+	}
+	return out, nil
+}
+
 // Validate implements workflow.Validator.
 func (s *Shell) Validate(tc *workflow.TaskContext) error {
+	if _, ok := tc.Config["shell"]; ok {
+		if tc.Task.K8s != nil {
+			return errors.New("sh>: shell: is not supported with _k8s (the pod runs the script with its image's sh)")
+		}
+		if _, err := shellSetting(tc); err != nil {
+			return err
+		}
+	}
 	if workflow.Format(tc.Command) == "" && !tc.Dynamic[""] {
 		return errShellCommand
+	}
+	if n := tc.Task.Env; n != nil {
+		if n.Kind != yaml.MappingNode {
+			return errors.New("_env must be a mapping of variable names to values")
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			// digdag: "Invalid _env key name"
+			if k := n.Content[i].Value; !validEnvName.MatchString(k) {
+				return fmt.Errorf("_env key %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", k)
+			}
+		}
 	}
 	if tc.Task.K8s != nil {
 		return checkPod(tc)
@@ -101,17 +221,29 @@ func (s *Shell) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 const outputDrain = 2 * time.Second
 
 func runLocal(ctx context.Context, tc *workflow.TaskContext, script string, grace time.Duration) (*workflow.Result, error) {
+	shell, err := shellSetting(tc)
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(shellPath, "-c", script)
+	if shell != nil {
+		// digdag's shell: runs the interpreter on a file holding the script
+		f, err := os.CreateTemp("", "tdctl-sh-*.sh")
+		if err != nil {
+			return nil, fmt.Errorf("sh>: %w", err)
+		}
+		defer os.Remove(f.Name())
+		_, err = f.WriteString(script)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sh>: %w", err)
+		}
+		cmd = exec.Command(shell[0], append(shell[1:], f.Name())...)
+	}
 	cmd.Dir = tc.Workflow.Dir
-	cmd.Env = os.Environ()
-	keys := make([]string, 0, len(tc.Env))
-	for k := range tc.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		cmd.Env = append(cmd.Env, k+"="+tc.Env[k])
-	}
+	cmd.Env = append(os.Environ(), ParamEnv(tc)...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("sh>: %w", err)

@@ -3,6 +3,7 @@ package operators
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,25 +22,77 @@ import (
 
 // Query is td>: it issues a query job, waits for it and stores
 // td.last_job_id, td.last_job.id, td.last_job.num_records (and
-// td.last_results with store_last_results: true).
+// td.last_results with store_last_results).
 //
-// Parameters: the command is a query file (relative to the workflow) or
-// empty with data: (inline SQL); database (default ${td.database}), engine
-// (presto|trino|hive, default ${td.engine} or presto), priority, job_retry,
-// engine_version, pool_name, result_url, result_connection +
-// result_settings, insert_into / create_table (append to / replace a table
-// in the same database), store_last_results, domain_key. Query text is
-// interpolated like the workflow. Without a domain_key one is derived from
-// the run, task and attempt, so a retried request never starts a second job.
+// The query is the file the command names (relative to the workflow),
+// data: under td>: (digdag's form), or query:/data: beside it. Settings are
+// read as digdag reads them: the task's own key, else the td.* default of
+// the same name (from _export, -p): database, engine (presto|trino|hive,
+// default presto), priority, job_retry, engine_version,
+// hive_engine_version, result_url, result_connection + result_settings,
+// insert_into / create_table (TABLE or DB.TABLE), presto_pool_name /
+// hive_pool_name (the one of the engine; pool_name as a tdctl shorthand),
+// download_file (the result as a CSV file with a header line, relative to
+// the workflow), preview (the first PreviewRows rows in the task log),
+// store_last_results (true or first: td.last_results is the first row;
+// all: a list of every row, at most MaxLastResults), domain_key. Query
+// text is interpolated like the workflow. Without a domain_key one is
+// derived from the run, task and attempt, so a retried request never
+// starts a second job.
 type Query struct{ Env *Env }
 
 // Defines implements workflow.Definer.
 func (q *Query) Defines(t *workflow.Task) []string {
 	out := []string{"td.last_job_id", "td.last_job"}
-	if n := t.Param("store_last_results"); n != nil && truthy(n.Value) {
+	if n := t.Param("store_last_results"); n != nil && lastResultsMode(n.Value) != "" {
 		out = append(out, "td.last_results")
 	}
 	return out
+}
+
+// Limits of td>'s result settings.
+const (
+	// MaxLastResults is the most rows store_last_results: all keeps; a
+	// bigger result fails the task (write it to a table or download_file).
+	MaxLastResults = 10_000
+	// PreviewRows is how many rows preview: true logs.
+	PreviewRows = 20
+)
+
+// lastResultsMode reads store_last_results: "first" (true, first), "all",
+// "" (false, absent) or "?" (anything else).
+func lastResultsMode(s string) string {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "false", "no", "off", "n":
+		return ""
+	case "first":
+		return "first"
+	case "all":
+		return "all"
+	}
+	if truthy(s) {
+		return "first"
+	}
+	return "?"
+}
+
+// setting is a td> setting as digdag reads it: the task's own key, else
+// the td.* param of the same name (from _export or -p).
+func setting(tc *workflow.TaskContext, key string) any {
+	if v, ok := tc.Config[key]; ok && v != nil {
+		return v
+	}
+	if v, ok := tc.Scope.Get("td." + key); ok && v != nil {
+		return v
+	}
+	return nil
+}
+
+func settingString(tc *workflow.TaskContext, key string) string {
+	if v := setting(tc, key); v != nil {
+		return workflow.Format(v)
+	}
+	return ""
 }
 
 func scopeString(s workflow.Scope, name string) string {
@@ -50,8 +103,8 @@ func scopeString(s workflow.Scope, name string) string {
 }
 
 func intParam(tc *workflow.TaskContext, key string) (*int, error) {
-	v, ok := tc.Config[key]
-	if !ok || v == nil {
+	v := setting(tc, key)
+	if v == nil {
 		return nil, nil
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(workflow.Format(v)))
@@ -74,6 +127,19 @@ func queryFileError(file string, err error) error {
 // or data:/query: inline, interpolated with the task's params.
 func QueryText(tc *workflow.TaskContext) (string, error) {
 	var raw string
+	if nested, ok := tc.Command.(map[string]any); ok {
+		// td>: {data: ...}: digdag's inline query
+		for k := range nested {
+			if k != "data" {
+				return "", fmt.Errorf("td>: %s under td>: is not read; td>: takes a query file name, or data: with the SQL", k)
+			}
+		}
+		raw = workflow.Format(nested["data"])
+		if strings.TrimSpace(raw) == "" {
+			return "", errors.New("td>: the query is empty")
+		}
+		return raw, nil
+	}
 	file := workflow.Format(tc.Command)
 	switch {
 	case tc.Dynamic[""] || tc.Dynamic["data"] || tc.Dynamic["query"]:
@@ -108,7 +174,7 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 	case tc.String("query") != "":
 		raw = tc.String("query")
 	default:
-		return "", errors.New("td> needs a query: td>: queries/file.sql, or td>: with data: SELECT ...")
+		return "", errors.New("td> needs a query: td>: queries/file.sql, or data: SELECT ... indented under td>:")
 	}
 	if strings.TrimSpace(raw) == "" {
 		return "", errors.New("td>: the query is empty")
@@ -119,6 +185,19 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 // Validate implements workflow.Validator: the checks of request, on the
 // settings written literally.
 func (q *Query) Validate(tc *workflow.TaskContext) error {
+	var text string // the query file, whose ${...} may use the task's keys
+	if f, ok := tc.Command.(string); ok && f != "" && !tc.Dynamic[""] {
+		p := f
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(tc.Workflow.Dir, p)
+		}
+		if b, err := os.ReadFile(p); err == nil && len(b) < 1<<20 {
+			text = string(b)
+		}
+	}
+	if err := tdSpec.check(tc.Task, text); err != nil {
+		return err
+	}
 	_, err := q.request(tc)
 	return err
 }
@@ -208,15 +287,8 @@ func (q *Query) await(ctx context.Context, tc *workflow.TaskContext, c *td.Clien
 	}
 	lastJob := map[string]any{"id": job.ID, "status": job.Status, "num_records": nullableInt(job.NumRecords)}
 	res.Store = map[string]any{"td.last_job_id": job.ID, "td.last_job": lastJob}
-	if truthy(workflow.Format(tc.Config["store_last_results"])) {
-		first, err := firstRow(ctx, c, job)
-		if err != nil {
-			return res, fmt.Errorf("td>: store_last_results: %w", err)
-		}
-		res.Store["td.last_results"] = first
-		// each query's row replaces the last one's whole (digdag resets
-		// td.last_results before storing it)
-		res.Reset = []string{"td.last_results"}
+	if err := q.results(ctx, tc, c, job, res); err != nil {
+		return res, err
 	}
 	return res, nil
 }
@@ -230,48 +302,78 @@ func (q *Query) request(tc *workflow.TaskContext) (*td.IssueRequest, error) {
 		return nil, err
 	}
 	validating := tc.Dynamic != nil
-	db := tc.String("database")
-	if db == "" {
-		db = scopeString(tc.Scope, "td.database")
-	}
+	db := settingString(tc, "database")
 	if db == "" && !validating {
 		return nil, errors.New("td>: no database: add database: NAME or _export: {td: {database: NAME}}")
 	}
-	engine := tc.String("engine")
-	if engine == "" {
-		engine = scopeString(tc.Scope, "td.engine")
+	engine := settingString(tc, "engine")
+	engineVersion := settingString(tc, "engine_version")
+	if strings.EqualFold(engine, "hive") && settingString(tc, "hive_engine_version") != "" {
+		engineVersion = settingString(tc, "hive_engine_version")
+	}
+	// digdag reads the pool of the query's engine: presto_pool_name or
+	// hive_pool_name
+	pool := settingString(tc, strings.ToLower(engineName(engine))+"_pool_name")
+	if strings.EqualFold(engine, "trino") && pool == "" {
+		pool = settingString(tc, "presto_pool_name")
+	}
+	if pool == "" {
+		pool = settingString(tc, "pool_name")
 	}
 	req := &td.IssueRequest{Type: engine, Database: db, Query: sql,
-		EngineVersion: tc.String("engine_version"), PoolName: tc.String("pool_name"), Result: tc.String("result_url")}
+		EngineVersion: engineVersion, PoolName: pool, Result: settingString(tc, "result_url")}
 	if req.Priority, err = intParam(tc, "priority"); err != nil {
 		return nil, fmt.Errorf("td>: %w", err)
 	}
 	if req.RetryLimit, err = intParam(tc, "job_retry"); err != nil {
 		return nil, fmt.Errorf("td>: %w", err)
 	}
-	if tc.Has("result_connection") {
-		if tc.Has("result_url") {
+	has := func(key string) bool { return settingString(tc, key) != "" || tc.Dynamic[key] }
+	if has("result_connection") {
+		if has("result_url") {
 			return nil, errors.New("td>: give result_url or result_connection, not both")
 		}
-		target, err := connectionTarget(tc.String("result_connection"), tc.Config["result_settings"])
+		target, err := connectionTarget(settingString(tc, "result_connection"), setting(tc, "result_settings"))
 		if err != nil {
 			return nil, fmt.Errorf("td>: %w", err)
 		}
 		req.ResultConnection = target
 	}
-	if tc.Has("insert_into") && tc.Has("create_table") {
+	if has("insert_into") && has("create_table") {
 		return nil, errors.New("td>: give insert_into (append) or create_table (replace), not both")
 	}
-	if tc.Has("result_settings") && !tc.Has("result_connection") {
+	if has("result_settings") && !has("result_connection") {
 		return nil, errors.New("td>: result_settings needs result_connection (a result_url carries its options in the URL)")
+	}
+	if has("download_file") && (has("insert_into") || has("create_table")) {
+		return nil, errors.New("td>: download_file cannot be combined with insert_into or create_table (their query returns no rows)")
+	}
+	if m := lastResultsMode(settingString(tc, "store_last_results")); m == "?" && !tc.Dynamic["store_last_results"] {
+		return nil, fmt.Errorf("td>: store_last_results must be true, first, all or false (got %q)", settingString(tc, "store_last_results"))
+	}
+	if v := settingString(tc, "preview"); v != "" && !tc.Dynamic["preview"] {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("td>: preview must be true or false (got %q)", v)
+		}
 	}
 	for _, key := range []string{"insert_into", "create_table"} {
 		mode := map[string]string{"insert_into": "append", "create_table": "replace"}[key]
-		if tc.Has(key) {
-			if tc.Has("result_url") || tc.Has("result_connection") {
+		if has(key) {
+			if has("result_url") || has("result_connection") {
 				return nil, fmt.Errorf("td>: %s cannot be combined with result_url or result_connection", key)
 			}
-			req.Result = fmt.Sprintf("td://@/%s/%s?mode=%s", db, tc.String(key), mode)
+			table, tdb := settingString(tc, key), db
+			// digdag's TableParam: TABLE, or DATABASE.TABLE
+			if d, t, ok := strings.Cut(table, "."); ok {
+				if d == "" || t == "" || strings.Contains(t, ".") {
+					return nil, fmt.Errorf("td>: %s must be TABLE or DATABASE.TABLE (got %q)", key, table)
+				}
+				tdb, table = d, t
+			}
+			if tdb == "" {
+				tdb = "${td.database}"
+			}
+			req.Result = fmt.Sprintf("td://@/%s/%s?mode=%s", tdb, table, mode)
 		}
 	}
 	req.DomainKey = tc.String("domain_key")
@@ -333,26 +435,174 @@ func derivedKey(tc *workflow.TaskContext) string {
 	return "tdctl-wf-" + hex.EncodeToString(h[:12])
 }
 
-func firstRow(ctx context.Context, c *td.Client, job *td.Job) (map[string]any, error) {
+// results does what a finished job's rows are wanted for:
+// store_last_results, download_file and preview, reading them once.
+func (q *Query) results(ctx context.Context, tc *workflow.TaskContext, c *td.Client, job *td.Job, res *workflow.Result) error {
+	mode := lastResultsMode(settingString(tc, "store_last_results"))
+	file := settingString(tc, "download_file")
+	preview, _ := strconv.ParseBool(settingString(tc, "preview"))
+	if mode == "" && file == "" && !preview {
+		return nil
+	}
 	rr, err := c.Results.Rows(ctx, job.ID)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("td>: reading the result of job %s: %w", job.ID, err)
 	}
 	defer rr.Close()
-	row, err := rr.Next()
-	if err == io.EOF {
-		return map[string]any{}, nil
+	var csvOut *csvFile
+	if file != "" {
+		if csvOut, err = createCSV(tc, file); err != nil {
+			return err
+		}
+		defer csvOut.abort()
 	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]any{}
-	for i, col := range rr.Columns() {
-		if i < len(row) {
-			out[col.Name] = row[i]
+	var cols []string
+	var all []any
+	var first map[string]any
+	n := 0
+	for {
+		row, err := rr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("td>: reading the result of job %s: %w", job.ID, err)
+		}
+		if cols == nil {
+			for _, col := range rr.Columns() {
+				cols = append(cols, col.Name)
+			}
+			if csvOut != nil {
+				if err := csvOut.w.Write(cols); err != nil {
+					return csvOut.fail(err)
+				}
+			}
+			if preview {
+				fmt.Fprintln(tc.Log, strings.Join(cols, "\t"))
+			}
+		}
+		obj := map[string]any{}
+		for i, name := range cols {
+			if i < len(row) {
+				obj[name] = row[i]
+			}
+		}
+		if n == 0 {
+			first = obj
+		}
+		if mode == "all" {
+			if n >= MaxLastResults {
+				return fmt.Errorf("td>: store_last_results: all keeps at most %d rows and job %s returned more: write the result to a table (insert_into) or a file (download_file)", MaxLastResults, job.ID)
+			}
+			all = append(all, obj)
+		}
+		if csvOut != nil {
+			if err := csvOut.w.Write(csvRecord(row)); err != nil {
+				return csvOut.fail(err)
+			}
+		}
+		if preview && n < PreviewRows {
+			fmt.Fprintln(tc.Log, strings.Join(csvRecord(row), "\t"))
+		}
+		n++
+		if mode != "all" && csvOut == nil && (!preview || n >= PreviewRows) {
+			break // nothing more to read
 		}
 	}
-	return out, nil
+	if preview && n >= PreviewRows {
+		fmt.Fprintf(tc.Log, "(preview: first %d rows)\n", PreviewRows)
+	}
+	if csvOut != nil {
+		if err := csvOut.commit(); err != nil {
+			return err
+		}
+		fmt.Fprintf(tc.Log, "downloaded %d rows to %s\n", n, file)
+	}
+	switch mode {
+	case "first":
+		if first == nil {
+			first = map[string]any{}
+		}
+		res.Store["td.last_results"] = first
+	case "all":
+		if all == nil {
+			all = []any{}
+		}
+		res.Store["td.last_results"] = all
+	}
+	if mode != "" {
+		// each query's results replace the last one's whole (digdag resets
+		// td.last_results before storing it)
+		res.Reset = []string{"td.last_results"}
+	}
+	return nil
+}
+
+// csvRecord is a row as CSV fields: null is empty, strings as they are,
+// anything else as JSON text.
+func csvRecord(row []any) []string {
+	out := make([]string, len(row))
+	for i, v := range row {
+		switch x := v.(type) {
+		case nil:
+		case string:
+			out[i] = x
+		default:
+			out[i] = workflow.Format(x)
+		}
+	}
+	return out
+}
+
+// csvFile is download_file's output: written to a temporary file in the
+// same directory and renamed into place only when the whole result is in,
+// so a failed task never leaves half a file.
+type csvFile struct {
+	f    *os.File
+	w    *csv.Writer
+	path string
+	name string
+	done bool
+}
+
+func createCSV(tc *workflow.TaskContext, name string) (*csvFile, error) {
+	p := name
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(tc.Workflow.Dir, p)
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("td>: download_file %s: %w", name, err)
+	}
+	return &csvFile{f: f, w: csv.NewWriter(f), path: p, name: name}, nil
+}
+
+func (c *csvFile) fail(err error) error {
+	return fmt.Errorf("td>: download_file %s: %w", c.name, err)
+}
+
+func (c *csvFile) commit() error {
+	c.w.Flush()
+	err := c.w.Error()
+	if cerr := c.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(c.f.Name(), c.path)
+	}
+	if err != nil {
+		os.Remove(c.f.Name())
+		return c.fail(err)
+	}
+	c.done = true
+	return nil
+}
+
+func (c *csvFile) abort() {
+	if !c.done {
+		c.f.Close()
+		os.Remove(c.f.Name())
+	}
 }
 
 // connectionTarget turns a connection name or numeric id plus settings
@@ -390,6 +640,9 @@ type ResultExport struct{ Env *Env }
 // Validate implements workflow.Validator: the checks of target, on the
 // settings written literally.
 func (e *ResultExport) Validate(tc *workflow.TaskContext) error {
+	if err := resultExportSpec.check(tc.Task, ""); err != nil {
+		return err
+	}
 	_, err := exportTarget(tc)
 	return err
 }

@@ -40,7 +40,7 @@ import (
 
 func init() {
 	paramstore.Register(paramstore.Backend{
-		Name: "postgres", Schemes: []string{"postgres", "postgresql"}, Example: "postgres://user@host/db",
+		Name: "postgres", Shared: true, Schemes: []string{"postgres", "postgresql"}, Example: "postgres://user@host/db",
 		Open: func(ctx context.Context, u *url.URL) (driver.Driver, error) {
 			d, err := Open(ctx, u.String())
 			if err != nil {

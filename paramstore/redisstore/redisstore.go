@@ -36,7 +36,7 @@ import (
 
 func init() {
 	paramstore.Register(paramstore.Backend{
-		Name: "redis", Schemes: []string{"redis", "rediss"}, Example: "redis://host:6379/0",
+		Name: "redis", Shared: true, Schemes: []string{"redis", "rediss"}, Example: "redis://host:6379/0",
 		Open: func(ctx context.Context, u *url.URL) (driver.Driver, error) {
 			d, err := Open(ctx, u.String())
 			if err != nil {
