@@ -1,4 +1,4 @@
-// Package workflowcmd implements `tdctl workflow run|check|logs`: digdag
+// Package workflowcmd implements `tdctl workflow run|check|logs|ui`: digdag
 // .dig files run by the workflow package over the shared operators.
 package workflowcmd
 
@@ -57,7 +57,7 @@ type Options struct {
 	PodRunner func(kubeconfig, context string) (*k8sexec.Runner, error)
 }
 
-// NewCmdWorkflow returns `tdctl workflow` with run, check and logs.
+// NewCmdWorkflow returns `tdctl workflow` with run, check, logs and ui.
 func NewCmdWorkflow(f *factory.Factory, deps func(*Options)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "workflow <command>",
@@ -91,7 +91,7 @@ Every task's output goes to its own log under the run directory; the run ends wi
 		}
 		return o
 	}
-	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil))
+	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil), newCmdUI(opts(), nil))
 	return cmd
 }
 
