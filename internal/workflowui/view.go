@@ -41,10 +41,19 @@ type runView struct {
 	Tasks        int // tasks (attempts merged)
 	Failed       int
 	FirstFailure string // the anchor of the task that failed first
+	// FailedTasks are the failed tasks, full paths, in tree order (the
+	// summary lists the first MaxListed).
+	FailedTasks []*row
 	FailedOnly   bool
 	Started      string
 	Duration     string
 }
+
+// MaxListed is how many failed tasks a run's summary lists by name.
+const MaxListed = 5
+
+// Listed is the failed tasks the summary names.
+func (v *runView) Listed() []*row { return v.FailedTasks[:min(len(v.FailedTasks), MaxListed)] }
 
 // failed reports whether a task's final state is a failure.
 func failed(state string) bool {
@@ -145,10 +154,9 @@ func buildRunView(sum *workflow.Summary, failedOnly bool, now time.Time) *runVie
 				if e := last.StartedAt.Add(last.Duration); v.FirstFailure == "" || e.Before(firstEnd) {
 					v.FirstFailure, firstEnd = n.id, e
 				}
-				if failedOnly {
-					r.Name, r.Depth = sum.Tasks[r.Log].Path, 0
-					v.Rows = append(v.Rows, r)
-				}
+				fr := *r
+				fr.Name, fr.Depth = sum.Tasks[r.Log].Path, 0
+				v.FailedTasks = append(v.FailedTasks, &fr)
 			}
 		}
 		for _, c := range n.children {
@@ -169,7 +177,7 @@ func buildRunView(sum *workflow.Summary, failedOnly bool, now time.Time) *runVie
 			}
 		}
 		if !start.IsZero() {
-			r.Start, r.Duration = clock(start), dur(end.Sub(start))
+			r.Start, r.Duration = start.Local().Format("15:04:05"), dur(end.Sub(start))
 		}
 		return r.State, start, end, tasks
 	}
@@ -177,13 +185,7 @@ func buildRunView(sum *workflow.Summary, failedOnly bool, now time.Time) *runVie
 		walk(c)
 	}
 	if failedOnly { // only the failed tasks, no groups
-		keep := v.Rows[:0]
-		for _, r := range v.Rows {
-			if r.Log >= 0 && failed(r.State) {
-				keep = append(keep, r)
-			}
-		}
-		v.Rows = keep
+		v.Rows = v.FailedTasks
 	}
 	return v
 }
