@@ -190,4 +190,3 @@ func uniq(in []string) []string {
 }
 
 func itoa(i int) string { return strconvItoa(i) }
-

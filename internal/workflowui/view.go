@@ -44,9 +44,9 @@ type runView struct {
 	// FailedTasks are the failed tasks, full paths, in tree order (the
 	// summary lists the first MaxListed).
 	FailedTasks []*row
-	FailedOnly   bool
-	Started      string
-	Duration     string
+	FailedOnly  bool
+	Started     string
+	Duration    string
 }
 
 // MaxListed is how many failed tasks a run's summary lists by name.
