@@ -32,8 +32,19 @@ type Source interface {
 	Runs() ([]*workflow.Summary, error)
 	// Run reads one run's record ("latest": the newest).
 	Run(id string) (*workflow.Summary, error)
-	// Log opens one task's log, secrets masked.
-	Log(rec *workflow.TaskRecord) (io.ReadCloser, error)
+	// Log opens one task's log, secrets masked, and gives its size in
+	// bytes; tail > 0 reads only the lines that start in its last tail
+	// bytes.
+	Log(rec *workflow.TaskRecord, tail int64) (io.ReadCloser, int64, error)
+}
+
+// Stamper is a Source that can tell cheaply whether a run changed: a live
+// page re-renders only when Stamp changes (and every few seconds anyway,
+// to see a run whose process died).
+type Stamper interface {
+	// Stamp changes when run id's record, or the log of its task n
+	// (n >= 0), changes.
+	Stamp(id string, n int) string
 }
 
 // Options configure the handler.
@@ -240,43 +251,18 @@ type logText struct {
 }
 
 func (s *server) readLog(rec *workflow.TaskRecord, max int64) logText {
-	rc, err := s.o.Source.Log(rec)
+	rc, size, err := s.o.Source.Log(rec, max)
 	if err != nil {
 		return logText{Err: s.o.Mask(err.Error())}
 	}
 	defer rc.Close()
-	t := &tail{max: max}
-	n, err := io.Copy(t, rc)
-	lt := logText{Text: t.String(), Size: n, Truncated: n > int64(len(t.String()))}
+	var b strings.Builder
+	_, err = io.Copy(&b, io.LimitReader(rc, 2*max)) // masking may lengthen lines
+	lt := logText{Text: b.String(), Size: size, Truncated: size > max}
 	if err != nil {
 		lt.Err = s.o.Mask(err.Error())
 	}
 	return lt
-}
-
-// tail keeps the last max bytes written to it, from a line start when it can.
-type tail struct {
-	max int64
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if int64(len(t.buf)) > 2*t.max {
-		t.buf = append(t.buf[:0], t.buf[int64(len(t.buf))-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	b := t.buf
-	if int64(len(b)) > t.max {
-		b = b[int64(len(b))-t.max:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < len(b)-1 {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
 }
 
 type taskView struct {
@@ -326,7 +312,7 @@ func (s *server) taskLogText(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rc, err := s.o.Source.Log(sum.Tasks[n])
+	rc, _, err := s.o.Source.Log(sum.Tasks[n], 0)
 	if err != nil {
 		s.fail(w, http.StatusNotFound, err)
 		return
@@ -380,8 +366,26 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	tick := time.NewTicker(s.o.Interval)
 	defer tick.Stop()
-	last := ""
+	last, lastStamp, lastRender := "", "", time.Time{}
+	stamper, _ := s.o.Source.(Stamper)
+	n := -1
+	if q.Get("view") == "task" {
+		n, _ = strconv.Atoi(q.Get("n"))
+	}
 	for {
+		if stamper != nil {
+			stamp := stamper.Stamp(id, n)
+			if stamp == lastStamp && stamp != "" && time.Since(lastRender) < 5*time.Second {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-tick.C:
+				}
+				continue
+			}
+			lastStamp = stamp
+		}
+		lastRender = time.Now()
 		parts, done, err := s.fragments(id, q)
 		if err != nil {
 			fmt.Fprintf(w, "event: failure\ndata: %s\n\n", jsonString(s.o.Mask(err.Error())))

@@ -91,7 +91,7 @@ func logsRun(o *logsOptions) error {
 		if len(recs) > 1 {
 			fmt.Fprintf(o.IO.Out, "==> %s (%s, %s) <==\n", rec.Path, rec.State, rec.Duration.Round(time.Millisecond))
 		}
-		f, err := runs.Log(rec)
+		f, _, err := runs.Log(rec, 0)
 		if err != nil {
 			return cmdutil.NewFlagError(fmt.Errorf("task log: %w", err))
 		}

@@ -2,6 +2,8 @@ package workflowcmd
 
 import (
 	"bufio"
+	"fmt"
+	"path/filepath"
 	"io"
 	"os"
 
@@ -49,14 +51,34 @@ func (l LocalRuns) Runs() ([]*workflow.Summary, error) {
 	return out, nil
 }
 
-// Log opens a task's log; every line read from it is masked with the
-// process's known secrets (the runner masked the file as it wrote it).
-func (l LocalRuns) Log(rec *workflow.TaskRecord) (io.ReadCloser, error) {
+// Log opens a task's log and returns it with its size in bytes; every line
+// read from it is masked with the process's known secrets (the runner
+// masked the file as it wrote it). With tail > 0 only the lines that start
+// in its last tail bytes are read.
+func (l LocalRuns) Log(rec *workflow.TaskRecord, tail int64) (io.ReadCloser, int64, error) {
 	f, err := os.Open(rec.Log)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return &maskedLog{f: f, r: bufio.NewReaderSize(f, 64<<10)}, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	if tail > 0 && st.Size() > tail {
+		if _, err := f.Seek(st.Size()-tail-1, io.SeekStart); err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+		// the byte before the window: a newline there means the window
+		// starts a line, else the partial line is skipped
+		if _, err := r.ReadString('\n'); err != nil && err != io.EOF {
+			f.Close()
+			return nil, 0, err
+		}
+	}
+	return &maskedLog{f: f, r: r}, st.Size(), nil
 }
 
 // maskedLog is a log read line by line, each line masked.
@@ -82,3 +104,20 @@ func (m *maskedLog) Read(p []byte) (int, error) {
 }
 
 func (m *maskedLog) Close() error { return m.f.Close() }
+
+// Stamp changes when a run's record, or the log of its task n (n >= 0),
+// changes on disk: a live page re-reads the run only then.
+func (l LocalRuns) Stamp(id string, n int) string {
+	stamp := ""
+	if st, err := os.Stat(filepath.Join(l.Dir, id, "summary.json")); err == nil {
+		stamp = fmt.Sprint(st.ModTime().UnixNano(), st.Size())
+	}
+	if n >= 0 {
+		if sum, err := workflow.LoadSummary(l.Dir, id); err == nil && n < len(sum.Tasks) {
+			if st, err := os.Stat(sum.Tasks[n].Log); err == nil {
+				stamp += fmt.Sprint(" ", st.ModTime().UnixNano(), st.Size())
+			}
+		}
+	}
+	return stamp
+}
