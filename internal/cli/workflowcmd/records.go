@@ -3,9 +3,9 @@ package workflowcmd
 import (
 	"bufio"
 	"fmt"
-	"path/filepath"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/workflow"
