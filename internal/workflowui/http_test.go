@@ -154,6 +154,9 @@ func TestEventsStreamUntilTheRunEnds(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	taskResp, err := http.Get(base + "/runs/" + id + "/events?view=task&n=1") // the waiting task's log page
+	require.NoError(t, err)
+	defer taskResp.Body.Close()
 	require.NoError(t, os.WriteFile(flag, nil, 0o600))
 	require.NoError(t, <-done)
 	done <- nil // for the cleanup
@@ -166,6 +169,13 @@ func TestEventsStreamUntilTheRunEnds(t *testing.T) {
 	last := s[strings.LastIndex(s, "event: update"):]
 	assert.Contains(t, last, `id=\"run-state\"`)
 	assert.Contains(t, last, `st-success\" id=\"run-state\"\u003esuccess`)
+	all, err = io.ReadAll(taskResp.Body)
+	require.NoError(t, err)
+	s = string(all)
+	assert.True(t, strings.HasSuffix(s, "event: done\ndata: {}\n\n"))
+	last = s[strings.LastIndex(s, "event: update"):]
+	assert.Contains(t, last, "the file is here", "the task's log as it ends")
+	assert.Contains(t, last, `id=\"task-state\"\u003esuccess`)
 }
 
 // taskOf is the task-NNN a fixture task's lines name: +wf+...+load_140#2 is task-140.

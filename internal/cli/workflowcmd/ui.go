@@ -61,7 +61,7 @@ the URL). The UI has no login: serving it on any other address needs --allow-rem
 func checkLoopback(ctx context.Context, addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return cmdutil.FlagErrorf("--addr %q: expected HOST:PORT, e.g. 127.0.0.1:8080", addr)
+		return cmdutil.FlagErrorf("invalid --addr %q: expected HOST:PORT, e.g. 127.0.0.1:8080 or 127.0.0.1:0", addr)
 	}
 	refuse := cmdutil.FlagErrorf("--addr %s is not a loopback address and the UI has no login (anyone who can reach it reads every run's logs): pass --allow-remote to serve it there anyway", addr)
 	if host == "" {

@@ -71,5 +71,5 @@ func TestCheckLoopback(t *testing.T) {
 	}
 	err := checkLoopback(context.Background(), "8080")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `--addr "8080": expected HOST:PORT`)
+	assert.Contains(t, err.Error(), `invalid --addr "8080": expected HOST:PORT`)
 }

@@ -75,7 +75,8 @@ scope before the group and are merged in declaration order when all are done. Ea
 iteration has its own scope: a param_get> inside one binds the value for that iteration only.
 
 Every task's output goes to its own log under the run directory; the run ends with a summary
-(task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again.`,
+(task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again,
+'tdctl workflow ui' as a web page.`,
 	}
 	opts := func() *Options {
 		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore}
