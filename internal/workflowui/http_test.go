@@ -48,6 +48,7 @@ func TestRunPages(t *testing.T) {
 	code, body = get(t, base+"/runs/"+sum.RunID+"?failed=1")
 	require.Equal(t, 200, code)
 	assert.Equal(t, 2, strings.Count(body, `class="task"`))
+	assert.Len(t, regexp.MustCompile(`</span></td><td>\d\d:\d\d:\d\d</td><td>[0-9.]+(ms|s|µs)</td>`).FindAllString(body, -1), 2, "the failed rows show their start and duration")
 	var names []string
 	for _, m := range regexp.MustCompile(`class="task-link" href="[^"]+">([^<]+)<`).FindAllStringSubmatch(body, -1) {
 		names = append(names, taskOf(html.UnescapeString(m[1])))

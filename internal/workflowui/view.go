@@ -154,9 +154,7 @@ func buildRunView(sum *workflow.Summary, failedOnly bool, now time.Time) *runVie
 				if e := last.StartedAt.Add(last.Duration); v.FirstFailure == "" || e.Before(firstEnd) {
 					v.FirstFailure, firstEnd = n.id, e
 				}
-				fr := *r
-				fr.Name, fr.Depth = sum.Tasks[r.Log].Path, 0
-				v.FailedTasks = append(v.FailedTasks, &fr)
+				v.FailedTasks = append(v.FailedTasks, r) // copied with its full path below
 			}
 		}
 		for _, c := range n.children {
@@ -183,6 +181,11 @@ func buildRunView(sum *workflow.Summary, failedOnly bool, now time.Time) *runVie
 	}
 	for _, c := range root.children {
 		walk(c)
+	}
+	for i, r := range v.FailedTasks { // rows complete now: copies named by their full path
+		fr := *r
+		fr.Name, fr.Depth = sum.Tasks[r.Log].Path, 0
+		v.FailedTasks[i] = &fr
 	}
 	if failedOnly { // only the failed tasks, no groups
 		v.Rows = v.FailedTasks
