@@ -47,9 +47,14 @@ type redactRegexps struct {
 // key=value or JSON form. It is the one redaction used by every error, log
 // line and printer in tdctl.
 func Redact(s string) string {
-	if s == "" {
+	if s == "" || !mayHoldSecret(s) {
 		return s
 	}
+	return redactAll(s)
+}
+
+// redactAll applies every pattern of Redact.
+func redactAll(s string) string {
 	r := rx()
 	s = r.tdURLUser.ReplaceAllString(s, "${1}"+Mask+"@")
 	s = r.urlPassword.ReplaceAllStringFunc(s, func(m string) string {

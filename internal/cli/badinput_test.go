@@ -187,6 +187,10 @@ var badInputs = []badInput{
 		msg: `workflow failed (run RUN): td>: no database: add database: NAME or _export: {td: {database: NAME}}`},
 	{input: "`tdctl workflow logs nope`", args: []string{"workflow", "logs", "nope"}, code: 1,
 		msg: `workflow: run nope not found in ~/runs (list runs with: ls ~/runs) (see 'tdctl workflow logs --help')`},
+	{input: "`tdctl workflow ui --addr 0.0.0.0:8080`", args: []string{"workflow", "ui", "--addr", "0.0.0.0:8080"}, code: 1,
+		msg: `--addr 0.0.0.0:8080 is not a loopback address and the UI has no login (anyone who can reach it reads every run's logs): pass --allow-remote to serve it there anyway (see 'tdctl workflow ui --help')`},
+	{input: "`tdctl workflow ui --addr :8080`", args: []string{"workflow", "ui", "--addr", ":8080"}, code: 1,
+		msg: `--addr :8080 is not a loopback address and the UI has no login (anyone who can reach it reads every run's logs): pass --allow-remote to serve it there anyway (see 'tdctl workflow ui --help')`},
 	// Kubernetes
 	{input: "`tdctl k8s run -- echo`", args: []string{"k8s", "run", "--", "echo"}, code: 1,
 		msg: "--image is required, e.g. --image python:3.13-slim (see 'tdctl k8s run --help')"},

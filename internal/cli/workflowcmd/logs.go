@@ -3,7 +3,6 @@ package workflowcmd
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -72,7 +71,8 @@ func logsRun(o *logsOptions) error {
 			return cmdutil.NewConfigError(err)
 		}
 	}
-	sum, err := workflow.LoadSummary(dir, o.Run)
+	runs := LocalRuns{Dir: dir}
+	sum, err := runs.Run(o.Run)
 	if err != nil {
 		return cmdutil.NewFlagError(err)
 	}
@@ -91,7 +91,7 @@ func logsRun(o *logsOptions) error {
 		if len(recs) > 1 {
 			fmt.Fprintf(o.IO.Out, "==> %s (%s, %s) <==\n", rec.Path, rec.State, rec.Duration.Round(time.Millisecond))
 		}
-		f, err := os.Open(rec.Log)
+		f, _, err := runs.Log(rec, 0)
 		if err != nil {
 			return cmdutil.NewFlagError(fmt.Errorf("task log: %w", err))
 		}

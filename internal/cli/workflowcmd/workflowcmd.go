@@ -1,4 +1,4 @@
-// Package workflowcmd implements `tdctl workflow run|check|logs`: digdag
+// Package workflowcmd implements `tdctl workflow run|check|logs|ui`: digdag
 // .dig files run by the workflow package over the shared operators.
 package workflowcmd
 
@@ -57,7 +57,7 @@ type Options struct {
 	PodRunner func(kubeconfig, context string) (*k8sexec.Runner, error)
 }
 
-// NewCmdWorkflow returns `tdctl workflow` with run, check and logs.
+// NewCmdWorkflow returns `tdctl workflow` with run, check, logs and ui.
 func NewCmdWorkflow(f *factory.Factory, deps func(*Options)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "workflow <command>",
@@ -78,7 +78,8 @@ scope before the group and are merged in declaration order when all are done. Ea
 iteration has its own scope: a param_get> inside one binds the value for that iteration only.
 
 Every task's output goes to its own log under the run directory; the run ends with a summary
-(task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again.`,
+(task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again,
+'tdctl workflow ui' as a web page.`,
 	}
 	opts := func() *Options {
 		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore}
@@ -94,7 +95,7 @@ Every task's output goes to its own log under the run directory; the run ends wi
 		}
 		return o
 	}
-	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil))
+	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil), newCmdUI(opts(), nil))
 	return cmd
 }
 
