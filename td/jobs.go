@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tdctl/tdctl/internal/backoff"
 )
 
 // JobsService issues and follows query jobs.
@@ -633,11 +635,11 @@ func (s *JobsService) Wait(ctx context.Context, id string, opts *WaitOptions) (*
 		deadline = time.Now().Add(o.Timeout)
 	}
 	rereads := max(3, s.client.retry.MaxRetries)
-	delay := o.MinDelay
+	polls := 0        // statuses read that said "not finished yet"
 	last := "unknown" // the last status seen, for the timeout message
 	bad := 0          // unusable or disagreeing reads in a row
 	for {
-		wait := delay
+		wait := backoff.Exp(o.MinDelay, o.MaxDelay, polls)
 		st, err := s.Status(ctx, id)
 		var pe *ProtocolError
 		switch {
@@ -653,7 +655,7 @@ func (s *JobsService) Wait(ctx context.Context, id string, opts *WaitOptions) (*
 			}
 			if !st.Finished() {
 				bad = 0
-				delay = min(delay*2, o.MaxDelay)
+				polls++
 				break
 			}
 			job, err := s.Show(ctx, id)

@@ -20,6 +20,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/tdctl/tdctl/internal/backoff"
 	"github.com/tdctl/tdctl/td"
 )
 
@@ -425,16 +426,14 @@ func (ru *run) task(ctx context.Context, t *Task, parent Scope, path string) (ma
 // as digdag's RetryControl computes it: interval, or with interval_type
 // exponential interval × 2^(attempt-1), capped at max_interval.
 func (t *Task) retryWait(attempt int) time.Duration {
-	d := t.RetryInterval
-	if t.RetryExponential {
-		for i := 1; i < attempt && d < 365*24*time.Hour; i++ {
-			d *= 2
-		}
-		if t.RetryMaxInterval > 0 {
-			d = min(d, t.RetryMaxInterval)
-		}
+	if !t.RetryExponential {
+		return t.RetryInterval
 	}
-	return d
+	limit := t.RetryMaxInterval
+	if limit <= 0 {
+		limit = 365 * 24 * time.Hour // no max_interval: a bound all the same
+	}
+	return backoff.Exp(t.RetryInterval, limit, attempt-1)
 }
 
 func (ru *run) sleep(ctx context.Context, d time.Duration) error {
