@@ -33,6 +33,9 @@ type ResultFlags struct {
 	Format       string
 	File         string
 	ColumnHeader bool
+	// Parallel is --parallel: concurrent range requests (0: chosen from the
+	// result's size).
+	Parallel int
 }
 
 // AddResultFlags registers -f, -o and -c.
@@ -40,6 +43,7 @@ func AddResultFlags(cmd *cobra.Command, r *ResultFlags) {
 	cmd.Flags().StringVarP(&r.Format, "format", "f", "", "result format: table|tsv|csv|json|jsonl|msgpack.gz (default: table on a terminal, tsv otherwise)")
 	cmd.Flags().StringVarP(&r.File, "output", "o", "", "write the result to `FILE` instead of stdout (written whole or not at all; - is stdout)")
 	cmd.Flags().BoolVarP(&r.ColumnHeader, "column-header", "c", false, "print the column names first (tsv and csv)")
+	cmd.Flags().IntVar(&r.Parallel, "parallel", 0, fmt.Sprintf("download over `N` concurrent range requests, 1 to %d (default: %d above 64 MiB, else 1)", td.MaxParallel, 4))
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return ResultFormats, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -47,6 +51,9 @@ func AddResultFlags(cmd *cobra.Command, r *ResultFlags) {
 
 // Validate checks the flags.
 func (r *ResultFlags) Validate() error {
+	if r.Parallel < 0 || r.Parallel > td.MaxParallel {
+		return cmdutil.FlagErrorf("invalid --parallel %d: use 1 to %d connections (or leave it out to choose from the result's size)", r.Parallel, td.MaxParallel)
+	}
 	r.Format = strings.ToLower(strings.TrimSpace(r.Format))
 	if r.Format == "" {
 		return nil
@@ -95,11 +102,17 @@ func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, jo
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	bar := output.NewBytes(ios, -1, "job "+job.ID+" result")
-	dl := &td.DownloadOptions{Progress: func(done, total int64) { bar.Set(done, total) }}
+	dl := &td.DownloadOptions{Progress: func(done, total int64) { bar.Set(done, total) }, Parallel: r.Parallel}
 	var err error
 	if format == "msgpack.gz" {
 		check := newGzipCheck()
-		_, err = c.Results.Download(ctx, job.ID, td.FormatMsgpackGz, io.MultiWriter(bw, check), dl)
+		if out != nil && out.Seekable() {
+			// ranges are written at their offsets into the temporary
+			// file; the check reads the file as its start fills in
+			err = downloadAt(ctx, c, job.ID, out, check, dl)
+		} else {
+			_, err = c.Results.Download(ctx, job.ID, td.FormatMsgpackGz, io.MultiWriter(bw, check), dl)
+		}
 		if cerr := check.Close(); err == nil && cerr != nil {
 			err = &td.ProtocolError{Method: "GET", Path: "/v3/job/result/" + job.ID, Msg: fmt.Sprintf("the msgpack.gz result is corrupt (%v)", cerr)}
 			if file != "" {
@@ -193,7 +206,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // runs on its own goroutine (td.RowReader), so inflating and transcoding
 // use two cores.
 func writeRows(ctx context.Context, c *td.Client, job *td.Job, w io.Writer, format string, header bool, width int, dl *td.DownloadOptions) error {
-	src, err := c.Results.Open(ctx, job.ID, td.FormatMsgpackGz, dl)
+	src, err := openResult(ctx, c, job, dl)
 	if err != nil {
 		return err
 	}
