@@ -171,7 +171,13 @@ func newGzipCheck() *gzipCheck {
 }
 
 func (g *gzipCheck) Write(p []byte) (int, error) {
-	g.chunks <- bytes.Clone(p)
+	// in pieces, so that the queue holds at most 16 of them whatever the
+	// writes (a parallel download writes whole ranges)
+	for rest := p; len(rest) > 0; {
+		n := min(len(rest), 256<<10)
+		g.chunks <- bytes.Clone(rest[:n])
+		rest = rest[n:]
+	}
 	return len(p), nil
 }
 
