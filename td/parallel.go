@@ -111,8 +111,9 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 	}
 	chunk := chunkSize(n)
 	if wa != nil {
-		// no reorder buffer: big ranges, fewer requests
-		chunk = 64 << 20
+		// no reorder buffer: bigger ranges, fewer requests (each costs a
+		// round trip), still small enough to share the work out
+		chunk = 16 << 20
 	}
 	if testChunkSize > 0 {
 		chunk = testChunkSize

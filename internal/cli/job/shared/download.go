@@ -14,8 +14,7 @@ import (
 // file's contiguous start is fed to check as it grows: the gzip stream is
 // verified during the download, not by reading the file again after it.
 func downloadAt(ctx context.Context, c *td.Client, id string, out *cmdutil.OutputFile, check io.Writer, dl *td.DownloadOptions) error {
-	p := &prefixWriter{f: out, starts: map[int64]int64{}, ends: map[int64]int64{}}
-	p.cond = sync.NewCond(&p.mu)
+	p := newPrefixWriter(out)
 	fed := make(chan error, 1)
 	go func() { fed <- p.feed(check) }()
 	_, err := c.Results.DownloadAt(ctx, id, td.FormatMsgpackGz, p, dl)
@@ -41,6 +40,15 @@ type prefixWriter struct {
 	ends   map[int64]int64 // end → start
 	done   bool            // no more writes
 	failed bool            // the download failed: stop feeding
+}
+
+func newPrefixWriter(f interface {
+	io.WriterAt
+	io.ReaderAt
+}) *prefixWriter {
+	p := &prefixWriter{f: f, starts: map[int64]int64{}, ends: map[int64]int64{}}
+	p.cond = sync.NewCond(&p.mu)
+	return p
 }
 
 func (p *prefixWriter) WriteAt(b []byte, off int64) (int, error) {
