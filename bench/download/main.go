@@ -19,7 +19,11 @@
 // and the -cap-size result is fetched with --parallel 1, --parallel 4 to
 // /dev/null (the in-order reorder buffer) and --parallel 4 -o FILE (ranges
 // written at their offsets), alternating. Target: --parallel 4 ≥ 3.5× the
-// throughput of --parallel 1, peak RSS ≤ 64 MiB.
+// throughput of --parallel 1, peak RSS ≤ 64 MiB. tdctl verifies a msgpack.gz
+// result's gzip stream as it writes it, so its figure is bounded by one
+// core's inflate speed too; the same run therefore also measures the SDK
+// alone (td.ResultsService.Download into /dev/null, Parallel 1 and 4, in a
+// child process: this program run with -sdk-get).
 //
 // Every size's bytes are checked once: curl's file, tdctl's -o FILE and
 // tdctl's stdout (both with --parallel 4) must have the source's SHA-256.
@@ -28,6 +32,7 @@ package main
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -51,6 +56,7 @@ import (
 
 	"github.com/tdctl/tdctl/bench/internal/summary"
 	"github.com/tdctl/tdctl/internal/emulator"
+	"github.com/tdctl/tdctl/td"
 )
 
 const apiKey = "bench/0123456789abcdef"
@@ -62,9 +68,19 @@ func main() {
 	capSize := flag.Int("cap-size", 1024, "result size in MiB of the capped run")
 	capRuns := flag.Int("cap-runs", 3, "runs per tool of the capped run")
 	tdctl := flag.String("tdctl", "", "tdctl binary (default: build ./cmd/tdctl into a temp dir)")
+	baseline := flag.String("baseline", "", "also run this tdctl binary (e.g. one built from main) in the uncapped runs, as the \"today\" reference")
 	summaryFile := flag.String("summary", "", "append the figures to this file (bench/run's combined table)")
+	sdkJob := flag.String("sdk-get", "", "internal: download this job's result with td.ResultsService.Download to /dev/null and exit (the SDK figure's child process)")
+	sdkParallel := flag.Int("sdk-parallel", 1, "internal: DownloadOptions.Parallel of -sdk-get")
 	flag.Parse()
-	if err := run(*sizes, *runs, *capRate, *capSize, *capRuns, *tdctl, *summaryFile); err != nil {
+	if *sdkJob != "" {
+		if err := sdkGet(*sdkJob, *sdkParallel); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/download -sdk-get:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*sizes, *runs, *capRate, *capSize, *capRuns, *tdctl, *baseline, *summaryFile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/download:", err)
 		os.Exit(1)
 	}
@@ -95,7 +111,7 @@ func addJob(srv *emulator.Server, file string) (string, error) {
 	})
 }
 
-func run(sizes string, runs int, capRate string, capSize, capRuns int, tdctl, summaryFile string) error {
+func run(sizes string, runs int, capRate string, capSize, capRuns int, tdctl, baseline, summaryFile string) error {
 	if _, err := exec.LookPath("curl"); err != nil {
 		return errors.New("curl is needed as the reference: apt-get install curl")
 	}
@@ -151,6 +167,9 @@ func run(sizes string, runs int, capRate string, capSize, capRuns int, tdctl, su
 			{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null"},
 			{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null", "--parallel", "1"},
 		}
+		if baseline != "" {
+			tools = append(tools, []string{baseline, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null"})
+		}
 		res, err := measureAlternating(tools, env, runs, st.Size())
 		if err != nil {
 			return err
@@ -159,6 +178,10 @@ func run(sizes string, runs int, capRate string, capSize, capRuns int, tdctl, su
 		fmt.Fprintf(tw, "%d MiB\tcurl\t%.0f\t%s\t%.1f MiB\t1.00\t\n", mib, cs.mbps, cs.spread(), cs.rssMiB)
 		fmt.Fprintf(tw, "%d MiB\ttdctl (default)\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", mib, ts.mbps, ts.spread(), ts.rssMiB, ts.mbps/cs.mbps)
 		fmt.Fprintf(tw, "%d MiB\ttdctl --parallel 1\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", mib, t1.mbps, t1.spread(), t1.rssMiB, t1.mbps/cs.mbps)
+		if baseline != "" {
+			b := res[3]
+			fmt.Fprintf(tw, "%d MiB\tbaseline tdctl\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", mib, b.mbps, b.spread(), b.rssMiB, b.mbps/cs.mbps)
+		}
 		if err := summary.Append(summaryFile, summary.Figure{
 			Name: fmt.Sprintf("result download %d MiB", mib), Value: ts.mbps, Unit: "MB/s",
 			Reference: "curl, same emulator URL", RefValue: cs.mbps, Ratio: ts.mbps / cs.mbps,
@@ -200,10 +223,16 @@ func capped(bps uint64, mib, runs int, tmp, tdctl, summaryFile string) error {
 		return err
 	}
 	out := filepath.Join(tmp, "capped.msgpack.gz")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	tools := [][]string{
 		{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null", "--parallel", "1"},
 		{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null", "--parallel", "4"},
 		{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", out, "--parallel", "4"},
+		{self, "-sdk-get", id, "-sdk-parallel", "1"},
+		{self, "-sdk-get", id, "-sdk-parallel", "4"},
 	}
 	res, err := measureAlternating(tools, env, runs, st.Size())
 	if err != nil {
@@ -212,13 +241,15 @@ func capped(bps uint64, mib, runs int, tmp, tdctl, summaryFile string) error {
 	if err := sameFile(file, out); err != nil {
 		return fmt.Errorf("capped --parallel 4 -o FILE: %w", err)
 	}
-	p1, p4, p4f := res[0], res[1], res[2]
+	p1, p4, p4f, s1, s4 := res[0], res[1], res[2], res[3], res[4]
 	rate := humanize.Bytes(bps)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "\n%d MiB at %s/s per connection\ttool\tMB/s (median of %d)\tmin–max\tpeak RSS\tvs --parallel 1\t\n", mib, rate, runs)
 	fmt.Fprintf(tw, "\ttdctl --parallel 1\t%.0f\t%s\t%.1f MiB\t1.00\t\n", p1.mbps, p1.spread(), p1.rssMiB)
 	fmt.Fprintf(tw, "\ttdctl --parallel 4 -o /dev/null\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", p4.mbps, p4.spread(), p4.rssMiB, p4.mbps/p1.mbps)
 	fmt.Fprintf(tw, "\ttdctl --parallel 4 -o FILE\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", p4f.mbps, p4f.spread(), p4f.rssMiB, p4f.mbps/p1.mbps)
+	fmt.Fprintf(tw, "\tSDK Download, Parallel 1\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", s1.mbps, s1.spread(), s1.rssMiB, s1.mbps/p1.mbps)
+	fmt.Fprintf(tw, "\tSDK Download, Parallel 4\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", s4.mbps, s4.spread(), s4.rssMiB, s4.mbps/p1.mbps)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -233,7 +264,29 @@ func capped(bps uint64, mib, runs int, tmp, tdctl, summaryFile string) error {
 		Reference: "--parallel 1", RefValue: p1.rssMiB, Ratio: max(p4.rssMiB, p4f.rssMiB) / p1.rssMiB,
 		Target: "<= 64 MiB", OK: max(p4.rssMiB, p4f.rssMiB) <= 64,
 		Note: "worst of -o /dev/null and -o FILE",
+	}, summary.Figure{
+		Name: name + ", SDK Download Parallel 4 (no gzip check)", Value: s4.mbps, Unit: "MB/s",
+		Reference: "Parallel 1, same run", RefValue: s1.mbps, Ratio: s4.mbps / s1.mbps,
+		Target: ">= 3.5x", OK: s4.mbps/s1.mbps >= 3.5,
+		Note: fmt.Sprintf("median of %d; %s vs %s; peak RSS %.1f MiB", runs, s4.spread(), s1.spread(), s4.rssMiB),
 	})
+}
+
+// sdkGet is the child process of the SDK figure: td.ResultsService.Download
+// of a job's result into /dev/null, with the endpoint and key from the
+// environment, as tdctl would get them, but without tdctl's gzip check.
+func sdkGet(id string, parallel int) error {
+	c, err := td.NewClient(os.Getenv("TD_API_KEY"), td.WithEndpoint(os.Getenv("TD_API_SERVER")))
+	if err != nil {
+		return err
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	_, err = c.Results.Download(context.Background(), id, td.FormatMsgpackGz, devNull, &td.DownloadOptions{Parallel: parallel})
+	return err
 }
 
 // sameBytes checks that curl's file, tdctl's -o FILE and tdctl's stdout

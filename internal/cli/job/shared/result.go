@@ -2,7 +2,6 @@ package shared
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/csv"
@@ -144,13 +143,18 @@ func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, jo
 // length) while it is downloaded; Close reports what was found.
 type gzipCheck struct {
 	chunks chan []byte
+	free   chan []byte // buffers read through, for reuse: no garbage per write
 	done   chan error
 }
 
+// checkPiece is the most one queued chunk holds: the queue holds at most
+// 16 of them whatever the writes (a parallel download writes whole ranges).
+const checkPiece = 256 << 10
+
 func newGzipCheck() *gzipCheck {
-	g := &gzipCheck{chunks: make(chan []byte, 16), done: make(chan error, 1)}
+	g := &gzipCheck{chunks: make(chan []byte, 16), free: make(chan []byte, 18), done: make(chan error, 1)}
 	go func() {
-		cr := &chunkReader{chunks: g.chunks}
+		cr := &chunkReader{chunks: g.chunks, free: g.free}
 		err := func() error {
 			zr, err := gzip.NewReader(cr)
 			if err != nil {
@@ -171,11 +175,15 @@ func newGzipCheck() *gzipCheck {
 }
 
 func (g *gzipCheck) Write(p []byte) (int, error) {
-	// in pieces, so that the queue holds at most 16 of them whatever the
-	// writes (a parallel download writes whole ranges)
 	for rest := p; len(rest) > 0; {
-		n := min(len(rest), 256<<10)
-		g.chunks <- bytes.Clone(rest[:n])
+		n := min(len(rest), checkPiece)
+		var b []byte
+		select {
+		case b = <-g.free:
+		default:
+			b = make([]byte, 0, checkPiece)
+		}
+		g.chunks <- append(b[:0], rest[:n]...)
 		rest = rest[n:]
 	}
 	return len(p), nil
@@ -190,16 +198,25 @@ func (g *gzipCheck) Close() error {
 // chunkReader reads the chunks sent to a channel until it is closed.
 type chunkReader struct {
 	chunks <-chan []byte
+	free   chan<- []byte // where a chunk read through goes back (nil: dropped)
+	buf    []byte        // the chunk cur is in
 	cur    []byte
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
 	for len(c.cur) == 0 {
+		if c.buf != nil && c.free != nil {
+			select {
+			case c.free <- c.buf:
+			default:
+			}
+			c.buf = nil
+		}
 		b, ok := <-c.chunks
 		if !ok {
 			return 0, io.EOF
 		}
-		c.cur = b
+		c.buf, c.cur = b, b
 	}
 	n := copy(p, c.cur)
 	c.cur = c.cur[n:]
