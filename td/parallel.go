@@ -18,7 +18,7 @@ const (
 	// reorderBudget is the memory of Download's reorder buffer: the
 	// ranges fetched ahead of the one being written, whatever the
 	// result's size.
-	reorderBudget = 16 << 20
+	reorderBudget = 12 << 20
 )
 
 // ParallelFor is how many connections a download of a result of size
