@@ -7,20 +7,20 @@ package td_test
 // byte-identical or the error is a typed one (isClear), every call is
 // bounded, and no goroutine is left behind.
 //
-// Replay one schedule with TDCTL_FAULT_SEED=<seed> go test -run TestFaultMatrixParallel ./td/
+// It runs the seeds TestFaultMatrix runs (-seeds N; 40 by default, within
+// a time budget unless more are asked for). Replay one schedule with
+// TDCTL_FAULT_SEED=<seed> go test -run TestFaultMatrixParallel ./td/
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/tdctl/tdctl/internal/emulator"
@@ -28,8 +28,7 @@ import (
 )
 
 const (
-	fmpSeeds  = 30
-	fmpBudget = 20 * time.Second
+	fmpBudget = 20 * time.Second // the default run stops starting seeds after this
 	fmpChunk  = 64 << 10
 )
 
@@ -39,20 +38,12 @@ func TestFaultMatrixParallel(t *testing.T) {
 	}
 	ignore := goleak.IgnoreCurrent()
 	defer td.SetTestChunkSize(fmpChunk)()
-	seeds := make([]uint64, 0, fmpSeeds)
-	if v := os.Getenv("TDCTL_FAULT_SEED"); v != "" {
-		s, err := strconv.ParseUint(v, 10, 64)
-		require.NoError(t, err, "TDCTL_FAULT_SEED must be an unsigned integer")
-		seeds = append(seeds, s)
-	} else {
-		for i := range uint64(fmpSeeds) {
-			seeds = append(seeds, 5000+i)
-		}
-	}
+	seeds := fmSeedList(t)
+	nightly := len(seeds) > fmSeeds
 	start := time.Now()
 	ran, failed := 0, 0
 	for _, seed := range seeds {
-		if time.Since(start) > fmpBudget {
+		if !nightly && time.Since(start) > fmpBudget {
 			t.Logf("time budget spent after %d of %d seeds", ran, len(seeds))
 			break
 		}
