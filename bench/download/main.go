@@ -182,11 +182,15 @@ func run(sizes string, runs int, capRate string, capSize, capRuns int, tdctl, ba
 			b := res[3]
 			fmt.Fprintf(tw, "%d MiB\tbaseline tdctl\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", mib, b.mbps, b.spread(), b.rssMiB, b.mbps/cs.mbps)
 		}
+		baseNote := ""
+		if baseline != "" {
+			baseNote = fmt.Sprintf("; -baseline tdctl: %.0f MB/s", res[3].mbps)
+		}
 		if err := summary.Append(summaryFile, summary.Figure{
 			Name: fmt.Sprintf("result download %d MiB", mib), Value: ts.mbps, Unit: "MB/s",
 			Reference: "curl, same emulator URL", RefValue: cs.mbps, Ratio: ts.mbps / cs.mbps,
 			Target: ">= 1.2x", OK: ts.mbps/cs.mbps >= 1.2,
-			Note: fmt.Sprintf("median of %d; tdctl %s, curl %s; --parallel 1: %.0f MB/s", runs, ts.spread(), cs.spread(), t1.mbps),
+			Note: fmt.Sprintf("median of %d; tdctl %s, curl %s; --parallel 1: %.0f MB/s%s", runs, ts.spread(), cs.spread(), t1.mbps, baseNote),
 		}, summary.Figure{
 			Name: fmt.Sprintf("result download %d MiB: peak RSS", mib), Value: ts.rssMiB, Unit: "MiB",
 			Reference: "curl", RefValue: cs.rssMiB, Ratio: ts.rssMiB / cs.rssMiB,
