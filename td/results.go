@@ -83,6 +83,13 @@ var ErrTruncated = errors.New("td: result truncated")
 // cut mid-way is resumed where it stopped (Range + If-Range with the ETag),
 // so no byte is fetched twice or lost; a short body is never reported as
 // success. Memory use is one buffer, whatever the result size.
+//
+// With DownloadOptions.Parallel above 1 (the default for a msgpack.gz
+// result above 64 MiB: see ParallelFor) the result is fetched as ranges
+// over that many connections at once and written to w in order through a
+// reorder buffer of about 12 MiB, whatever the result size; each range
+// resumes on its own after a cut, and the first error stops them all.
+// DownloadAt writes the ranges at their offsets instead, with no buffer.
 func (s *ResultsService) Download(ctx context.Context, id string, format Format, w io.Writer, opts *DownloadOptions) (*DownloadInfo, error) {
 	o := DownloadOptions{}
 	if opts != nil {
