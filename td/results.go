@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,13 @@ type DownloadOptions struct {
 	// (default: the client's read idle timeout, WithReadIdleTimeout): a
 	// stalled connection is treated like a cut one.
 	IdleTimeout time.Duration
+	// Parallel is how many concurrent HTTP Range requests Download and
+	// DownloadAt use. 0 chooses from the result's size: 4 above 64 MiB
+	// (a msgpack.gz result, whose size the job reports), else 1. 1 is one
+	// stream. Each range resumes on its own after a cut; MaxResumes
+	// bounds the resumes of all ranges together. See Download for the
+	// memory this takes.
+	Parallel int
 
 	expectSize int64 // the result's known size (msgpack.gz result_size), 0 = unknown
 }
@@ -62,6 +70,9 @@ type DownloadInfo struct {
 	Bytes   int64  // bytes written
 	ETag    string // the result's ETag
 	Resumes int    // how many times a cut connection was resumed
+	// Parallel is how many connections fetched ranges at once (1: one
+	// stream, also when the server does not serve ranges).
+	Parallel int
 }
 
 // ErrTruncated matches a result that ended before its advertised length and
@@ -72,6 +83,13 @@ var ErrTruncated = errors.New("td: result truncated")
 // cut mid-way is resumed where it stopped (Range + If-Range with the ETag),
 // so no byte is fetched twice or lost; a short body is never reported as
 // success. Memory use is one buffer, whatever the result size.
+//
+// With DownloadOptions.Parallel above 1 (the default for a msgpack.gz
+// result above 64 MiB: see ParallelFor) the result is fetched as ranges
+// over that many connections at once and written to w in order through a
+// reorder buffer of about 12 MiB, whatever the result size; each range
+// resumes on its own after a cut, and the first error stops them all.
+// DownloadAt writes the ranges at their offsets instead, with no buffer.
 func (s *ResultsService) Download(ctx context.Context, id string, format Format, w io.Writer, opts *DownloadOptions) (*DownloadInfo, error) {
 	o := DownloadOptions{}
 	if opts != nil {
@@ -84,12 +102,19 @@ func (s *ResultsService) Download(ctx context.Context, id string, format Format,
 			o.expectSize = *st.ResultSize
 		}
 	}
+	if n := o.parallelism(); n > 1 {
+		return s.downloadParallel(ctx, id, format, w, nil, o, n)
+	}
 	r, err := s.Open(ctx, id, format, &o)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	size := o.BufferSize
+	return copyResult(r, id, w, o.BufferSize)
+}
+
+// copyResult copies r to w with a buffer of size bytes (default 1 MiB).
+func copyResult(r *ResultReader, id string, w io.Writer, size int) (*DownloadInfo, error) {
 	if size <= 0 {
 		size = 1 << 20
 	}
@@ -108,7 +133,7 @@ func (s *ResultsService) Download(ctx context.Context, id string, format Format,
 			}
 		}
 		if rerr == io.EOF {
-			return &DownloadInfo{Bytes: written, ETag: r.etag, Resumes: r.resumes}, nil
+			return &DownloadInfo{Bytes: written, ETag: r.etag, Resumes: r.resumes, Parallel: 1}, nil
 		}
 		if rerr != nil {
 			return &DownloadInfo{Bytes: written, ETag: r.etag, Resumes: r.resumes}, rerr
@@ -130,7 +155,11 @@ type ResultReader struct {
 	opts    DownloadOptions
 	etag    string
 	offset  int64
-	total   int64 // -1 when unknown
+	end     int64         // a ranged reader's end offset (exclusive); 0 = the whole result
+	total   int64         // -1 when unknown
+	probe   bool          // a ranged first request that accepts a 200 (no range support)
+	ranged  bool          // the server honours ranges (a 206 came back)
+	shared  *atomic.Int64 // resumes of all the ranges of a parallel download
 	body    io.ReadCloser
 	resumes int
 	err     error
@@ -148,6 +177,16 @@ func (s *ResultsService) Open(ctx context.Context, id string, format Format, opt
 	if _, err := ParseFormat(string(format)); err != nil {
 		return nil, err
 	}
+	r := s.newReader(ctx, id, format, opts)
+	if err := r.open(); err != nil {
+		r.cancel()
+		return nil, err
+	}
+	return r, nil
+}
+
+// newReader prepares a reader of the result; nothing is sent yet.
+func (s *ResultsService) newReader(ctx context.Context, id string, format Format, opts *DownloadOptions) *ResultReader {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &ResultReader{c: s.client, ctx: ctx, cancel: cancel, path: path("/v3/job/result", id), query: url.Values{"format": {string(format)}}, total: -1}
 	if opts != nil {
@@ -160,11 +199,16 @@ func (s *ResultsService) Open(ctx context.Context, id string, format Format, opt
 		r.ctx = context.WithValue(r.ctx, idleKey{}, r.opts.IdleTimeout)
 	}
 	r.budget = s.client.newBudget(true)
-	if err := r.open(); err != nil {
-		cancel()
-		return nil, err
+	return r
+}
+
+// limit is the offset at which the reader is done: its range's end, or
+// the result's size (-1 when unknown).
+func (r *ResultReader) limit() int64 {
+	if r.end > 0 {
+		return r.end
 	}
-	return r, nil
+	return r.total
 }
 
 // Size is the result's total size in bytes, -1 when the server did not say.
@@ -180,8 +224,12 @@ func (r *ResultReader) open() error {
 	h := http.Header{}
 	h.Set("Accept-Encoding", "identity")
 	h.Set("Accept", "*/*")
-	if r.offset > 0 {
-		h.Set("Range", "bytes="+strconv.FormatInt(r.offset, 10)+"-")
+	if r.offset > 0 || r.end > 0 {
+		rng := "bytes=" + strconv.FormatInt(r.offset, 10) + "-"
+		if r.end > 0 {
+			rng += strconv.FormatInt(r.end-1, 10)
+		}
+		h.Set("Range", rng)
 		if r.etag != "" {
 			h.Set("If-Range", r.etag)
 		}
@@ -190,7 +238,12 @@ func (r *ResultReader) open() error {
 	if err != nil {
 		return err
 	}
-	if r.offset == 0 {
+	if r.probe && r.offset == 0 && resp.StatusCode == http.StatusOK {
+		// the server ignored the range: this is the whole result, read
+		// as one stream
+		r.probe, r.end = false, 0
+	}
+	if r.offset == 0 && r.end == 0 {
 		r.etag = resp.Header.Get("ETag")
 		r.total = resp.ContentLength
 		if r.opts.expectSize > 0 && r.total != r.opts.expectSize && resp.StatusCode == http.StatusOK {
@@ -218,6 +271,15 @@ func (r *ResultReader) open() error {
 			resp.Body.Close()
 			return &ProtocolError{Method: http.MethodGet, Path: r.path, Err: ErrTruncated,
 				Msg: fmt.Sprintf("resuming at byte %d: bad Content-Range %q", r.offset, resp.Header.Get("Content-Range"))}
+		}
+		if r.probe && total >= 0 && r.opts.expectSize > 0 && total != r.opts.expectSize {
+			resp.Body.Close()
+			return &ProtocolError{Method: http.MethodGet, Path: r.path, Err: ErrTruncated,
+				Msg: fmt.Sprintf("the server's result has %d bytes, the job's result_size is %d", total, r.opts.expectSize)}
+		}
+		r.ranged = true
+		if r.etag == "" {
+			r.etag = resp.Header.Get("ETag")
 		}
 		if total >= 0 && r.total >= 0 && total != r.total {
 			resp.Body.Close()
@@ -285,14 +347,19 @@ func (r *ResultReader) Read(p []byte) (int, error) {
 		if n > 0 && r.opts.Progress != nil {
 			r.opts.Progress(r.offset, r.total)
 		}
+		lim := r.limit()
 		switch {
+		case err == nil && lim >= 0 && r.offset > lim:
+			err = io.EOF // more than asked for: the check below says so
 		case err == nil:
 			return n, nil
-		case err == io.EOF && (r.total < 0 || r.offset == r.total):
+		}
+		switch {
+		case err == io.EOF && (lim < 0 || r.offset == lim):
 			r.err = io.EOF
 			return n, io.EOF
-		case err == io.EOF && r.offset > r.total:
-			r.err = &ProtocolError{Method: http.MethodGet, Path: r.path, Msg: fmt.Sprintf("got %d bytes, more than the %d announced", r.offset, r.total)}
+		case err == io.EOF && r.offset > lim:
+			r.err = &ProtocolError{Method: http.MethodGet, Path: r.path, Msg: fmt.Sprintf("got %d bytes, more than the %d announced", r.offset, lim)}
 			return n, r.err
 		}
 		// cut short (EOF before the announced length) or a read error
@@ -320,11 +387,15 @@ func (r *ResultReader) Read(p []byte) (int, error) {
 // last request renews it.
 func (r *ResultReader) resume() error {
 	r.resumes++
+	all := r.resumes
+	if r.shared != nil {
+		all = int(r.shared.Add(1))
+	}
 	giveUp := func(why string) error {
 		return newNetError(http.MethodGet, r.path, fmt.Errorf("connection cut %d times at byte %d of %d, %s; giving up (last: %w): %w",
-			r.resumes-1, r.offset, r.total, why, r.lastErr, ErrTruncated), r.c.red)
+			all-1, r.offset, r.total, why, r.lastErr, ErrTruncated), r.c.red)
 	}
-	if r.resumes > r.opts.MaxResumes {
+	if all > r.opts.MaxResumes {
 		return giveUp("the most resumes allowed")
 	}
 	if r.offset > r.granted {

@@ -3,19 +3,38 @@
 // Command download measures result-download throughput and peak memory of
 // tdctl against curl fetching the same emulator URL in the same run.
 //
-//	go run ./bench/download [-sizes 256,1024] [-runs 3] [-tdctl PATH]
+//	go run ./bench/download [-sizes 256,1024] [-runs 3] [-cap 50MB] [-cap-size 1024] [-tdctl PATH]
 //
 // It starts the TD API emulator in this process, registers a finished job
 // whose msgpack.gz result is a file of the requested size (generated once
 // and cached under $TMPDIR/tdctl-bench), then runs, as child processes,
 // `curl -o /dev/null URL` and `tdctl job result ID -f msgpack.gz -o
-// /dev/null`, and reports MB/s and peak RSS of each. Targets: tdctl ≥ 0.9× curl, RSS
-// ≤ 64 MiB whatever the size.
+// /dev/null` (the default: 4 range requests above 64 MiB) and `... --parallel
+// 1`, alternating the tools run after run, and reports the median MB/s with
+// its spread (min–max) and the peak RSS of each. Target: tdctl ≥ 1.2× curl,
+// RSS ≤ 64 MiB whatever the size.
+//
+// Then a second emulator paces each connection to -cap bytes per second
+// (emulator.Options.ConnBandwidth, as `tdctl dev-server --conn-bandwidth`)
+// and the -cap-size result is fetched with --parallel 1, --parallel 4 to
+// /dev/null (the in-order reorder buffer) and --parallel 4 -o FILE (ranges
+// written at their offsets), alternating. Target: --parallel 4 ≥ 3.5× the
+// throughput of --parallel 1, peak RSS ≤ 64 MiB. tdctl verifies a msgpack.gz
+// result's gzip stream as it writes it, so its figure is bounded by one
+// core's inflate speed too; the same run therefore also measures the SDK
+// alone (td.ResultsService.Download into /dev/null, Parallel 1 and 4, in a
+// child process: this program run with -sdk-get).
+//
+// Every size's bytes are checked once: curl's file, tdctl's -o FILE and
+// tdctl's stdout (both with --parallel 4) must have the source's SHA-256.
 package main
 
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,10 +51,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/tdctl/tdctl/bench/internal/summary"
 	"github.com/tdctl/tdctl/internal/emulator"
+	"github.com/tdctl/tdctl/td"
 )
 
 const apiKey = "bench/0123456789abcdef"
@@ -43,18 +64,63 @@ const apiKey = "bench/0123456789abcdef"
 func main() {
 	sizes := flag.String("sizes", "256", "result sizes in MiB, comma separated")
 	runs := flag.Int("runs", 3, "runs per tool and size (the median is reported)")
+	capRate := flag.String("cap", "50MB", "per-connection bandwidth of the capped run (\"\" or 0: skip it)")
+	capSize := flag.Int("cap-size", 1024, "result size in MiB of the capped run")
+	capRuns := flag.Int("cap-runs", 3, "runs per tool of the capped run")
 	tdctl := flag.String("tdctl", "", "tdctl binary (default: build ./cmd/tdctl into a temp dir)")
+	baseline := flag.String("baseline", "", "also run this tdctl binary (e.g. one built from main) in the uncapped runs, as the \"today\" reference")
 	summaryFile := flag.String("summary", "", "append the figures to this file (bench/run's combined table)")
+	sdkJob := flag.String("sdk-get", "", "internal: download this job's result with td.ResultsService.Download to /dev/null and exit (the SDK figure's child process)")
+	sdkParallel := flag.Int("sdk-parallel", 1, "internal: DownloadOptions.Parallel of -sdk-get")
 	flag.Parse()
-	if err := run(*sizes, *runs, *tdctl, *summaryFile); err != nil {
+	if *sdkJob != "" {
+		if err := sdkGet(*sdkJob, *sdkParallel); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/download -sdk-get:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*sizes, *runs, *capRate, *capSize, *capRuns, *tdctl, *baseline, *summaryFile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/download:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sizes string, runs int, tdctl, summaryFile string) error {
+// serve starts an emulator on a loopback port.
+func serve(opts emulator.Options) (*emulator.Server, string, func(), error) {
+	opts.APIKeys = []string{apiKey}
+	srv, err := emulator.New(opts)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return nil, "", nil, err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	return srv, "http://" + ln.Addr().String(), func() { hs.Close(); srv.Close() }, nil
+}
+
+func addJob(srv *emulator.Server, file string) (string, error) {
+	return srv.AddFinishedJob(emulator.FinishedJob{
+		Database: "bench", Query: "SELECT * FROM www_access",
+		Schema:     []emulator.Column{{Name: "user", Type: "varchar"}, {Name: "host", Type: "varchar"}, {Name: "path", Type: "varchar"}, {Name: "code", Type: "bigint"}, {Name: "size", Type: "bigint"}, {Name: "time", Type: "bigint"}},
+		ResultFile: file,
+	})
+}
+
+func run(sizes string, runs int, capRate string, capSize, capRuns int, tdctl, baseline, summaryFile string) error {
 	if _, err := exec.LookPath("curl"); err != nil {
 		return errors.New("curl is needed as the reference: apt-get install curl")
+	}
+	var capBps uint64
+	if capRate != "" && capRate != "0" {
+		var err error
+		if capBps, err = humanize.ParseBytes(capRate); err != nil {
+			return fmt.Errorf("bad -cap %q: %v", capRate, err)
+		}
 	}
 	tmp, err := os.MkdirTemp("", "tdctl-bench-dl")
 	if err != nil {
@@ -69,22 +135,15 @@ func run(sizes string, runs int, tdctl, summaryFile string) error {
 			return fmt.Errorf("building tdctl: %w", err)
 		}
 	}
-	srv, err := emulator.New(emulator.Options{APIKeys: []string{apiKey}})
+	srv, base, stop, err := serve(emulator.Options{})
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	defer stop()
+	env := append(os.Environ(), "TD_API_KEY="+apiKey, "TD_API_SERVER="+base)
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "size\ttool\tMB/s (median of %d)\tpeak RSS\tvs curl\t\n", runs)
+	fmt.Fprintf(tw, "size\ttool\tMB/s (median of %d)\tmin–max\tpeak RSS\tvs curl\t\n", runs)
 	for _, s := range strings.Split(sizes, ",") {
 		mib, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || mib <= 0 {
@@ -95,32 +154,43 @@ func run(sizes string, runs int, tdctl, summaryFile string) error {
 			return err
 		}
 		st, _ := os.Stat(file)
-		id, err := srv.AddFinishedJob(emulator.FinishedJob{
-			Database: "bench", Query: "SELECT * FROM www_access",
-			Schema:     []emulator.Column{{Name: "user", Type: "varchar"}, {Name: "host", Type: "varchar"}, {Name: "path", Type: "varchar"}, {Name: "code", Type: "bigint"}, {Name: "size", Type: "bigint"}, {Name: "time", Type: "bigint"}},
-			ResultFile: file,
-		})
+		id, err := addJob(srv, file)
 		if err != nil {
 			return err
 		}
 		url := base + "/v3/job/result/" + id + "?format=msgpack.gz"
-		curl := []string{"curl", "-sS", "-f", "-o", "/dev/null", "-H", "Authorization: TD1 " + apiKey, url}
-		ours := []string{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null"}
-		env := append(os.Environ(), "TD_API_KEY="+apiKey, "TD_API_SERVER="+base)
-		cs, err := measure(curl, env, runs, st.Size())
-		if err != nil {
-			return fmt.Errorf("curl: %w", err)
+		if err := sameBytes(file, tmp, url, tdctl, id, env); err != nil {
+			return err
 		}
-		ts, err := measure(ours, env, runs, st.Size())
-		if err != nil {
-			return fmt.Errorf("tdctl: %w", err)
+		tools := [][]string{
+			{"curl", "-sS", "-f", "-o", "/dev/null", "-H", "Authorization: TD1 " + apiKey, url},
+			{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null"},
+			{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null", "--parallel", "1"},
 		}
-		fmt.Fprintf(tw, "%d MiB\tcurl\t%.0f\t%.1f MiB\t1.00\t\n", mib, cs.mbps, cs.rssMiB)
-		fmt.Fprintf(tw, "%d MiB\ttdctl\t%.0f\t%.1f MiB\t%.2f\t\n", mib, ts.mbps, ts.rssMiB, ts.mbps/cs.mbps)
+		if baseline != "" {
+			tools = append(tools, []string{baseline, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null"})
+		}
+		res, err := measureAlternating(tools, env, runs, st.Size())
+		if err != nil {
+			return err
+		}
+		cs, ts, t1 := res[0], res[1], res[2]
+		fmt.Fprintf(tw, "%d MiB\tcurl\t%.0f\t%s\t%.1f MiB\t1.00\t\n", mib, cs.mbps, cs.spread(), cs.rssMiB)
+		fmt.Fprintf(tw, "%d MiB\ttdctl (default)\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", mib, ts.mbps, ts.spread(), ts.rssMiB, ts.mbps/cs.mbps)
+		fmt.Fprintf(tw, "%d MiB\ttdctl --parallel 1\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", mib, t1.mbps, t1.spread(), t1.rssMiB, t1.mbps/cs.mbps)
+		if baseline != "" {
+			b := res[3]
+			fmt.Fprintf(tw, "%d MiB\tbaseline tdctl\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", mib, b.mbps, b.spread(), b.rssMiB, b.mbps/cs.mbps)
+		}
+		baseNote := ""
+		if baseline != "" {
+			baseNote = fmt.Sprintf("; -baseline tdctl: %.0f MB/s", res[3].mbps)
+		}
 		if err := summary.Append(summaryFile, summary.Figure{
 			Name: fmt.Sprintf("result download %d MiB", mib), Value: ts.mbps, Unit: "MB/s",
 			Reference: "curl, same emulator URL", RefValue: cs.mbps, Ratio: ts.mbps / cs.mbps,
-			Target: ">= 0.9x", OK: ts.mbps/cs.mbps >= 0.9, Note: fmt.Sprintf("median of %d", runs),
+			Target: ">= 1.2x", OK: ts.mbps/cs.mbps >= 1.2,
+			Note: fmt.Sprintf("median of %d; tdctl %s, curl %s; --parallel 1: %.0f MB/s%s", runs, ts.spread(), cs.spread(), t1.mbps, baseNote),
 		}, summary.Figure{
 			Name: fmt.Sprintf("result download %d MiB: peak RSS", mib), Value: ts.rssMiB, Unit: "MiB",
 			Reference: "curl", RefValue: cs.rssMiB, Ratio: ts.rssMiB / cs.rssMiB,
@@ -129,31 +199,210 @@ func run(sizes string, runs int, tdctl, summaryFile string) error {
 			return err
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if capBps == 0 {
+		return nil
+	}
+	return capped(capBps, capSize, capRuns, tmp, tdctl, summaryFile)
 }
 
-type stats struct{ mbps, rssMiB float64 }
-
-func measure(argv, env []string, runs int, size int64) (stats, error) {
-	var speeds, rss []float64
-	for i := 0; i < runs; i++ {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Env = env
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			return stats{}, err
-		}
-		hwm := watchHWM(cmd.Process.Pid)
-		if err := cmd.Wait(); err != nil {
-			return stats{}, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
-		}
-		el := time.Since(start).Seconds()
-		speeds = append(speeds, float64(size)/1e6/el)
-		rss = append(rss, float64(<-hwm)/1024) // KiB → MiB
+// capped measures --parallel 1 against --parallel 4 under a per-connection
+// bandwidth cap.
+func capped(bps uint64, mib, runs int, tmp, tdctl, summaryFile string) error {
+	srv, base, stop, err := serve(emulator.Options{ConnBandwidth: int64(bps)})
+	if err != nil {
+		return err
 	}
-	return stats{median(speeds), maxOf(rss)}, nil
+	defer stop()
+	env := append(os.Environ(), "TD_API_KEY="+apiKey, "TD_API_SERVER="+base)
+	file, err := resultFile(mib)
+	if err != nil {
+		return err
+	}
+	st, _ := os.Stat(file)
+	id, err := addJob(srv, file)
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(tmp, "capped.msgpack.gz")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	tools := [][]string{
+		{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null", "--parallel", "1"},
+		{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", "/dev/null", "--parallel", "4"},
+		{tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", out, "--parallel", "4"},
+		{self, "-sdk-get", id, "-sdk-parallel", "1"},
+		{self, "-sdk-get", id, "-sdk-parallel", "4"},
+	}
+	res, err := measureAlternating(tools, env, runs, st.Size())
+	if err != nil {
+		return err
+	}
+	if err := sameFile(file, out); err != nil {
+		return fmt.Errorf("capped --parallel 4 -o FILE: %w", err)
+	}
+	p1, p4, p4f, s1, s4 := res[0], res[1], res[2], res[3], res[4]
+	rate := humanize.Bytes(bps)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\n%d MiB at %s/s per connection\ttool\tMB/s (median of %d)\tmin–max\tpeak RSS\tvs --parallel 1\t\n", mib, rate, runs)
+	fmt.Fprintf(tw, "\ttdctl --parallel 1\t%.0f\t%s\t%.1f MiB\t1.00\t\n", p1.mbps, p1.spread(), p1.rssMiB)
+	fmt.Fprintf(tw, "\ttdctl --parallel 4 -o /dev/null\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", p4.mbps, p4.spread(), p4.rssMiB, p4.mbps/p1.mbps)
+	fmt.Fprintf(tw, "\ttdctl --parallel 4 -o FILE\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", p4f.mbps, p4f.spread(), p4f.rssMiB, p4f.mbps/p1.mbps)
+	fmt.Fprintf(tw, "\tSDK Download, Parallel 1\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", s1.mbps, s1.spread(), s1.rssMiB, s1.mbps/p1.mbps)
+	fmt.Fprintf(tw, "\tSDK Download, Parallel 4\t%.0f\t%s\t%.1f MiB\t%.2f\t\n", s4.mbps, s4.spread(), s4.rssMiB, s4.mbps/p1.mbps)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("download %d MiB at %s/s per connection", mib, rate)
+	return summary.Append(summaryFile, summary.Figure{
+		Name: name + ", --parallel 4", Value: p4.mbps, Unit: "MB/s",
+		Reference: "--parallel 1, same run", RefValue: p1.mbps, Ratio: p4.mbps / p1.mbps,
+		Target: ">= 3.5x", OK: p4.mbps/p1.mbps >= 3.5,
+		Note: fmt.Sprintf("median of %d; %s vs %s; -o FILE (pwrite) %.0f MB/s", runs, p4.spread(), p1.spread(), p4f.mbps),
+	}, summary.Figure{
+		Name: name + ", --parallel 4: peak RSS", Value: max(p4.rssMiB, p4f.rssMiB), Unit: "MiB",
+		Reference: "--parallel 1", RefValue: p1.rssMiB, Ratio: max(p4.rssMiB, p4f.rssMiB) / p1.rssMiB,
+		Target: "<= 64 MiB", OK: max(p4.rssMiB, p4f.rssMiB) <= 64,
+		Note: "worst of -o /dev/null and -o FILE",
+	}, summary.Figure{
+		Name: name + ", SDK Download Parallel 4 (no gzip check)", Value: s4.mbps, Unit: "MB/s",
+		Reference: "Parallel 1, same run", RefValue: s1.mbps, Ratio: s4.mbps / s1.mbps,
+		Target: ">= 3.5x", OK: s4.mbps/s1.mbps >= 3.5,
+		Note: fmt.Sprintf("median of %d; %s vs %s; peak RSS %.1f MiB", runs, s4.spread(), s1.spread(), s4.rssMiB),
+	})
+}
+
+// sdkGet is the child process of the SDK figure: td.ResultsService.Download
+// of a job's result into /dev/null, with the endpoint and key from the
+// environment, as tdctl would get them, but without tdctl's gzip check.
+func sdkGet(id string, parallel int) error {
+	c, err := td.NewClient(os.Getenv("TD_API_KEY"), td.WithEndpoint(os.Getenv("TD_API_SERVER")))
+	if err != nil {
+		return err
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	_, err = c.Results.Download(context.Background(), id, td.FormatMsgpackGz, devNull, &td.DownloadOptions{Parallel: parallel})
+	return err
+}
+
+// sameBytes checks that curl's file, tdctl's -o FILE and tdctl's stdout
+// (with --parallel 4) all hold the source file's bytes.
+func sameBytes(src, tmp, url, tdctl, id string, env []string) error {
+	curlOut, ourOut := filepath.Join(tmp, "curl.out"), filepath.Join(tmp, "tdctl.out")
+	defer os.Remove(curlOut)
+	defer os.Remove(ourOut)
+	cmds := []*exec.Cmd{
+		exec.Command("curl", "-sS", "-f", "-o", curlOut, "-H", "Authorization: TD1 "+apiKey, url),
+		exec.Command(tdctl, "job", "result", id, "-f", "msgpack.gz", "-o", ourOut, "--parallel", "4"),
+	}
+	for _, c := range cmds {
+		c.Env, c.Stderr = env, os.Stderr
+		if err := c.Run(); err != nil {
+			return fmt.Errorf("%s: %w", c.Path, err)
+		}
+	}
+	for _, f := range []string{curlOut, ourOut} {
+		if err := sameFile(src, f); err != nil {
+			return err
+		}
+	}
+	c := exec.Command(tdctl, "job", "result", id, "-f", "msgpack.gz", "--parallel", "4")
+	c.Env, c.Stderr = env, os.Stderr
+	h := sha256.New()
+	c.Stdout = h
+	if err := c.Run(); err != nil {
+		return fmt.Errorf("tdctl to stdout: %w", err)
+	}
+	want, err := fileSum(src)
+	if err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("tdctl --parallel 4 to stdout: sha256 %s, want %s", got, want)
+	}
+	return nil
+}
+
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func sameFile(want, got string) error {
+	a, err := fileSum(want)
+	if err != nil {
+		return err
+	}
+	b, err := fileSum(got)
+	if err != nil {
+		return err
+	}
+	if a != b {
+		return fmt.Errorf("%s: sha256 %s, want %s (the source)", got, b, a)
+	}
+	return nil
+}
+
+type stats struct {
+	mbps, lo, hi, rssMiB float64
+}
+
+func (s stats) spread() string { return fmt.Sprintf("%.0f–%.0f", s.lo, s.hi) }
+
+// measureAlternating runs each tool once per round, runs rounds, so that
+// a noisy neighbour hits them all alike, and returns each tool's median.
+func measureAlternating(tools [][]string, env []string, runs int, size int64) ([]stats, error) {
+	speeds := make([][]float64, len(tools))
+	rss := make([][]float64, len(tools))
+	for range runs {
+		for i, argv := range tools {
+			mbps, r, err := once(argv, env, size)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+			}
+			speeds[i] = append(speeds[i], mbps)
+			rss[i] = append(rss[i], r)
+		}
+	}
+	out := make([]stats, len(tools))
+	for i := range tools {
+		sort.Float64s(speeds[i])
+		out[i] = stats{mbps: median(speeds[i]), lo: speeds[i][0], hi: speeds[i][len(speeds[i])-1], rssMiB: maxOf(rss[i])}
+	}
+	return out, nil
+}
+
+func once(argv, env []string, size int64) (mbps, rssMiB float64, err error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	hwm := watchHWM(cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
+		return 0, 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	el := time.Since(start).Seconds()
+	return float64(size) / 1e6 / el, float64(<-hwm) / 1024, nil // KiB → MiB
 }
 
 // watchHWM samples the peak RSS (VmHWM in /proc/PID/status) of a running

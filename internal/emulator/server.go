@@ -42,6 +42,12 @@ type Options struct {
 	DataDir string
 	// UserName is reported as user_name on jobs (default "user@example.com").
 	UserName string
+	// ConnBandwidth, when above 0, paces every response body to this many
+	// bytes per second. An HTTP/1.1 connection carries one response at a
+	// time, so this caps each connection (as a long-distance link or a
+	// per-connection throttle does) while N connections get N times as
+	// much: what makes parallel ranged downloads measurable on loopback.
+	ConnBandwidth int64
 	// Logf, when set, receives one line per request and per failed job
 	// (calls are serialised). It never receives the API key or URL
 	// passwords.
@@ -129,6 +135,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.QueuedFor < 0 || opts.RunningFor < 0 {
 		return nil, errors.New("emulator: Options.QueuedFor and Options.RunningFor must not be negative")
+	}
+	if opts.ConnBandwidth < 0 {
+		return nil, errors.New("emulator: Options.ConnBandwidth must not be negative (0 = unlimited)")
 	}
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
@@ -256,6 +265,9 @@ func (s *Server) Requests() []RequestRecord {
 // ServeHTTP answers one API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if s.opts.ConnBandwidth > 0 {
+		w = newPacedWriter(w, r.Context(), s.opts.ConnBandwidth)
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		if sw.status != 0 {

@@ -119,6 +119,27 @@ func createTemp(target string) (*os.File, error) {
 // Write writes to the temporary file (or the device).
 func (o *OutputFile) Write(p []byte) (int, error) { return o.f.Write(p) }
 
+// Seekable reports whether the output is a temporary file (not a device or
+// a FIFO), so that WriteAt and ReadAt work.
+func (o *OutputFile) Seekable() bool { return o.temp != "" }
+
+// WriteAt writes at an offset of the temporary file (pwrite): a download
+// in ranges puts each where it belongs. Only when Seekable.
+func (o *OutputFile) WriteAt(p []byte, off int64) (int, error) {
+	if o.temp == "" {
+		return 0, errors.New("cannot write at an offset into a device or a FIFO")
+	}
+	return o.f.WriteAt(p, off)
+}
+
+// ReadAt reads back from the temporary file. Only when Seekable.
+func (o *OutputFile) ReadAt(p []byte, off int64) (int, error) {
+	if o.temp == "" {
+		return 0, errors.New("cannot read back from a device or a FIFO")
+	}
+	return o.f.ReadAt(p, off)
+}
+
 // Commit closes the file and renames it into place. After an Abort (or
 // the context's cancellation) it fails and leaves nothing.
 func (o *OutputFile) Commit() error {

@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
@@ -33,6 +35,9 @@ type DevServerOptions struct {
 	RunningFor time.Duration
 	UserName   string
 	Verbose    bool
+	// ConnBandwidth is --conn-bandwidth as given ("" = unlimited).
+	ConnBandwidth string
+	connBandwidth int64
 	// Ready, when set, is called with the base URL once the server listens
 	// (tests).
 	Ready func(baseURL string)
@@ -62,6 +67,13 @@ line to paste into your shell. Any API key is accepted unless --require-key is g
 			if opts.QueuedFor < 0 || opts.RunningFor < 0 {
 				return cmdutil.FlagErrorf("--queued-for and --running-for must not be negative")
 			}
+			if opts.ConnBandwidth != "" {
+				n, err := humanize.ParseBytes(opts.ConnBandwidth)
+				if err != nil || n == 0 || n > math.MaxInt64 {
+					return cmdutil.FlagErrorf("invalid --conn-bandwidth %q: give bytes per second per connection, e.g. 50MB (SI) or 64MiB", opts.ConnBandwidth)
+				}
+				opts.connBandwidth = int64(n)
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -76,6 +88,7 @@ line to paste into your shell. Any API key is accepted unless --require-key is g
 	fl.DurationVar(&opts.RunningFor, "running-for", 500*time.Millisecond, "how long each job stays running")
 	fl.StringVar(&opts.UserName, "user", "dev@example.com", "user_name the emulator reports on jobs")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every request on stderr")
+	fl.StringVar(&opts.ConnBandwidth, "conn-bandwidth", "", "pace each connection's responses to `RATE` bytes per second, e.g. 50MB or 64MiB (default: unlimited); to try parallel downloads on loopback")
 	return cmd
 }
 
@@ -91,6 +104,8 @@ func devServerRun(opts *DevServerOptions) error {
 		RunningFor: opts.RunningFor,
 		DataDir:    opts.DataDir,
 		UserName:   opts.UserName,
+
+		ConnBandwidth: opts.connBandwidth,
 	}
 	if opts.Verbose {
 		to.Logf = func(format string, args ...any) {

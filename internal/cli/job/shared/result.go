@@ -2,8 +2,6 @@ package shared
 
 import (
 	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -14,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/spf13/cobra"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
@@ -33,6 +32,9 @@ type ResultFlags struct {
 	Format       string
 	File         string
 	ColumnHeader bool
+	// Parallel is --parallel: concurrent range requests (0: chosen from the
+	// result's size).
+	Parallel int
 }
 
 // AddResultFlags registers -f, -o and -c.
@@ -40,6 +42,7 @@ func AddResultFlags(cmd *cobra.Command, r *ResultFlags) {
 	cmd.Flags().StringVarP(&r.Format, "format", "f", "", "result format: table|tsv|csv|json|jsonl|msgpack.gz (default: table on a terminal, tsv otherwise)")
 	cmd.Flags().StringVarP(&r.File, "output", "o", "", "write the result to `FILE` instead of stdout (written whole or not at all; - is stdout)")
 	cmd.Flags().BoolVarP(&r.ColumnHeader, "column-header", "c", false, "print the column names first (tsv and csv)")
+	cmd.Flags().IntVar(&r.Parallel, "parallel", 0, fmt.Sprintf("download over `N` concurrent range requests, 1 to %d (default: %d above 64 MiB, else 1)", td.MaxParallel, 4))
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return ResultFormats, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -47,6 +50,9 @@ func AddResultFlags(cmd *cobra.Command, r *ResultFlags) {
 
 // Validate checks the flags.
 func (r *ResultFlags) Validate() error {
+	if r.Parallel < 0 || r.Parallel > td.MaxParallel {
+		return cmdutil.FlagErrorf("invalid --parallel %d: use 1 to %d connections (or leave it out to choose from the result's size)", r.Parallel, td.MaxParallel)
+	}
 	r.Format = strings.ToLower(strings.TrimSpace(r.Format))
 	if r.Format == "" {
 		return nil
@@ -95,11 +101,17 @@ func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, jo
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	bar := output.NewBytes(ios, -1, "job "+job.ID+" result")
-	dl := &td.DownloadOptions{Progress: func(done, total int64) { bar.Set(done, total) }}
+	dl := &td.DownloadOptions{Progress: func(done, total int64) { bar.Set(done, total) }, Parallel: r.Parallel}
 	var err error
 	if format == "msgpack.gz" {
 		check := newGzipCheck()
-		_, err = c.Results.Download(ctx, job.ID, td.FormatMsgpackGz, io.MultiWriter(bw, check), dl)
+		if out != nil && out.Seekable() {
+			// ranges are written at their offsets into the temporary
+			// file; the check reads the file as its start fills in
+			err = downloadAt(ctx, c, job.ID, out, check, dl)
+		} else {
+			_, err = c.Results.Download(ctx, job.ID, td.FormatMsgpackGz, io.MultiWriter(bw, check), dl)
+		}
 		if cerr := check.Close(); err == nil && cerr != nil {
 			err = &td.ProtocolError{Method: "GET", Path: "/v3/job/result/" + job.ID, Msg: fmt.Sprintf("the msgpack.gz result is corrupt (%v)", cerr)}
 			if file != "" {
@@ -131,13 +143,18 @@ func WriteResult(ctx context.Context, ios *iostreams.IOStreams, c *td.Client, jo
 // length) while it is downloaded; Close reports what was found.
 type gzipCheck struct {
 	chunks chan []byte
+	free   chan []byte // buffers read through, for reuse: no garbage per write
 	done   chan error
 }
 
+// checkPiece is the most one queued chunk holds: the queue holds at most
+// 16 of them whatever the writes (a parallel download writes whole ranges).
+const checkPiece = 256 << 10
+
 func newGzipCheck() *gzipCheck {
-	g := &gzipCheck{chunks: make(chan []byte, 16), done: make(chan error, 1)}
+	g := &gzipCheck{chunks: make(chan []byte, 16), free: make(chan []byte, 18), done: make(chan error, 1)}
 	go func() {
-		cr := &chunkReader{chunks: g.chunks}
+		cr := &chunkReader{chunks: g.chunks, free: g.free}
 		err := func() error {
 			zr, err := gzip.NewReader(cr)
 			if err != nil {
@@ -158,7 +175,17 @@ func newGzipCheck() *gzipCheck {
 }
 
 func (g *gzipCheck) Write(p []byte) (int, error) {
-	g.chunks <- bytes.Clone(p)
+	for rest := p; len(rest) > 0; {
+		n := min(len(rest), checkPiece)
+		var b []byte
+		select {
+		case b = <-g.free:
+		default:
+			b = make([]byte, 0, checkPiece)
+		}
+		g.chunks <- append(b[:0], rest[:n]...)
+		rest = rest[n:]
+	}
 	return len(p), nil
 }
 
@@ -171,16 +198,25 @@ func (g *gzipCheck) Close() error {
 // chunkReader reads the chunks sent to a channel until it is closed.
 type chunkReader struct {
 	chunks <-chan []byte
+	free   chan<- []byte // where a chunk read through goes back (nil: dropped)
+	buf    []byte        // the chunk cur is in
 	cur    []byte
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
 	for len(c.cur) == 0 {
+		if c.buf != nil && c.free != nil {
+			select {
+			case c.free <- c.buf:
+			default:
+			}
+			c.buf = nil
+		}
 		b, ok := <-c.chunks
 		if !ok {
 			return 0, io.EOF
 		}
-		c.cur = b
+		c.buf, c.cur = b, b
 	}
 	n := copy(p, c.cur)
 	c.cur = c.cur[n:]
@@ -193,7 +229,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // runs on its own goroutine (td.RowReader), so inflating and transcoding
 // use two cores.
 func writeRows(ctx context.Context, c *td.Client, job *td.Job, w io.Writer, format string, header bool, width int, dl *td.DownloadOptions) error {
-	src, err := c.Results.Open(ctx, job.ID, td.FormatMsgpackGz, dl)
+	src, err := openResult(ctx, c, job, dl)
 	if err != nil {
 		return err
 	}

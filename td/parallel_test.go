@@ -1,0 +1,287 @@
+package td_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/tdctl/tdctl/internal/emulator"
+	"github.com/tdctl/tdctl/td"
+)
+
+// rangeFault answers the first times requests whose Range starts at
+// offset with status (and Retry-After), or, with cut > 0, sends cut bytes
+// of the answer and resets the connection; other requests reach the
+// emulator untouched.
+type rangeFault struct {
+	offset       int64
+	times        int
+	status       int
+	retryAfter   string
+	cut          int64
+	mu           sync.Mutex
+	hits, ranged int
+}
+
+type faultyRanges struct {
+	next   http.Handler
+	faults []*rangeFault
+	srv    *emulator.Server
+}
+
+func (f *faultyRanges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rng := r.Header.Get("Range")
+	for _, rf := range f.faults {
+		rf.mu.Lock()
+		hit := strings.HasPrefix(rng, fmt.Sprintf("bytes=%d-", rf.offset)) && rf.hits < rf.times
+		if hit {
+			rf.hits++
+		}
+		rf.mu.Unlock()
+		if !hit {
+			continue
+		}
+		if rf.cut > 0 {
+			f.next.ServeHTTP(&cutter{ResponseWriter: w, left: rf.cut}, r)
+			return
+		}
+		if rf.retryAfter != "" {
+			w.Header().Set("Retry-After", rf.retryAfter)
+		}
+		http.Error(w, `{"error":"injected"}`, rf.status)
+		return
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+// cutter lets left bytes of the body through, then resets the connection.
+type cutter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (c *cutter) Write(p []byte) (int, error) {
+	if int64(len(p)) < c.left {
+		n, err := c.ResponseWriter.Write(p)
+		c.left -= int64(n)
+		return n, err
+	}
+	n, _ := c.ResponseWriter.Write(p[:c.left])
+	rc := http.NewResponseController(c.ResponseWriter)
+	_ = rc.Flush()
+	if conn, _, err := rc.Hijack(); err == nil {
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		conn.Close()
+	}
+	_ = n
+	panic(http.ErrAbortHandler)
+}
+
+// parallelSetup serves a result file of size random bytes through
+// faultyRanges and returns a client and the job id.
+func parallelSetup(t *testing.T, size int, faults ...*rangeFault) (*td.Client, string, []byte, *emulator.Server) {
+	t.Helper()
+	data := pRandom(size, uint64(size))
+	file := filepath.Join(t.TempDir(), "result.msgpack.gz")
+	require.NoError(t, os.WriteFile(file, data, 0o600))
+	srv, err := emulator.New(emulator.Options{APIKeys: []string{fmKey}})
+	require.NoError(t, err)
+	ts := httptest.NewServer(&faultyRanges{next: srv, faults: faults, srv: srv})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		ts.CloseClientConnections()
+		ts.Close()
+		srv.Close()
+	})
+	id, err := srv.AddFinishedJob(emulator.FinishedJob{Schema: []emulator.Column{{Name: "b", Type: "varchar"}}, ResultFile: file})
+	require.NoError(t, err)
+	c, err := td.NewClient(fmKey, td.WithEndpoint(ts.URL), td.WithRetryPolicy(fmRetry), td.WithHTTPClient(&http.Client{Transport: tr}))
+	require.NoError(t, err)
+	return c, id, data, srv
+}
+
+// memAt is an io.WriterAt in memory.
+type memAt struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (m *memAt) WriteAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if end := int(off) + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
+// rangesSeen lists the Range headers the emulator received.
+func rangesSeen(srv *emulator.Server) []string {
+	var out []string
+	for _, r := range srv.Requests() {
+		if strings.HasPrefix(r.Path, "/v3/job/result/") {
+			out = append(out, r.Header.Get("Range"))
+		}
+	}
+	return out
+}
+
+// both runs a parallel download in order (Download) and at offsets
+// (DownloadAt) and returns what each wrote.
+func both(t *testing.T, c *td.Client, id string, opts *td.DownloadOptions) (inOrder []byte, info1 *td.DownloadInfo, err1 error, at []byte, info2 *td.DownloadInfo, err2 error) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var buf bytes.Buffer
+	info1, err1 = c.Results.Download(ctx, id, td.FormatMsgpackGz, &buf, opts)
+	m := &memAt{}
+	info2, err2 = c.Results.DownloadAt(ctx, id, td.FormatMsgpackGz, m, opts)
+	return buf.Bytes(), info1, err1, m.b, info2, err2
+}
+
+func TestDownloadParallelIsByteIdentical(t *testing.T) {
+	noLeaks(t)
+	defer td.SetTestChunkSize(64 << 10)()
+	c, id, data, srv := parallelSetup(t, 1<<20+12345)
+	got, info, err, at, info2, err2 := both(t, c, id, &td.DownloadOptions{Parallel: 4})
+	require.NoError(t, err)
+	require.NoError(t, err2)
+	assert.Equal(t, data, got, "Download, in order")
+	assert.Equal(t, data, at, "DownloadAt, at offsets")
+	assert.Equal(t, 4, info.Parallel)
+	assert.Equal(t, 4, info2.Parallel)
+	assert.EqualValues(t, len(data), info.Bytes)
+	assert.EqualValues(t, len(data), info2.Bytes)
+	seen := rangesSeen(srv)
+	assert.Contains(t, seen, "bytes=0-65535", "the first range asked alone")
+	assert.Contains(t, seen, fmt.Sprintf("bytes=%d-%d", 16*65536, len(data)-1), "the last range")
+	assert.Len(t, seen, 2*17, "17 ranges each, nothing fetched twice")
+}
+
+func TestDownloadParallelDefaultFromResultSize(t *testing.T) {
+	defer td.SetTestChunkSize(256 << 10)()
+	// small: one stream, no Range
+	c, id, data, srv := parallelSetup(t, 1<<20)
+	var buf bytes.Buffer
+	info, err := c.Results.Download(t.Context(), id, td.FormatMsgpackGz, &buf, nil)
+	require.NoError(t, err)
+	assert.Equal(t, data, buf.Bytes())
+	assert.Equal(t, 1, info.Parallel)
+	assert.Equal(t, []string{""}, rangesSeen(srv))
+	assert.Equal(t, 1, td.ParallelFor(64<<20))
+	assert.Equal(t, 4, td.ParallelFor(64<<20+1))
+}
+
+func TestDownloadParallelResumesACutRange(t *testing.T) {
+	noLeaks(t)
+	defer td.SetTestChunkSize(64 << 10)()
+	cut := &rangeFault{offset: 3 * 65536, times: 2, cut: 1000}
+	c, id, data, srv := parallelSetup(t, 1<<20, cut)
+	var buf bytes.Buffer
+	info, err := c.Results.Download(t.Context(), id, td.FormatMsgpackGz, &buf, &td.DownloadOptions{Parallel: 3})
+	require.NoError(t, err)
+	assert.Equal(t, data, buf.Bytes())
+	assert.Equal(t, 1, info.Resumes, "the cut range resumed on its own, once (its resume starts at another offset)")
+	assert.Contains(t, rangesSeen(srv), fmt.Sprintf("bytes=%d-%d", 3*65536+1000, 4*65536-1), "resumed where it was cut, to its own end")
+}
+
+func TestDownloadParallel5xxAnd429OnOneRange(t *testing.T) {
+	noLeaks(t)
+	defer td.SetTestChunkSize(64 << 10)()
+	f500 := &rangeFault{offset: 2 * 65536, times: 2, status: 500}
+	f429 := &rangeFault{offset: 5 * 65536, times: 1, status: 429, retryAfter: "1"}
+	c, id, data, _ := parallelSetup(t, 1<<20, f500, f429)
+	start := time.Now()
+	got, _, err, _, _, _ := both(t, c, id, &td.DownloadOptions{Parallel: 4})
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+	assert.Equal(t, 2, f500.hits)
+	assert.Equal(t, 1, f429.hits)
+	// fmRetry's MaxWait (20 ms) caps the Retry-After of 1 s
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestDownloadParallelGivesUpWithATypedError(t *testing.T) {
+	noLeaks(t)
+	defer td.SetTestChunkSize(64 << 10)()
+	bad := &rangeFault{offset: 7 * 65536, times: 1 << 30, status: 503}
+	c, id, _, _ := parallelSetup(t, 1<<20, bad)
+	_, info, err, _, _, err2 := both(t, c, id, &td.DownloadOptions{Parallel: 4})
+	for _, e := range []error{err, err2} {
+		var apiErr *td.APIError
+		require.ErrorAs(t, e, &apiErr)
+		assert.Equal(t, 503, apiErr.StatusCode)
+	}
+	assert.Less(t, info.Bytes, int64(7*65536+1), "nothing written past the range that failed, in order")
+	assert.Equal(t, fmRetries+1, bad.hits/2, "the range's budget, once per call")
+}
+
+func TestDownloadParallelResultChangedIsAnError(t *testing.T) {
+	noLeaks(t)
+	defer td.SetTestChunkSize(64 << 10)()
+	c, id, _, srv := parallelSetup(t, 1<<20)
+	var once atomic.Bool
+	var buf bytes.Buffer
+	_, err := c.Results.Download(t.Context(), id, td.FormatMsgpackGz, &buf, &td.DownloadOptions{Parallel: 2, Progress: func(done, total int64) {
+		if done > 200<<10 && once.CompareAndSwap(false, true) {
+			// a new result under the same job: another ETag
+			// (on a download goroutine: no require here)
+			job, _ := srv.Job(id)
+			_ = os.WriteFile(job.ResultFile, pRandom(1<<20, 99), 0o600)
+			_ = os.Chtimes(job.ResultFile, time.Now().Add(time.Hour), time.Now().Add(time.Hour))
+		}
+	}})
+	require.ErrorIs(t, err, td.ErrTruncated)
+}
+
+func TestDownloadParallelWithoutRangeSupportIsOneStream(t *testing.T) {
+	defer td.SetTestChunkSize(64 << 10)()
+	data := pRandom(300<<10, 5)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v3/job/result/1", func(w http.ResponseWriter, r *http.Request) {
+		w.Write(data) // no Accept-Ranges, Range ignored
+	})
+	mux.HandleFunc("/v3/job/status/1", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"job_id":"1","status":"success","result_size":%d}`, len(data))
+	})
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	c, err := td.NewClient(fmKey, td.WithEndpoint(ts.URL), td.WithRetryPolicy(fmRetry))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	info, err := c.Results.Download(t.Context(), "1", td.FormatMsgpackGz, &buf, &td.DownloadOptions{Parallel: 4})
+	require.NoError(t, err)
+	assert.Equal(t, data, buf.Bytes())
+	assert.Equal(t, 1, info.Parallel)
+}
+
+func pRandom(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	_, _ = io.ReadFull(mrand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16)}), b)
+	return b
+}
+
+// noLeaks checks, after every cleanup of t (servers closed, idle
+// connections dropped), that no goroutine t started is left.
+func noLeaks(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
