@@ -31,14 +31,19 @@ var rx = sync.OnceValue(func() *redactRegexps {
 		// "password: dial tcp ...": a colon followed by a space and a bare
 		// word is prose ("check the host, port and password: dial tcp"),
 		// and masking it ate words. ${secret:NAME} is a reference, kept.
-		kvSecret: regexp.MustCompile(`(?i)(\$\{)?((?:api_?key|apikey|password|passwd|pwd|secret|token|access_key_id|secret_access_key|sslpassword)(?:\s*=\s*"?|:\s*"|:))([^\s&;"',}]+)`),
+		// "pwd" only after _ ; ? or & (MYSQL_PWD=, ;Pwd= in a DSN): PWD=
+		// and OLDPWD= in an environment are directories.
+		kvSecret: regexp.MustCompile(`(?i)(\$\{)?((?:api_?key|apikey|password|passwd|[_;?&]pwd|secret|token|access_key_id|secret_access_key|sslpassword)(?:\s*=\s*"?|:\s*"|:))([^\s&;"',}]+)`),
+		// The same keys with a double-quoted value: masked to the closing
+		// quote, spaces and all (password="a b").
+		kvQuoted: regexp.MustCompile(`(?i)(\$\{)?((?:api_?key|apikey|password|passwd|[_;?&]pwd|secret|token|access_key_id|secret_access_key|sslpassword)\s*[=:]\s*")((?:[^"\\]|\\.)*)`),
 		// JSON "password": "..." and friends.
 		jsonSecret: regexp.MustCompile(`(?i)("(?:api_?key|apikey|password|passwd|secret|token|secret_access_key|access_key_id)"\s*:\s*")((?:[^"\\]|\\.)*)(")`),
 	}
 })
 
 type redactRegexps struct {
-	urlPassword, escURLPassword, tdURLUser, td1, kvSecret, jsonSecret *regexp.Regexp
+	urlPassword, escURLPassword, tdURLUser, td1, kvSecret, kvQuoted, jsonSecret *regexp.Regexp
 }
 
 // Redact masks secrets in s: passwords in URLs (scheme://user:pass@host),
@@ -67,13 +72,15 @@ func redactAll(s string) string {
 	s = r.escURLPassword.ReplaceAllString(s, "${1}%3A"+Mask+"%40")
 	s = r.td1.ReplaceAllString(s, "${1}"+Mask)
 	s = r.jsonSecret.ReplaceAllString(s, "${1}"+Mask+"${3}")
-	s = r.kvSecret.ReplaceAllStringFunc(s, func(m string) string {
-		sub := r.kvSecret.FindStringSubmatch(m)
-		if sub[1] != "" { // ${secret:NAME}
-			return m
-		}
-		return sub[2] + Mask
-	})
+	for _, re := range []*regexp.Regexp{r.kvQuoted, r.kvSecret} {
+		s = re.ReplaceAllStringFunc(s, func(m string) string {
+			sub := re.FindStringSubmatch(m)
+			if sub[1] != "" { // ${secret:NAME}
+				return m
+			}
+			return sub[2] + Mask
+		})
+	}
 	return s
 }
 

@@ -46,6 +46,7 @@ func TestRedactKeepsWords(t *testing.T) {
 		"secret: not set",
 		"echo ${secret:td.apikey} and ${secret:db.password}",
 		"the token: expired",
+		"PWD=/home/u OLDPWD=/tmp", // environment lines sh> prints
 	} {
 		assert.Equal(t, s, Redact(s))
 	}
@@ -55,6 +56,11 @@ func TestRedactKeepsWords(t *testing.T) {
 		"password = hunter2 rest":    "password = *** rest",
 		"x?apikey=abc&y=1":           "x?apikey=***&y=1",
 		"secret:abc ${secret:n} end": "secret:*** ${secret:n} end",
+		`password="a b c" rest`:      `password="***" rest`,
+		`db_password: "x \" y" rest`: `db_password: "***" rest`,
+		"PGPASSWORD=hunter2":         "PGPASSWORD=***",
+		"MYSQL_PWD=hunter2":          "MYSQL_PWD=***",
+		"Uid=u;Pwd=hunter2;":         "Uid=u;Pwd=***;",
 	} {
 		assert.Equal(t, want, Redact(in), in)
 	}

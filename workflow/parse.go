@@ -243,17 +243,7 @@ const (
 // each holding several aliases of the previous one). The walk visits each
 // written node once.
 func checkAliases(file string, root *yaml.Node) error {
-	// written nodes: the tree without following aliases (only an alias can
-	// make a cycle)
-	var written func(n *yaml.Node) int
-	written = func(n *yaml.Node) int {
-		c := 1
-		for _, k := range n.Content {
-			c += written(k)
-		}
-		return c
-	}
-	limit := written(root) + MaxNodes
+	limit := writtenNodes(root) + MaxNodes
 	type info struct{ size, height int }
 	done := map[*yaml.Node]info{}
 	onPath := map[*yaml.Node]bool{}
@@ -330,6 +320,21 @@ type parser struct {
 	errs    ErrorList
 	project string   // absolute directory of the workflow: includes stay inside
 	stack   []string // absolute paths of the files being included, outermost first
+	// included counts the nodes !include has spliced in so far, each
+	// inclusion of a file anew: files that include each other many times
+	// ("include bombs") are held to MaxNodes like aliases are
+	included     int
+	includeLimit bool // the limit was reported: later includes fail quietly
+}
+
+// writtenNodes is the size of the tree under n as written, without
+// following aliases (only an alias can make a cycle).
+func writtenNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += writtenNodes(k)
+	}
+	return c
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {
@@ -585,6 +590,9 @@ func (p *parser) include(v *yaml.Node, depth int) (m *yaml.Node, file, abs strin
 		p.errorf(v.Line, "!include needs a file name, e.g. !include : 'tasks.dig'")
 		return nil, "", "", false
 	}
+	if p.includeLimit {
+		return nil, "", "", false
+	}
 	if len(p.stack) > maxIncludeDepth {
 		p.errorf(v.Line, "!include %s: includes nest deeper than %d files", name, maxIncludeDepth)
 		return nil, "", "", false
@@ -629,6 +637,11 @@ func (p *parser) include(v *yaml.Node, depth int) (m *yaml.Node, file, abs strin
 	}
 	if deref(m).Kind != yaml.MappingNode {
 		p.errs = append(p.errs, &Error{File: file, Line: m.Line, Msg: "an included file must be a YAML mapping of +tasks and settings"})
+		return nil, "", "", false
+	}
+	if p.included += writtenNodes(m); p.included > MaxNodes {
+		p.includeLimit = true
+		p.errorf(v.Line, "!include %s: included files add more than %d nodes to this workflow: include fewer files, or the same file fewer times", name, MaxNodes)
 		return nil, "", "", false
 	}
 	return deref(m), file, abs, true

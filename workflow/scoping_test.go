@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -395,6 +396,25 @@ func TestInclude(t *testing.T) {
 	assert.Contains(t, msg, "main.dig:4: !include ../outside.dig: the file is outside the project directory")
 	assert.Contains(t, msg, "main.dig:6: !include missing.dig: no such file or directory")
 	assert.NotContains(t, msg, "neither an operator")
+
+	// files that include the next one eight times each, seven deep
+	// (8^7 = 2,097,152 tasks from 8 small files) are held to MaxNodes like
+	// aliases, in bounded time: one line, no exponential walk
+	files := map[string]string{"l7.dig": "+t:\n  echo>: x\n"}
+	for d := range 7 {
+		var b strings.Builder
+		for i := range 8 {
+			fmt.Fprintf(&b, "+t%d:\n  !include : 'l%d.dig'\n", i, d+1)
+		}
+		files[fmt.Sprintf("l%d.dig", d)] = b.String()
+	}
+	dir = writeFiles(t, files)
+	start := time.Now()
+	_, err = ParseFile(filepath.Join(dir, "l0.dig"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "included files add more than 100000 nodes to this workflow")
+	assert.Equal(t, 1, strings.Count(err.Error(), "more than 100000 nodes"), "reported once")
+	assert.Less(t, time.Since(start), 10*time.Second)
 
 	// the alias limits hold in an included file
 	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
