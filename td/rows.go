@@ -218,11 +218,16 @@ func (rr *RowReader) Next() ([]any, error) {
 	if rr.err != nil {
 		return nil, rr.err
 	}
+	// the end of the result comes before a row, never inside its header
+	// (a lone array16 byte is a cut result, not the end)
+	if _, err := rr.dec.PeekCode(); err == io.EOF && rr.pos >= len(rr.cur.buf) {
+		rr.err = io.EOF
+		return nil, io.EOF
+	}
 	n, err := rr.dec.DecodeArrayLen()
 	if err != nil {
-		if err == io.EOF && rr.pos >= len(rr.cur.buf) {
-			rr.err = io.EOF
-			return nil, io.EOF
+		if err == io.EOF {
+			err = fmt.Errorf("%w: a row ended early", ErrTruncated)
 		}
 		return nil, rr.fail(err)
 	}
