@@ -38,7 +38,7 @@ var rx = sync.OnceValue(func() *redactRegexps {
 		// quote, spaces and all (password="a b").
 		kvQuoted: regexp.MustCompile(`(?i)(\$\{)?((?:api_?key|apikey|password|passwd|[_;?&]pwd|secret|token|access_key_id|secret_access_key|sslpassword)\s*[=:]\s*")((?:[^"\\]|\\.)*)`),
 		// JSON "password": "..." and friends.
-		jsonSecret: regexp.MustCompile(`(?i)("(?:api_?key|apikey|password|passwd|secret|token|secret_access_key|access_key_id)"\s*:\s*")((?:[^"\\]|\\.)*)(")`),
+		jsonSecret: regexp.MustCompile(`(?i)("(?:api_?key|apikey|password|passwd|pwd|secret|token|secret_access_key|access_key_id|sslpassword)"\s*:\s*")((?:[^"\\]|\\.)*)(")`),
 	}
 })
 

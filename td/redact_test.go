@@ -60,6 +60,7 @@ func TestRedactKeepsWords(t *testing.T) {
 		`db_password: "x \" y" rest`: `db_password: "***" rest`,
 		"PGPASSWORD=hunter2":         "PGPASSWORD=***",
 		"MYSQL_PWD=hunter2":          "MYSQL_PWD=***",
+		`{"pwd":"hunter2"}`:          `{"pwd":"***"}`,
 		"Uid=u;Pwd=hunter2;":         "Uid=u;Pwd=***;",
 	} {
 		assert.Equal(t, want, Redact(in), in)
