@@ -121,7 +121,7 @@ func (s *ResultsService) Export(ctx context.Context, jobID string, t ExportTarge
 		key = NewDomainKey()
 	}
 	form.Set("domain_key", key)
-	src, err := s.client.Jobs.Show(ctx, jobID)
+	src, err := reread(ctx, s.client, func() (*Job, error) { return s.client.Jobs.Show(ctx, jobID) })
 	if err != nil {
 		return "", err
 	}
@@ -243,7 +243,7 @@ func (e *exporter) resolveInterrupted(ctx context.Context, cause error) error {
 // nil when it certainly does not, an exportFound when it does, and an
 // *ExportUncertainError when it cannot tell.
 func (e *exporter) resolve(ctx context.Context, cause error) error {
-	st, err := e.c.Jobs.StatusByDomainKey(ctx, e.key)
+	st, err := reread(ctx, e.c, func() (*JobStatus, error) { return e.c.Jobs.StatusByDomainKey(ctx, e.key) })
 	if err == nil {
 		return exportFound{id: st.JobID}
 	}
@@ -252,7 +252,7 @@ func (e *exporter) resolve(ctx context.Context, cause error) error {
 	}
 	// No job under our key: either none was created, or the API ignores
 	// domain keys on exports. The job's newest export tells them apart.
-	src, err := e.c.Jobs.Show(ctx, e.jobID)
+	src, err := reread(ctx, e.c, func() (*Job, error) { return e.c.Jobs.Show(ctx, e.jobID) })
 	if err != nil {
 		return &ExportUncertainError{JobID: e.jobID, DomainKey: e.key, Err: cause, Lookup: err}
 	}
@@ -262,12 +262,27 @@ func (e *exporter) resolve(ctx context.Context, cause error) error {
 	return &ExportUncertainError{JobID: e.jobID, DomainKey: e.key, Candidate: src.LinkedResultExportJobID, Err: cause}
 }
 
+// reread calls read again while its answer is unusable (a *ProtocolError:
+// {} or a lagging replica), up to max(3, MaxRetries) times as Wait does:
+// an unusable answer is no verdict.
+func reread[T any](ctx context.Context, c *Client, read func() (T, error)) (T, error) {
+	for i := 0; ; i++ {
+		v, err := read()
+		if err == nil || !errors.Is(err, ErrProtocol) || i >= max(3, c.retry.MaxRetries) {
+			return v, err
+		}
+		if serr := sleepCtx(ctx, backoff.Jittered(c.retry.MinWait, c.retry.MaxWait, i)); serr != nil {
+			return v, serr
+		}
+	}
+}
+
 // found turns a 409 into the export job holding our domain_key.
 func (e *exporter) found(ctx context.Context, id string, cause error) error {
 	if id != "" {
 		return exportFound{id: id}
 	}
-	st, err := e.c.Jobs.StatusByDomainKey(ctx, e.key)
+	st, err := reread(ctx, e.c, func() (*JobStatus, error) { return e.c.Jobs.StatusByDomainKey(ctx, e.key) })
 	if err != nil {
 		return &ExportUncertainError{JobID: e.jobID, DomainKey: e.key, Err: cause, Lookup: err}
 	}
