@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -146,21 +145,11 @@ func devServerRun(opts *DevServerOptions) error {
 	if opts.Ready != nil {
 		opts.Ready(base)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
+	if err := cmdutil.Serve(opts.Ctx, srv, ln, 5*time.Second); err != nil {
 		return err
-	case <-opts.Ctx.Done():
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		if opts.IO.IsStderrTTY() {
-			fmt.Fprintln(opts.IO.ErrOut, strings.TrimSpace("dev-server stopped"))
-		}
-		return nil // Ctrl-C is how a dev-server ends: exit 0
 	}
+	if opts.Ctx.Err() != nil && opts.IO.IsStderrTTY() {
+		fmt.Fprintln(opts.IO.ErrOut, "dev-server stopped")
+	}
+	return nil // Ctrl-C is how a dev-server ends: exit 0
 }

@@ -2,7 +2,6 @@ package workflowcmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -142,19 +141,6 @@ func uiRun(o *uiOptions) error {
 	if o.Ready != nil {
 		o.Ready(base)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	case <-o.Ctx.Done():
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx) // live pages hold their event streams open
-		_ = srv.Close()
-		return nil // Ctrl-C is how the UI ends: exit 0
-	}
+	// live pages hold their event streams open: 2 s, then they are cut
+	return cmdutil.Serve(o.Ctx, srv, ln, 2*time.Second)
 }
