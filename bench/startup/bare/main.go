@@ -1,6 +1,6 @@
 // Command bare is the start-up baseline for bench/startup: the smallest
-// cobra + viper program with a `version` command, built and timed beside
-// tdctl in the same run.
+// cobra program with a `version` command and a YAML config read, built and
+// timed beside tdctl in the same run.
 package main
 
 import (
@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 func main() {
@@ -21,12 +21,15 @@ func main() {
 	}, &cobra.Command{
 		Use: "config",
 		RunE: func(*cobra.Command, []string) error {
-			v := viper.New()
-			v.SetConfigFile(cfg)
-			if err := v.ReadInConfig(); err != nil {
+			data, err := os.ReadFile(cfg)
+			if err != nil {
 				return err
 			}
-			fmt.Println(v.AllSettings())
+			var settings map[string]any
+			if err := yaml.Unmarshal(data, &settings); err != nil {
+				return err
+			}
+			fmt.Println(settings)
 			return nil
 		},
 	})
