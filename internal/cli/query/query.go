@@ -108,7 +108,7 @@ func NewCmdQuery(f *factory.Factory, runF func(*QueryOptions) error) *cobra.Comm
 			if err := opts.Wait.Validate(); err != nil {
 				return err
 			}
-			if opts.Result.File != "" || opts.Result.Format != "" || opts.Result.Parallel != 0 || opts.Exclude {
+			if opts.Result.File != "" || opts.Result.Format != "" || opts.Result.Parallel != 0 || opts.Result.NoVerify || opts.Exclude {
 				opts.DoWait = true // they are about the result, which needs the job finished
 			}
 			if runF != nil {
