@@ -66,6 +66,8 @@ type Workflow struct {
 	Schedule *Schedule
 	Root     *Task
 	loc      *time.Location
+	// problems are the structural errors ParsePartial found.
+	problems ErrorList
 }
 
 // Task is one node of the task tree. A task with an operator runs it; a task
@@ -166,6 +168,21 @@ func ParseFile(file string) (*Workflow, error) {
 // Parse parses .dig YAML. Structural problems (bad YAML, unknown directives,
 // a task with two operators...) come back together as an ErrorList.
 func Parse(file string, data []byte) (*Workflow, error) {
+	wf, err := ParsePartial(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return wf, nil
+}
+
+// ParsePartial is Parse for `workflow check`: when the YAML is readable but
+// has structural problems, it returns them (an ErrorList) together with the
+// workflow as far as it could be built, so that Runner.Check reports them
+// with everything else it finds (an operator's misspelt setting further
+// down is not hidden by a bad _retry above it). Such a workflow keeps its
+// problems: Check reports them and Run refuses it. When nothing could be
+// built (bad YAML, an alias bomb) the workflow is nil.
+func ParsePartial(file string, data []byte) (*Workflow, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &Error{File: file, Line: yamlErrLine(err), Msg: "bad YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
@@ -215,7 +232,8 @@ func Parse(file string, data []byte) (*Workflow, error) {
 	}
 	wf.Root = p.task(name, "+"+name, root, root.Line, true)
 	if err := p.errs.err(); err != nil {
-		return nil, err
+		wf.problems = p.errs
+		return wf, err
 	}
 	return wf, nil
 }

@@ -197,8 +197,10 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 		}
 		return nil, nil, nil, cmdutil.NewConfigError(err)
 	}
-	wf, err := workflow.Parse(o.File, data)
-	if err != nil {
+	// a workflow with structural problems is still checked as far as it
+	// was built: Check reports them with the rest, Run refuses it
+	wf, err := workflow.ParsePartial(o.File, data)
+	if wf == nil {
 		return nil, nil, nil, cmdutil.NewConfigError(err)
 	}
 	params := map[string]any{}
