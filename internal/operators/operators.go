@@ -43,6 +43,12 @@ type Env struct {
 	// has between SIGTERM and SIGKILL when its task is cancelled or its
 	// shell has exited (0 = DefaultShellGrace).
 	ShellGrace time.Duration
+	// TempFile registers a temporary file an operator writes before
+	// renaming it into place (td>'s download_file), so that a process
+	// ended at once by a second signal still removes it (the CLI passes
+	// cmdutil.RemoveOnForcedExit); it returns the function that
+	// unregisters it. Nil registers nothing.
+	TempFile func(path string) (unregister func())
 }
 
 // DefaultShellGrace is Env.ShellGrace's default.
@@ -81,6 +87,13 @@ func (e *Env) podRunner(kubeconfig, kubeContext string) (*k8sexec.Runner, error)
 		return k8sexec.NewRunnerFromKubeconfig(kubeconfig, kubeContext)
 	}
 	return e.PodRunner(kubeconfig, kubeContext)
+}
+
+func (e *Env) tempFile(path string) func() {
+	if e == nil || e.TempFile == nil {
+		return func() {}
+	}
+	return e.TempFile(path)
 }
 
 func (e *Env) shellGrace() time.Duration {

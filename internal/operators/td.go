@@ -451,7 +451,7 @@ func (q *Query) results(ctx context.Context, tc *workflow.TaskContext, c *td.Cli
 	defer rr.Close()
 	var csvOut *csvFile
 	if file != "" {
-		if csvOut, err = createCSV(tc, file); err != nil {
+		if csvOut, err = createCSV(tc, file, q.Env.tempFile); err != nil {
 			return err
 		}
 		defer csvOut.abort()
@@ -558,14 +558,15 @@ func csvRecord(row []any) []string {
 // same directory and renamed into place only when the whole result is in,
 // so a failed task never leaves half a file.
 type csvFile struct {
-	f    *os.File
-	w    *csv.Writer
-	path string
-	name string
-	done bool
+	f       *os.File
+	w       *csv.Writer
+	path    string
+	name    string
+	done    bool
+	unforce func()
 }
 
-func createCSV(tc *workflow.TaskContext, name string) (*csvFile, error) {
+func createCSV(tc *workflow.TaskContext, name string, register func(string) func()) (*csvFile, error) {
 	p := name
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(tc.Workflow.Dir, p)
@@ -574,7 +575,7 @@ func createCSV(tc *workflow.TaskContext, name string) (*csvFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("td>: download_file %s: %w", name, err)
 	}
-	return &csvFile{f: f, w: csv.NewWriter(f), path: p, name: name}, nil
+	return &csvFile{f: f, w: csv.NewWriter(f), path: p, name: name, unforce: register(f.Name())}, nil
 }
 
 func (c *csvFile) fail(err error) error {
@@ -592,9 +593,11 @@ func (c *csvFile) commit() error {
 	}
 	if err != nil {
 		os.Remove(c.f.Name())
+		c.unforce()
 		return c.fail(err)
 	}
 	c.done = true
+	c.unforce()
 	return nil
 }
 
@@ -602,6 +605,7 @@ func (c *csvFile) abort() {
 	if !c.done {
 		c.f.Close()
 		os.Remove(c.f.Name())
+		c.unforce()
 	}
 }
 

@@ -223,7 +223,7 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 	}
 	secrets := &secretSource{getenv: o.getenv, file: file, apiKey: o.APIKey}
 	ps := &lazyStore{o: o}
-	env := &operators.Env{TD: o.TDClient, Wait: o.JobPoll, ParamStore: ps.get, PodRunner: o.PodRunner}
+	env := &operators.Env{TD: o.TDClient, Wait: o.JobPoll, ParamStore: ps.get, PodRunner: o.PodRunner, TempFile: cmdutil.RemoveOnForcedExit}
 	r := &workflow.Runner{Operators: operators.Operators(env), Secrets: secrets, Params: params, Warnings: o.IO.ErrOut}
 	return wf, r, ps, nil
 }
