@@ -1,6 +1,6 @@
 // Command bare is the start-up baseline for bench/startup: the smallest
-// cobra program with a `version` command and a YAML config read, built and
-// timed beside tdctl in the same run.
+// cobra + viper program with a `version` command, built and timed beside
+// tdctl in the same run.
 package main
 
 import (
@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
+	"github.com/spf13/viper"
 )
 
 func main() {
@@ -21,15 +21,12 @@ func main() {
 	}, &cobra.Command{
 		Use: "config",
 		RunE: func(*cobra.Command, []string) error {
-			data, err := os.ReadFile(cfg)
-			if err != nil {
+			v := viper.New()
+			v.SetConfigFile(cfg)
+			if err := v.ReadInConfig(); err != nil {
 				return err
 			}
-			var settings map[string]any
-			if err := yaml.Unmarshal(data, &settings); err != nil {
-				return err
-			}
-			fmt.Println(settings)
+			fmt.Println(v.AllSettings())
 			return nil
 		},
 	})

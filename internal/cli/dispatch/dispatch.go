@@ -7,7 +7,7 @@
 //
 // Go runs every linked package's initialisers at start-up, whether the
 // command uses them or not; linking those parts into tdctl made every
-// `tdctl job num-records` start 2.7× slower than a bare cobra
+// `tdctl job num-records` start 2.7× slower than a bare cobra+viper
 // program (bench/startup; the budget and the numbers: docs/design.md).
 //
 // tdctl-full is found, in order: at $TDCTL_FULL; beside the running tdctl
