@@ -1,0 +1,326 @@
+package operators
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tdctl/tdctl/paramstore/paramstoretest"
+	"github.com/tdctl/tdctl/workflow"
+)
+
+// pgFixture is a schema of its own on the test PostgreSQL with digdag
+// PgIT's source table (src_tbl) and destination table (dest_tbl).
+type pgFixture struct {
+	schema string
+	conn   *pgx.Conn
+	export string // an _export: block pointing pg> and redshift> there
+}
+
+func newPGFixture(t *testing.T, nulls bool) *pgFixture {
+	t.Helper()
+	schema := paramstoretest.FreshSchema(t, "pgop_")
+	conn, err := pgx.Connect(t.Context(), paramstoretest.PostgresURL())
+	paramstoretest.RequireServer(t, "PostgreSQL", err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	u, err := url.Parse(paramstoretest.PostgresURL())
+	require.NoError(t, err)
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	q := pgx.Identifier{schema}.Sanitize()
+	stmts := []string{"CREATE SCHEMA " + q,
+		"CREATE TABLE " + q + ".src_tbl (id integer, name text, score real)",
+		"CREATE TABLE " + q + ".dest_tbl (id integer, name text, score real)",
+		"INSERT INTO " + q + ".dest_tbl VALUES (9, 'zzz', 9.99)"}
+	if nulls {
+		stmts = append(stmts, "INSERT INTO "+q+".src_tbl VALUES (0, NULL, NULL), (NULL, 'bar', NULL), (NULL, NULL, 5.00)")
+	} else {
+		stmts = append(stmts, "INSERT INTO "+q+".src_tbl VALUES (0, 'foo', 3.14), (1, 'bar', 1.23), (2, 'baz', 5.00)")
+	}
+	for _, s := range stmts {
+		_, err := conn.Exec(t.Context(), s)
+		require.NoError(t, err, s)
+	}
+	export := "_export:\n"
+	for _, kind := range []string{"pg", "redshift"} {
+		export += fmt.Sprintf("  %s:\n    host: %s\n    port: %s\n    database: %s\n    user: %s\n    schema: %s\n",
+			kind, u.Hostname(), port, strings.TrimPrefix(u.Path, "/"), u.User.Username(), schema)
+	}
+	return &pgFixture{schema: schema, conn: conn, export: export}
+}
+
+func (f *pgFixture) rows(t *testing.T, query string) []string {
+	t.Helper()
+	rows, err := f.conn.Query(t.Context(), strings.ReplaceAll(query, "SCHEMA", pgx.Identifier{f.schema}.Sanitize()))
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		require.NoError(t, err)
+		var parts []string
+		for _, v := range vals {
+			parts = append(parts, fmt.Sprint(v))
+		}
+		out = append(out, strings.Join(parts, ","))
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// runPG runs dig (after the fixture's _export) in a directory with files.
+func runPG(t *testing.T, f *pgFixture, dig string, files map[string]string, secrets workflow.Secrets) (string, string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	file := filepath.Join(dir, "wf.dig")
+	require.NoError(t, os.WriteFile(file, []byte(f.export+dig), 0o644))
+	wf, err := workflow.ParseFile(file)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	r := &workflow.Runner{Operators: Operators(nil), Secrets: secrets, RunsDir: filepath.Join(dir, "runs"), Output: &out}
+	_, err = r.Run(t.Context(), wf)
+	return dir, out.String(), err
+}
+
+var selectTable = map[string]string{"select_table.sql": "SELECT * FROM src_tbl ORDER BY id\n"}
+
+// PgIT selectAndDownload / selectAndDownloadWithNullValues: the CSV as
+// digdag writes it (CRLF, a header line, null as an empty field, a whole
+// real as 5.0).
+func TestPGDownloadFileLikeDigdag(t *testing.T) {
+	f := newPGFixture(t, false)
+	dir, _, err := runPG(t, f, "+run:\n  pg>: select_table.sql\n  download_file: pg_test.csv\n", selectTable, nil)
+	require.NoError(t, err)
+	data, err := os.ReadFile(filepath.Join(dir, "pg_test.csv"))
+	require.NoError(t, err)
+	assert.Equal(t, "id,name,score\r\n0,foo,3.14\r\n1,bar,1.23\r\n2,baz,5.0\r\n", string(data))
+
+	f = newPGFixture(t, true)
+	dir, _, err = runPG(t, f, "+run:\n  pg>: select_table.sql\n  download_file: pg_test.csv\n", selectTable, nil)
+	require.NoError(t, err)
+	data, err = os.ReadFile(filepath.Join(dir, "pg_test.csv"))
+	require.NoError(t, err)
+	assert.Equal(t, "id,name,score\r\n0,,\r\n,bar,\r\n,,5.0\r\n", string(data))
+}
+
+// digdag's CsvWriter: an empty string is "", a null nothing; a quote,
+// comma or line break is quoted, with CR and CRLF written as LF.
+func TestPGDownloadQuoting(t *testing.T) {
+	f := newPGFixture(t, false)
+	dir, _, err := runPG(t, f, "+run:\n  pg>: q.sql\n  download_file: out.csv\n",
+		map[string]string{"q.sql": `SELECT '' AS e, NULL::text AS n, 'a,b' AS c, 'say "hi"' AS q, E'l1\r\nl2\rl3\nl4' AS nl, true AS b`}, nil)
+	require.NoError(t, err)
+	data, err := os.ReadFile(filepath.Join(dir, "out.csv"))
+	require.NoError(t, err)
+	assert.Equal(t, "e,n,c,q,nl,b\r\n\"\",,\"a,b\",\"say \"\"hi\"\"\",\"l1\nl2\nl3\nl4\",true\r\n", string(data))
+}
+
+// PgIT selectAndStoreLastResults (all, through for_each>) and
+// selectAndStoreLastResultsWithFirst.
+func TestPGStoreLastResults(t *testing.T) {
+	f := newPGFixture(t, false)
+	_, out, err := runPG(t, f, `
++all:
+  pg>: select_table.sql
+  store_last_results: all
++each:
+  for_each>:
+    user: ${pg.last_results}
+  _do:
+    echo>: name=${user.name} score=${user.score} id=${user.id}
++first:
+  pg>: select_table.sql
+  store_last_results: first
++show:
+  echo>: first=${pg.last_results.name} ${JSON.stringify(pg.last_results)}
+`, selectTable, nil)
+	require.NoError(t, err)
+	for _, want := range []string{"name=foo score=3.14 id=0", "name=bar score=1.23 id=1", "name=baz score=5.0 id=2",
+		`first=foo {"id":0,"name":"foo","score":3.14}`} {
+		assert.Contains(t, out, want)
+	}
+}
+
+// PgIT's limits: more than MaxSQLLastResultsRows rows, or a longer value
+// than MaxSQLLastResultsValue, fail the task.
+func TestPGStoreLastResultsLimits(t *testing.T) {
+	f := newPGFixture(t, false)
+	_, _, err := runPG(t, f, "+run:\n  pg>:\n  query: SELECT g FROM generate_series(1, 8193) g\n  store_last_results: all\n", nil, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "at most 8192 rows")
+	_, _, err = runPG(t, f, "+run:\n  pg>:\n  query: SELECT repeat('x', 257) AS v\n  store_last_results: first\n", nil, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "column v: a value of 257 characters is longer than 256")
+}
+
+// PgIT createTable, insertInto, insertIntoWithSchema: the statement is
+// wrapped, and runs under a status-table row.
+func TestPGCreateTableAndInsertInto(t *testing.T) {
+	f := newPGFixture(t, false)
+	_, _, err := runPG(t, f, "+run:\n  pg>: select_table.sql\n  create_table: dest_tbl\n", selectTable, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0,foo,3.14", "1,bar,1.23", "2,baz,5"}, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl ORDER BY id"))
+	assert.Equal(t, []string{"1"}, f.rows(t, "SELECT count(*) FROM SCHEMA.__digdag_status WHERE completed_at IS NOT NULL"))
+
+	f = newPGFixture(t, false)
+	_, _, err = runPG(t, f, "+run:\n  pg>: select_table.sql\n  insert_into: dest_tbl\n", selectTable, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0,foo,3.14", "1,bar,1.23", "2,baz,5", "9,zzz,9.99"}, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl ORDER BY id"))
+
+	// SCHEMA.TABLE, and a status table in another schema
+	f = newPGFixture(t, false)
+	_, _, err = runPG(t, f, fmt.Sprintf("+run:\n  pg>: select_table.sql\n  insert_into: %s.dest_tbl\n  status_table_schema: %s\n  status_table: my_status\n", f.schema, f.schema), selectTable, nil)
+	require.NoError(t, err)
+	assert.Len(t, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl"), 4)
+	assert.Equal(t, []string{"1"}, f.rows(t, "SELECT count(*) FROM SCHEMA.my_status"))
+}
+
+// PgIT insertIntoWithoutStrictTransaction: no status table is made.
+func TestPGWithoutStrictTransaction(t *testing.T) {
+	f := newPGFixture(t, false)
+	_, _, err := runPG(t, f, "+run:\n  pg>: select_table.sql\n  insert_into: dest_tbl\n  strict_transaction: false\n", selectTable, nil)
+	require.NoError(t, err)
+	assert.Len(t, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl"), 4)
+	assert.Equal(t, []string{"<nil>"}, f.rows(t, "SELECT to_regclass('SCHEMA.__digdag_status')::text"))
+}
+
+// A retried task (its State kept) finds its statement done in the status
+// table and does not run it again: no duplicated rows.
+func TestPGStrictTransactionRunsOnce(t *testing.T) {
+	f := newPGFixture(t, false)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "select_table.sql"), []byte(selectTable["select_table.sql"]), 0o644))
+	file := filepath.Join(dir, "wf.dig")
+	require.NoError(t, os.WriteFile(file, []byte(f.export+"+run:\n  pg>: select_table.sql\n  insert_into: dest_tbl\n"), 0o644))
+	wf, err := workflow.ParseFile(file)
+	require.NoError(t, err)
+	task := wf.Root.Children[0]
+	u, _ := url.Parse(paramstoretest.PostgresURL())
+	scope := workflow.Scope{"pg": map[string]any{"host": u.Hostname(), "port": u.Port(), "database": strings.TrimPrefix(u.Path, "/"),
+		"user": u.User.Username(), "schema": f.schema}}
+	if u.Port() == "" {
+		scope["pg"].(map[string]any)["port"] = "5432"
+	}
+	state := map[string]any{}
+	var log bytes.Buffer
+	tc := &workflow.TaskContext{Task: task, Workflow: wf, Command: "select_table.sql",
+		Config: map[string]any{"insert_into": "dest_tbl"}, Scope: scope, Log: &log, State: state}
+	op := &SQL{Kind: "pg"}
+	_, err = op.Run(t.Context(), tc)
+	require.NoError(t, err)
+	require.NotEmpty(t, state[stateQueryID])
+	_, err = op.Run(t.Context(), tc) // the retry
+	require.NoError(t, err)
+	assert.Contains(t, log.String(), "already done (status table): not run again")
+	assert.Len(t, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl"), 4)
+}
+
+// ${...} in the query file is evaluated; query: inline works too.
+func TestPGQueryTemplateAndInline(t *testing.T) {
+	f := newPGFixture(t, false)
+	_, out, err := runPG(t, f, `
++file:
+  pg>: q.sql
+  min_id: 1
+  store_last_results: first
++a:
+  echo>: file=${pg.last_results.name}
++inline:
+  pg>:
+  query: SELECT name FROM src_tbl WHERE id = ${2}
+  store_last_results: first
++b:
+  echo>: inline=${pg.last_results.name}
+`, map[string]string{"q.sql": "SELECT name FROM src_tbl WHERE id = ${min_id}"}, nil)
+	require.NoError(t, err)
+	assert.Contains(t, out, "file=bar")
+	assert.Contains(t, out, "inline=baz")
+}
+
+// download_file and store_last_results run read-only: a writing query is
+// refused and writes nothing.
+func TestPGReadOnlyWhenReading(t *testing.T) {
+	f := newPGFixture(t, false)
+	_, _, err := runPG(t, f, "+run:\n  pg>: q.sql\n  store_last_results: first\n",
+		map[string]string{"q.sql": "INSERT INTO dest_tbl VALUES (1, 'x', 1) RETURNING id"}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "must only read")
+	assert.Len(t, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl"), 1)
+}
+
+// redshift> is pg> with its own names: redshift.* defaults,
+// redshift.last_results, the aws.redshift secret scope.
+func TestRedshiftOnThePostgresProtocol(t *testing.T) {
+	f := newPGFixture(t, false)
+	_, out, err := runPG(t, f, `
++run:
+  redshift>: select_table.sql
+  store_last_results: first
+  password_override: other
++show:
+  echo>: rs=${redshift.last_results.name}
+`, selectTable, workflow.SecretMap{"aws.redshift.other": "rs-secret-pass"})
+	require.NoError(t, err)
+	assert.Contains(t, out, "rs=foo")
+	assert.NotContains(t, out, "rs-secret-pass")
+
+	_, _, err = runPG(t, f, "+run:\n  redshift>: select_table.sql\n  password_override: missing\n", selectTable, workflow.SecretMap{"pg.missing": "x"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "password_override names secret aws.redshift.missing, which is not set")
+}
+
+// The secret password never shows: not in the log, not in the error of a
+// failed connection or query.
+func TestPGSecretsNeverShown(t *testing.T) {
+	f := newPGFixture(t, false)
+	const pass = "pg-very-secret-pw"
+	_, out, err := runPG(t, f, "+run:\n  pg>:\n  query: SELECT 1/0 AS x\n  store_last_results: first\n", nil, workflow.SecretMap{"pg.password": pass})
+	require.Error(t, err)
+	assert.NotContains(t, out+err.Error(), pass)
+	// a secret host is read from the pg scope first, and masked
+	_, out, err = runPG(t, f, "+run:\n  pg>:\n  query: SELECT 1\n  connect_timeout: 2s\n", nil,
+		workflow.SecretMap{"pg.password": pass, "pg.host": "secret-host.invalid"})
+	require.Error(t, err)
+	assert.NotContains(t, out+err.Error(), pass)
+	assert.NotContains(t, out+err.Error(), "secret-host.invalid")
+	assert.Contains(t, err.Error(), "connecting to")
+}
+
+// Mistakes are found by check, with the task's line, before anything runs.
+func TestPGCheckedBeforeRunning(t *testing.T) {
+	for _, c := range []struct{ dig, want string }{
+		{"+a:\n  pg>: q.sql\n  datbase: x\n", "unknown pg> key datbase (did you mean database?)"},
+		{"+a:\n  pg>: q.sql\n  insert_into: a\n  create_table: b\n", "not both"},
+		{"+a:\n  pg>: q.sql\n  insert_into: a\n  download_file: x.csv\n", "download_file cannot be combined"},
+		{"+a:\n  pg>: q.sql\n  store_last_results: all\n  download_file: x.csv\n", "give download_file or store_last_results, not both"},
+		{"+a:\n  pg>: q.sql\n  store_last_results: some\n", "store_last_results must be false, first or all"},
+		{"+a:\n  pg>: q.sql\n  port: abc\n", "port must be a port number"},
+		{"+a:\n  pg>: q.sql\n  ssl: maybe\n", "ssl must be true or false"},
+		{"+a:\n  pg>: q.sql\n  connect_timeout: 30\n", "connect_timeout: \"30\" is not a duration"},
+		{"+a:\n  pg>: missing.sql\n", "query file missing.sql: no such file"},
+		{"+a:\n  pg>: q.sql\n  password: x\n", "password is a digdag pg> setting tdctl does not support: a password is a secret"},
+		{"+a:\n  redshift>: q.sql\n  insert_into: .t\n", "insert_into: \".t\" is not TABLE or SCHEMA.TABLE"},
+		{"+a:\n  pg>:\n", "pg> needs a query"},
+	} {
+		err := checkWorkflow(t, c.dig, map[string]string{"q.sql": "SELECT 1"}, Operators(nil))
+		require.Error(t, err, c.dig)
+		assert.Contains(t, err.Error(), c.want, c.dig)
+		assert.Contains(t, err.Error(), "wf.dig:", c.dig)
+	}
+	require.NoError(t, checkWorkflow(t, "+a:\n  pg>: q.sql\n  store_last_results: first\n+b:\n  echo>: ${pg.last_results.x}\n",
+		map[string]string{"q.sql": "SELECT 1 AS x"}, Operators(nil)))
+}
