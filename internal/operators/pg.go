@@ -350,17 +350,7 @@ func unwrapPath(err error) error {
 
 // Validate implements workflow.Validator.
 func (s *SQL) Validate(tc *workflow.TaskContext) error {
-	var text string
-	if f, ok := tc.Command.(string); ok && f != "" && !tc.Dynamic[""] {
-		p := f
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(tc.Workflow.Dir, p)
-		}
-		if b, err := os.ReadFile(p); err == nil && len(b) < 1<<20 {
-			text = string(b)
-		}
-	}
-	if err := s.spec().check(tc.Task, text); err != nil {
+	if err := s.spec().check(tc.Task, queryFileText(tc)); err != nil {
 		return err
 	}
 	_, err := s.settings(tc)
@@ -657,7 +647,7 @@ func (s *SQL) readOnly(ctx context.Context, tc *workflow.TaskContext, conn *pgx.
 		return fmt.Errorf("%s %w", op, err)
 	}
 	if out != nil {
-		if err := out.commit(); err != nil {
+		if err := out.commit(out.err); err != nil {
 			return err
 		}
 		fmt.Fprintf(tc.Log, "downloaded %d rows to %s\n", n, st.download)
@@ -735,28 +725,19 @@ func javaFloat(s string) string {
 // a null as nothing and an empty string as "", a value quoted only when
 // it holds a quote, comma, CR or LF, a lone CR or a CRLF inside a value
 // written as LF. encoding/csv cannot tell null from empty, so this small
-// writer is ours. The file is written beside its place and renamed into
-// it when complete.
+// writer is ours. It writes a pendingFile.
 type digdagCSV struct {
-	f    *os.File
-	path string
-	name string
-	op   string
-	err  error
-	done bool
-	buf  []byte
+	*pendingFile
+	err error
+	buf []byte
 }
 
 func createDigdagCSV(tc *workflow.TaskContext, op, name string) (*digdagCSV, error) {
-	p := name
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(tc.Workflow.Dir, p)
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*.tmp")
+	p, err := createPending(tc, op, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s download_file %s: %w", op, name, unwrapPath(err))
+		return nil, err
 	}
-	return &digdagCSV{f: f, path: p, name: name, op: op}, nil
+	return &digdagCSV{pendingFile: p}, nil
 }
 
 func (c *digdagCSV) row(vals []string, null []bool) {
@@ -799,27 +780,4 @@ func appendDigdagCSV(b []byte, v string) []byte {
 		}
 	}
 	return append(b, '"')
-}
-
-func (c *digdagCSV) commit() error {
-	err := c.err
-	if cerr := c.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(c.f.Name(), c.path)
-	}
-	if err != nil {
-		os.Remove(c.f.Name())
-		return fmt.Errorf("%s download_file %s: %w", c.op, c.name, err)
-	}
-	c.done = true
-	return nil
-}
-
-func (c *digdagCSV) abort() {
-	if !c.done {
-		c.f.Close()
-		os.Remove(c.f.Name())
-	}
 }
