@@ -443,7 +443,14 @@ func (h *HTTP) send(ctx context.Context, tc *workflow.TaskContext, client *http.
 		req.Header.Set("Content-Type", r.contentType)
 	}
 	for _, kv := range r.headers {
-		req.Header.Add(kv[0], kv[1])
+		switch {
+		case strings.EqualFold(kv[0], "Content-Type"):
+			req.Header.Set(kv[0], kv[1]) // replaces the one content implies
+		case strings.EqualFold(kv[0], "Host"):
+			req.Host = kv[1] // net/http sends Host from req.Host only
+		default:
+			req.Header.Add(kv[0], kv[1])
+		}
 	}
 	fmt.Fprintf(tc.Log, "sending HTTP request: %s %s\n", r.method, r.safeURL)
 	resp, err := client.Do(req)

@@ -251,6 +251,16 @@ func TestHTTPRetries(t *testing.T) {
 	assert.Equal(t, 3, strings.Count(out, "retrying in"))
 }
 
+// A Content-Type in headers replaces the one the content implies.
+func TestHTTPContentTypeHeaderReplaces(t *testing.T) {
+	l := newLoopback(t, "")
+	_, err := runHTTP(t, "+a:\n  http>: "+l.URL+"\n  method: POST\n  content: {a: 1}\n  headers:\n    - Content-Type: application/vnd.x+json\n", nil)
+	require.NoError(t, err)
+	reqs := l.requests()
+	require.Len(t, reqs, 1)
+	assert.Equal(t, []string{"application/vnd.x+json"}, reqs[0].header.Values("Content-Type"))
+}
+
 // timeout: a server slower than it fails the request.
 func TestHTTPTimeout(t *testing.T) {
 	release := make(chan struct{})
