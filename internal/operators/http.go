@@ -211,8 +211,8 @@ func (h *HTTP) request(tc *workflow.TaskContext) (*httpRequest, error) {
 // headers reads headers: a list of one-key mappings.
 func (h *HTTP) headers(tc *workflow.TaskContext, r *httpRequest) error {
 	v, ok := h.setting(tc, "headers")
-	if !ok || v == nil {
-		return nil
+	if !ok || v == nil || tc.Dynamic["headers"] {
+		return nil // in Validate: known at run time
 	}
 	list, isList := v.([]any)
 	if !isList {
@@ -286,8 +286,8 @@ func (h *HTTP) query(tc *workflow.TaskContext, u *url.URL) error {
 // digdag's header, which HttpIT checks).
 func (h *HTTP) content(tc *workflow.TaskContext, r *httpRequest) error {
 	v, ok := h.setting(tc, "content")
-	if !ok || (v == nil && tc.Dynamic["content"]) {
-		return nil
+	if !ok || tc.Dynamic["content"] || tc.Dynamic["content_format"] {
+		return nil // in Validate: known at run time
 	}
 	format := ""
 	if f, ok := h.setting(tc, "content_format"); ok && f != nil {

@@ -338,3 +338,26 @@ func TestHTTPCheckedBeforeRunning(t *testing.T) {
 	}
 	require.NoError(t, checkWorkflow(t, "+a:\n  http>: http://x/${session_date}\n  store_content: true\n+b:\n  echo>: ${http.last_content}\n", nil, Operators(nil)))
 }
+
+// Settings known at run time only pass check and are checked when the
+// task runs.
+func TestHTTPDynamicSettingsPassCheck(t *testing.T) {
+	require.NoError(t, checkWorkflow(t, `
+_export:
+  hdrs: [{a: b}]
+  fmt: json
+  r: true
++a:
+  http>: http://x/
+  headers: ${hdrs}
+  content: {a: 1}
+  content_format: ${fmt}
+  retry: ${r}
+  timeout: ${r}
+`, nil, Operators(nil)))
+	l := newLoopback(t, "")
+	_, err := runHTTP(t, "_export:\n  f: xml\n+a:\n  http>: "+l.URL+"\n  content: a\n  content_format: ${f}\n", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "content_format must be text, json or form")
+	assert.Empty(t, l.requests())
+}

@@ -252,8 +252,6 @@ func (s *SQL) settings(tc *workflow.TaskContext) (*sqlTask, error) {
 		if st.store == "?" {
 			return nil, fmt.Errorf("%s store_last_results must be false, first or all (got %q)", op, v)
 		}
-	} else if ok {
-		st.store = "first"
 	}
 	// digdag's rules on combining them
 	switch {

@@ -323,4 +323,7 @@ func TestPGCheckedBeforeRunning(t *testing.T) {
 	}
 	require.NoError(t, checkWorkflow(t, "+a:\n  pg>: q.sql\n  store_last_results: first\n+b:\n  echo>: ${pg.last_results.x}\n",
 		map[string]string{"q.sql": "SELECT 1 AS x"}, Operators(nil)))
+	// settings known at run time only pass check
+	require.NoError(t, checkWorkflow(t, "_export:\n  p: 5432\n  s: false\n+a:\n  pg>: q.sql\n  port: ${p}\n  ssl: ${s}\n  store_last_results: ${s}\n  download_file: x.csv\n  connect_timeout: ${p}\n",
+		map[string]string{"q.sql": "SELECT 1 AS x"}, Operators(nil)))
 }
