@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -326,4 +329,70 @@ func TestPGCheckedBeforeRunning(t *testing.T) {
 	// settings known at run time only pass check
 	require.NoError(t, checkWorkflow(t, "_export:\n  p: 5432\n  s: false\n+a:\n  pg>: q.sql\n  port: ${p}\n  ssl: ${s}\n  store_last_results: ${s}\n  download_file: x.csv\n  connect_timeout: ${p}\n",
 		map[string]string{"q.sql": "SELECT 1 AS x"}, Operators(nil)))
+}
+
+// fakePGAuth is a PostgreSQL server that asks for a cleartext password,
+// records it and refuses the login: what the operator sends, seen from
+// the server.
+func fakePGAuth(t *testing.T) (port string, got func() []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var passwords []string
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				be := pgproto3.NewBackend(c, c)
+				if _, err := be.ReceiveStartupMessage(); err != nil {
+					return
+				}
+				be.Send(&pgproto3.AuthenticationCleartextPassword{})
+				if be.Flush() != nil {
+					return
+				}
+				msg, err := be.Receive()
+				if err != nil {
+					return
+				}
+				if pw, ok := msg.(*pgproto3.PasswordMessage); ok {
+					mu.Lock()
+					passwords = append(passwords, pw.Password)
+					mu.Unlock()
+				}
+				be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01", Message: "password authentication failed"})
+				be.Flush()
+			}()
+		}
+	}()
+	_, port, _ = net.SplitHostPort(ln.Addr().String())
+	return port, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), passwords...)
+	}
+}
+
+// The password is the secret pg.password, or the one password_override
+// names (PgIT selectAndDownloadWithPasswordOverride); it reaches the
+// server and nothing else.
+func TestPGPasswordFromSecrets(t *testing.T) {
+	port, got := fakePGAuth(t)
+	dig := "+a:\n  pg>:\n  query: SELECT 1\n  host: 127.0.0.1\n  port: " + port + "\n  database: d\n  user: u\n"
+	secrets := workflow.SecretMap{"pg.password": "default-SECRET-pw", "pg.another_password": "override-SECRET-pw"}
+	_, out, err := runWorkflow(t, dig, Operators(nil), secrets)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "password authentication failed")
+	_, out2, err2 := runWorkflow(t, dig+"  password_override: another_password\n", Operators(nil), secrets)
+	require.Error(t, err2)
+	assert.Equal(t, []string{"default-SECRET-pw", "override-SECRET-pw"}, got())
+	for _, s := range []string{out, out2, err.Error(), err2.Error()} {
+		assert.NotContains(t, s, "SECRET-pw")
+	}
 }
