@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -395,4 +396,81 @@ func TestPGPasswordFromSecrets(t *testing.T) {
 	for _, s := range []string{out, out2, err.Error(), err2.Error()} {
 		assert.NotContains(t, s, "SECRET-pw")
 	}
+}
+
+// socket_timeout bounds a wait for the server; connect_timeout the
+// connection (a server that never answers).
+func TestPGTimeouts(t *testing.T) {
+	f := newPGFixture(t, false)
+	start := time.Now()
+	_, _, err := runPG(t, f, "+a:\n  pg>:\n  query: SELECT pg_sleep(5)\n  socket_timeout: 1s\n  strict_transaction: false\n", nil, nil)
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 4*time.Second)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close() // accepts into the backlog, never answers
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	start = time.Now()
+	_, _, err = runWorkflow(t, "+a:\n  pg>:\n  query: SELECT 1\n  host: 127.0.0.1\n  port: "+port+"\n  database: d\n  user: u\n  connect_timeout: 1s\n", Operators(nil), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "connecting to 127.0.0.1:"+port+"/d as u")
+	assert.Less(t, time.Since(start), 4*time.Second)
+}
+
+// A statement whose status row another session holds is waited for; when
+// that session marks it done, it is not run again.
+func TestPGStrictTransactionWaitsForAnotherSession(t *testing.T) {
+	f := newPGFixture(t, false)
+	q := pgx.Identifier{f.schema}.Sanitize()
+	_, err := f.conn.Exec(t.Context(), "CREATE TABLE "+q+".__digdag_status (query_id text NOT NULL UNIQUE, created_at timestamptz NOT NULL, completed_at timestamptz)")
+	require.NoError(t, err)
+	_, err = f.conn.Exec(t.Context(), "INSERT INTO "+q+".__digdag_status VALUES ('held', now(), NULL)")
+	require.NoError(t, err)
+	tx, err := f.conn.Begin(t.Context())
+	require.NoError(t, err)
+	_, err = tx.Exec(t.Context(), "SELECT * FROM "+q+".__digdag_status WHERE query_id = 'held' FOR UPDATE")
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "wf.dig")
+	require.NoError(t, os.WriteFile(file, []byte("+run:\n  pg>:\n  query: SELECT * FROM src_tbl\n  insert_into: dest_tbl\n"), 0o644))
+	wf, err := workflow.ParseFile(file)
+	require.NoError(t, err)
+	u, _ := url.Parse(paramstoretest.PostgresURL())
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	var log bytes.Buffer
+	var mu sync.Mutex
+	tc := &workflow.TaskContext{Task: wf.Root.Children[0], Workflow: wf, Config: map[string]any{"query": "SELECT * FROM src_tbl", "insert_into": "dest_tbl",
+		"host": u.Hostname(), "port": port, "database": strings.TrimPrefix(u.Path, "/"), "user": u.User.Username(), "schema": f.schema},
+		Log: syncWriter{&mu, &log}, State: map[string]any{stateQueryID: "held"}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := (&SQL{Kind: "pg"}).Run(t.Context(), tc)
+		done <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	_, err = tx.Exec(t.Context(), "UPDATE "+q+".__digdag_status SET completed_at = now() WHERE query_id = 'held'")
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(t.Context()))
+	require.NoError(t, <-done)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, log.String(), "statement held is being run by another session")
+	assert.Contains(t, log.String(), "statement held already done")
+	assert.Len(t, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl"), 1)
+}
+
+type syncWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
