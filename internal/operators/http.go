@@ -144,11 +144,14 @@ func (h *HTTP) request(tc *workflow.TaskContext) (*httpRequest, error) {
 			return nil, err
 		}
 	}
-	for key, dst := range map[string]*bool{"store_content": &r.store, "insecure": &r.insecure} {
-		if !dyn(key) {
-			if *dst, err = h.boolSetting(tc, key, false); err != nil {
-				return nil, err
-			}
+	if !dyn("store_content") {
+		if r.store, err = h.boolSetting(tc, "store_content", false); err != nil {
+			return nil, err
+		}
+	}
+	if !dyn("insecure") {
+		if r.insecure, err = h.boolSetting(tc, "insecure", false); err != nil {
+			return nil, err
 		}
 	}
 	if !dyn("follow_redirects") {

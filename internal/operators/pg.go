@@ -203,7 +203,11 @@ func (s *SQL) settings(tc *workflow.TaskContext) (*sqlTask, error) {
 		}
 		st.port = n
 	}
-	for key, dst := range map[string]*bool{"ssl": &st.ssl, "strict_transaction": &st.strict} {
+	for _, b := range []struct {
+		key string
+		dst *bool
+	}{{"ssl", &st.ssl}, {"strict_transaction", &st.strict}} {
+		key, dst := b.key, b.dst
 		if v, ok := get(key); ok && !dyn(key) {
 			b, err := boolSetting(v)
 			if err != nil {
@@ -212,7 +216,11 @@ func (s *SQL) settings(tc *workflow.TaskContext) (*sqlTask, error) {
 			*dst = b
 		}
 	}
-	for key, dst := range map[string]*time.Duration{"connect_timeout": &st.connectTimeout, "socket_timeout": &st.readTimeout, "status_table_cleanup": &st.cleanup} {
+	for _, d := range []struct {
+		key string
+		dst *time.Duration
+	}{{"connect_timeout", &st.connectTimeout}, {"socket_timeout", &st.readTimeout}, {"status_table_cleanup", &st.cleanup}} {
+		key, dst := d.key, d.dst
 		if v, ok := get(key); ok && !dyn(key) {
 			d, err := parseDigdagDuration(v)
 			if err != nil {
@@ -229,7 +237,11 @@ func (s *SQL) settings(tc *workflow.TaskContext) (*sqlTask, error) {
 	if sch, _ := s.setting(tc, "status_table_schema"); sch != "" {
 		st.statusTable = []string{sch, name}
 	}
-	for key, dst := range map[string]*[]string{"insert_into": &st.insertInto, "create_table": &st.createTable} {
+	for _, tb := range []struct {
+		key string
+		dst *[]string
+	}{{"insert_into", &st.insertInto}, {"create_table", &st.createTable}} {
+		key, dst := tb.key, tb.dst
 		if v, ok := s.setting(tc, key); ok && !dyn(key) {
 			t, err := tableRef(v)
 			if err != nil {
