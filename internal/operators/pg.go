@@ -49,6 +49,8 @@ import (
 // the status table (status_table_schema.status_table, default
 // __digdag_status) that records it done, so a retried task never runs a
 // statement twice; status_table_cleanup (24h) is how long done rows stay.
+// Redshift has no row locks: redshift> gives each statement a status
+// table of its own instead, as digdag does.
 type SQL struct {
 	Env *Env
 	// Kind is "pg" or "redshift".
@@ -418,7 +420,11 @@ func (s *SQL) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Resu
 		id = hex.EncodeToString(b)
 		state[stateQueryID] = id
 	}
-	ran, err := s.strictExec(ctx, tc, conn, st, id, stmt)
+	strict := s.strictExec
+	if s.Kind == "redshift" {
+		strict = s.redshiftStrictExec
+	}
+	ran, err := strict(ctx, tc, conn, st, id, stmt)
 	if err != nil {
 		return res, err
 	}
@@ -561,6 +567,84 @@ func (s *SQL) lockedRun(ctx context.Context, conn *pgx.Conn, table, id, stmt str
 		return true, false, nil
 	}
 }
+
+// redshiftStrictExec is strictExec for Redshift, which has no row locks
+// (digdag's RedshiftPersistentTransactionHelper): each statement has a
+// status table of its own, STATUS_TABLE_ID, created in the statement's
+// transaction. If it exists (or another session creates it first) the
+// statement is done; otherwise statement and table commit together. The
+// tables of statements done longer ago than status_table_cleanup are
+// dropped after. Times are literals: Redshift runs CREATE TABLE AS on
+// its compute nodes, where now() does not exist.
+func (s *SQL) redshiftStrictExec(ctx context.Context, tc *workflow.TaskContext, conn *pgx.Conn, st *sqlTask, id, stmt string) (bool, error) {
+	prefix := st.statusTable[len(st.statusTable)-1]
+	ref := append(append([]string(nil), st.statusTable[:len(st.statusTable)-1]...), prefix+"_"+id)
+	table := pgx.Identifier(ref).Sanitize()
+	stamp := func(t time.Time) string {
+		return "'" + t.UTC().Format("2006-01-02 15:04:05.000000") + "+00'::timestamptz"
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("%s>: %w", s.Kind, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	create := fmt.Sprintf("CREATE TABLE %s (query_id, created_at, completed_at) AS SELECT '%s'::text, %s, NULL::timestamptz", table, id, stamp(time.Now()))
+	if _, err := tx.Exec(ctx, create); err != nil {
+		if c := pgCode(err); c == "23505" || c == "42P07" {
+			return false, nil // done, by an earlier attempt or another session
+		}
+		return false, fmt.Errorf("%s>: creating the status table %s: %w (without the right to create it, add strict_transaction: false, or status_table_schema: a schema you may write)", s.Kind, table, err)
+	}
+	if err := s.exec(ctx, conn, stmt); err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf("UPDATE %s SET completed_at = %s WHERE query_id = '%s'", table, stamp(time.Now()), id)); err != nil {
+		return false, fmt.Errorf("%s>: marking the statement done: %w", s.Kind, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("%s>: %w", s.Kind, err)
+	}
+	s.redshiftCleanup(ctx, tc, conn, st, prefix)
+	return true, nil
+}
+
+// redshiftCleanup drops the status tables of statements done longer than
+// status_table_cleanup ago; a failure is a warning.
+func (s *SQL) redshiftCleanup(ctx context.Context, tc *workflow.TaskContext, conn *pgx.Conn, st *sqlTask, prefix string) {
+	var schema any // nil: the current schema
+	if len(st.statusTable) == 2 {
+		schema = st.statusTable[0]
+	}
+	rows, err := conn.Query(ctx, "SELECT schemaname::text, tablename::text FROM pg_tables WHERE schemaname = COALESCE($1::text, current_schema()) AND tablename LIKE $2", schema, prefix+"%")
+	if err != nil {
+		fmt.Fprintf(tc.Log, "warning: listing the status tables %s_*: %v\n", prefix, err)
+		return
+	}
+	var tables [][]string
+	for rows.Next() {
+		var sch, name string
+		if rows.Scan(&sch, &name) == nil && statusTableName.MatchString(strings.TrimPrefix(name, prefix)) {
+			tables = append(tables, []string{sch, name})
+		}
+	}
+	rows.Close()
+	cutoff := time.Now().Add(-st.cleanup).UTC().Format("2006-01-02 15:04:05.000000") + "+00"
+	for _, t := range tables {
+		ref := pgx.Identifier(t).Sanitize()
+		var n int
+		err := conn.QueryRow(ctx, "SELECT count(*) FROM "+ref+" WHERE completed_at < $1::timestamptz", cutoff).Scan(&n)
+		if err == nil && n > 0 {
+			_, err = conn.Exec(ctx, "DROP TABLE "+ref)
+		}
+		if err != nil {
+			fmt.Fprintf(tc.Log, "warning: dropping the old status table %s: %v\n", ref, err)
+		}
+	}
+}
+
+// statusTableName is the end of a Redshift status table's name: _ and a
+// statement id.
+var statusTableName = regexp.MustCompile(`^_[0-9a-f]{32}$`)
 
 func pgCode(err error) string {
 	var pe *pgconn.PgError

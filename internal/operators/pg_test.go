@@ -206,25 +206,10 @@ func TestPGWithoutStrictTransaction(t *testing.T) {
 // table and does not run it again: no duplicated rows.
 func TestPGStrictTransactionRunsOnce(t *testing.T) {
 	f := newPGFixture(t, false)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "select_table.sql"), []byte(selectTable["select_table.sql"]), 0o644))
-	file := filepath.Join(dir, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte(f.export+"+run:\n  pg>: select_table.sql\n  insert_into: dest_tbl\n"), 0o644))
-	wf, err := workflow.ParseFile(file)
-	require.NoError(t, err)
-	task := wf.Root.Children[0]
-	u, _ := url.Parse(paramstoretest.PostgresURL())
-	scope := workflow.Scope{"pg": map[string]any{"host": u.Hostname(), "port": u.Port(), "database": strings.TrimPrefix(u.Path, "/"),
-		"user": u.User.Username(), "schema": f.schema}}
-	if u.Port() == "" {
-		scope["pg"].(map[string]any)["port"] = "5432"
-	}
 	state := map[string]any{}
-	var log bytes.Buffer
-	tc := &workflow.TaskContext{Task: task, Workflow: wf, Command: "select_table.sql",
-		Config: map[string]any{"insert_into": "dest_tbl"}, Scope: scope, Log: &log, State: state}
+	tc, log := sqlContext(t, f, map[string]any{"query": "SELECT * FROM src_tbl", "insert_into": "dest_tbl"}, state)
 	op := &SQL{Kind: "pg"}
-	_, err = op.Run(t.Context(), tc)
+	_, err := op.Run(t.Context(), tc)
 	require.NoError(t, err)
 	require.NotEmpty(t, state[stateQueryID])
 	_, err = op.Run(t.Context(), tc) // the retry
@@ -432,21 +417,10 @@ func TestPGStrictTransactionWaitsForAnotherSession(t *testing.T) {
 	_, err = tx.Exec(t.Context(), "SELECT * FROM "+q+".__digdag_status WHERE query_id = 'held' FOR UPDATE")
 	require.NoError(t, err)
 
-	dir := t.TempDir()
-	file := filepath.Join(dir, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte("+run:\n  pg>:\n  query: SELECT * FROM src_tbl\n  insert_into: dest_tbl\n"), 0o644))
-	wf, err := workflow.ParseFile(file)
-	require.NoError(t, err)
-	u, _ := url.Parse(paramstoretest.PostgresURL())
-	port := u.Port()
-	if port == "" {
-		port = "5432"
-	}
 	var log bytes.Buffer
 	var mu sync.Mutex
-	tc := &workflow.TaskContext{Task: wf.Root.Children[0], Workflow: wf, Config: map[string]any{"query": "SELECT * FROM src_tbl", "insert_into": "dest_tbl",
-		"host": u.Hostname(), "port": port, "database": strings.TrimPrefix(u.Path, "/"), "user": u.User.Username(), "schema": f.schema},
-		Log: syncWriter{&mu, &log}, State: map[string]any{stateQueryID: "held"}}
+	tc, _ := sqlContext(t, f, map[string]any{"query": "SELECT * FROM src_tbl", "insert_into": "dest_tbl"}, map[string]any{stateQueryID: "held"})
+	tc.Log = syncWriter{&mu, &log}
 	done := make(chan error, 1)
 	go func() {
 		_, err := (&SQL{Kind: "pg"}).Run(t.Context(), tc)
@@ -473,4 +447,54 @@ func (s syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// sqlContext is a TaskContext for running op.Run directly on the test
+// PostgreSQL, in f's schema, with config's settings and state kept.
+func sqlContext(t *testing.T, f *pgFixture, config map[string]any, state map[string]any) (*workflow.TaskContext, *bytes.Buffer) {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "wf.dig")
+	require.NoError(t, os.WriteFile(file, []byte("+run:\n  echo>: x\n"), 0o644))
+	wf, err := workflow.ParseFile(file)
+	require.NoError(t, err)
+	u, _ := url.Parse(paramstoretest.PostgresURL())
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	cfg := map[string]any{"host": u.Hostname(), "port": port, "database": strings.TrimPrefix(u.Path, "/"), "user": u.User.Username(), "schema": f.schema}
+	for k, v := range config {
+		cfg[k] = v
+	}
+	var log bytes.Buffer
+	return &workflow.TaskContext{Task: wf.Root.Children[0], Workflow: wf, Config: cfg, Log: &log, State: state}, &log
+}
+
+// redshift>'s strict_transaction (digdag's Redshift helper, no row locks):
+// one status table per statement, made in the statement's transaction; a
+// retry finds it and does not run the statement again; tables of
+// statements done longer ago than status_table_cleanup are dropped.
+func TestRedshiftStrictTransaction(t *testing.T) {
+	f := newPGFixture(t, false)
+	op := &SQL{Kind: "redshift"}
+	first := map[string]any{}
+	tc, log := sqlContext(t, f, map[string]any{"query": "SELECT * FROM src_tbl", "insert_into": "dest_tbl"}, first)
+	_, err := op.Run(t.Context(), tc)
+	require.NoError(t, err)
+	_, err = op.Run(t.Context(), tc) // the retry
+	require.NoError(t, err)
+	assert.Contains(t, log.String(), "already done (status table): not run again")
+	assert.Len(t, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl"), 4)
+	id := first[stateQueryID].(string)
+	assert.Equal(t, []string{"__digdag_status_" + id}, f.rows(t, "SELECT tablename FROM pg_tables WHERE schemaname = '"+f.schema+"' AND tablename LIKE '\\_\\_digdag%'"))
+
+	time.Sleep(1100 * time.Millisecond)
+	tc, _ = sqlContext(t, f, map[string]any{"query": "DELETE FROM dest_tbl WHERE id = 9", "status_table_cleanup": "1s"}, map[string]any{})
+	_, err = op.Run(t.Context(), tc)
+	require.NoError(t, err)
+	tables := f.rows(t, "SELECT tablename FROM pg_tables WHERE schemaname = '"+f.schema+"' AND tablename LIKE '\\_\\_digdag%'")
+	require.Len(t, tables, 1)
+	assert.NotEqual(t, "__digdag_status_"+id, tables[0], "the first statement's table, done over 1s ago, is dropped")
+	assert.Len(t, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl"), 3)
 }
