@@ -361,3 +361,16 @@ _export:
 	assert.Contains(t, err.Error(), "content_format must be text, json or form")
 	assert.Empty(t, l.requests())
 }
+
+// HttpIT testHttps: insecure: true talks to a server whose certificate
+// is not trusted; without it the request fails.
+func TestHTTPInsecure(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tls") }))
+	defer srv.Close()
+	out, err := runHTTP(t, "+a:\n  http>: "+srv.URL+"\n  insecure: true\n  store_content: true\n+b:\n  echo>: got ${http.last_content}\n", nil)
+	require.NoError(t, err)
+	assert.Contains(t, out, "got tls")
+	_, err = runHTTP(t, "+a:\n  http>: "+srv.URL+"\n  retry: false\n", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "certificate")
+}
