@@ -374,3 +374,22 @@ func TestHTTPInsecure(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "certificate")
 }
+
+// Redirects are followed (at most 8); follow_redirects: false stops at
+// the 3xx, which succeeds with its status.
+func TestHTTPRedirects(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/end", http.StatusFound) })
+	mux.HandleFunc("/end", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "end") })
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	out, err := runHTTP(t, "+a:\n  http>: "+srv.URL+"/start\n  store_content: true\n+b:\n  echo>: ${http.last_status} ${http.last_content}\n"+
+		"+c:\n  http>: "+srv.URL+"/start\n  follow_redirects: false\n+d:\n  echo>: then ${http.last_status}\n", nil)
+	require.NoError(t, err)
+	assert.Contains(t, out, "+wf+b: 200 end\n")
+	assert.Contains(t, out, "+wf+d: then 302\n")
+	_, err = runHTTP(t, "+a:\n  http>: "+srv.URL+"/loop\n  retry: false\n", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "more than 8 redirects")
+}
