@@ -417,11 +417,11 @@ func (h *HTTP) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Res
 			return h.result(r, status, body)
 		}
 		var he *httpError
-		if ctx.Err() != nil || !errors.As(err, &he) || !he.retry || !r.retry || attempt >= retries {
-			if r.retry && he != nil && he.retry && attempt >= retries {
-				return nil, fmt.Errorf("%w (gave up after %d retries)", err, retries)
-			}
+		if !r.retry || !errors.As(err, &he) || !he.retry || ctx.Err() != nil {
 			return nil, err
+		}
+		if attempt >= retries {
+			return nil, fmt.Errorf("%w (gave up after %d retries)", err, retries)
 		}
 		wait := backoff.Exp(minWait, maxWait, attempt)
 		fmt.Fprintf(tc.Log, "%s: retrying in %s\n", err, wait)
