@@ -498,3 +498,12 @@ func TestRedshiftStrictTransaction(t *testing.T) {
 	assert.NotEqual(t, "__digdag_status_"+id, tables[0], "the first statement's table, done over 1s ago, is dropped")
 	assert.Len(t, f.rows(t, "SELECT * FROM SCHEMA.dest_tbl"), 3)
 }
+
+// A query file cannot hold ${secret:...}: a secret belongs in the
+// connection settings, not in SQL the server logs.
+func TestPGNoSecretInQueryFile(t *testing.T) {
+	f := newPGFixture(t, false)
+	_, _, err := runPG(t, f, "+a:\n  pg>: q.sql\n", map[string]string{"q.sql": "SELECT '${secret:pg.password}'"}, workflow.SecretMap{"pg.password": "abcdef"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "${secret:...} cannot be used in a query file")
+}
