@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -261,4 +264,26 @@ func TestWorkflowCheckWarnsAfterScript(t *testing.T) {
 	assert.Equal(t, 3, r.code, r.stderr)
 	assert.Equal(t, 1, strings.Count(r.stderr, "warning: "), r.stderr)
 	assert.Contains(t, r.stderr, "param ${typo} is not defined")
+}
+
+// examples/workflows/pg_http.dig: pg> reads from the test PostgreSQL and
+// http> posts the figure to a loopback webhook, the secret Authorization
+// header never shown (not even with --debug).
+func TestWorkflowExamplePgHTTP(t *testing.T) {
+	e, _, _ := wfEnv(t)
+	const auth = "Bearer hook-SECRET-token"
+	e.vars["TDCTL_SECRET_HTTP_AUTHORIZATION"] = auth
+	var gotBody, gotAuth string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotBody, gotAuth = string(b), r.Header.Get("Authorization")
+		io.WriteString(w, "ok")
+	}))
+	defer hook.Close()
+	r := e.run("workflow", "run", filepath.Join(examplesDir(t), "pg_http.dig"), "--session-time", "2026-11-25", "-p", "webhook="+hook.URL, "--debug")
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "+pg_http+show: posted 3 rows for 2026-11-25, HTTP 200 ok\n")
+	assert.JSONEq(t, `{"day":"2026-11-25","rows":3}`, gotBody)
+	assert.Equal(t, auth, gotAuth)
+	assert.NotContains(t, r.stdout+r.stderr, "hook-SECRET-token")
 }

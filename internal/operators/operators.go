@@ -1,7 +1,7 @@
 // Package operators implements every workflow operator once, for the
 // workflow runner and the CLI: td>, td_result_export>, param_get>,
 // param_set>, sh> (a local shell, or a Kubernetes pod for a task with
-// _k8s settings) and echo>. Operators returns the whole set over an Env;
+// _k8s settings), echo>, pg>, redshift> and http>. Operators returns the whole set over an Env;
 // the CLI only builds the Env.
 package operators
 
@@ -112,6 +112,9 @@ func Operators(env *Env) map[string]workflow.Operator {
 		"td_result_export": &ResultExport{Env: env},
 		"param_get":        &ParamGet{Env: env},
 		"param_set":        &ParamSet{Env: env},
+		"pg":               &SQL{Env: env, Kind: "pg"},
+		"redshift":         &SQL{Env: env, Kind: "redshift"},
+		"http":             &HTTP{Env: env},
 	}
 }
 

@@ -185,21 +185,27 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 // Validate implements workflow.Validator: the checks of request, on the
 // settings written literally.
 func (q *Query) Validate(tc *workflow.TaskContext) error {
-	var text string // the query file, whose ${...} may use the task's keys
-	if f, ok := tc.Command.(string); ok && f != "" && !tc.Dynamic[""] {
-		p := f
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(tc.Workflow.Dir, p)
-		}
-		if b, err := os.ReadFile(p); err == nil && len(b) < 1<<20 {
-			text = string(b)
-		}
-	}
-	if err := tdSpec.check(tc.Task, text); err != nil {
+	if err := tdSpec.check(tc.Task, queryFileText(tc)); err != nil {
 		return err
 	}
 	_, err := q.request(tc)
 	return err
+}
+
+// queryFileText is the query file a task's command names, for Validate:
+// its ${...} may use the task's keys ("" when there is none to read).
+func queryFileText(tc *workflow.TaskContext) string {
+	f, ok := tc.Command.(string)
+	if !ok || f == "" || tc.Dynamic[""] {
+		return ""
+	}
+	if !filepath.IsAbs(f) {
+		f = filepath.Join(tc.Workflow.Dir, f)
+	}
+	if b, err := os.ReadFile(f); err == nil && len(b) < 1<<20 {
+		return string(b)
+	}
+	return ""
 }
 
 // Keys of td>'s TaskContext.State.
@@ -451,7 +457,7 @@ func (q *Query) results(ctx context.Context, tc *workflow.TaskContext, c *td.Cli
 	defer rr.Close()
 	var csvOut *csvFile
 	if file != "" {
-		if csvOut, err = createCSV(tc, file, q.Env.tempFile); err != nil {
+		if csvOut, err = createCSV(tc, q.Env, file); err != nil {
 			return err
 		}
 		defer csvOut.abort()
@@ -554,37 +560,58 @@ func csvRecord(row []any) []string {
 	return out
 }
 
-// csvFile is download_file's output: written to a temporary file in the
-// same directory and renamed into place only when the whole result is in,
-// so a failed task never leaves half a file.
+// csvFile is td>'s download_file output, a pendingFile.
 type csvFile struct {
-	f       *os.File
-	w       *csv.Writer
-	path    string
-	name    string
-	done    bool
+	*pendingFile
+	w *csv.Writer
+}
+
+func createCSV(tc *workflow.TaskContext, env *Env, name string) (*csvFile, error) {
+	p, err := createPending(tc, env, "td>:", name)
+	if err != nil {
+		return nil, err
+	}
+	return &csvFile{pendingFile: p, w: csv.NewWriter(p.f)}, nil
+}
+
+func (c *csvFile) commit() error {
+	c.w.Flush()
+	return c.pendingFile.commit(c.w.Error())
+}
+
+// pendingFile is a file an operator writes (download_file): written to a
+// temporary file in the same directory and renamed into place only when
+// whole, so a failed task never leaves half a file.
+type pendingFile struct {
+	f      *os.File
+	path   string
+	name   string
+	prefix string // the operator, for errors
+	done   bool
+	// unforce unregisters the temporary file from Env.TempFile
 	unforce func()
 }
 
-func createCSV(tc *workflow.TaskContext, name string, register func(string) func()) (*csvFile, error) {
+func createPending(tc *workflow.TaskContext, env *Env, prefix, name string) (*pendingFile, error) {
 	p := name
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(tc.Workflow.Dir, p)
 	}
 	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*.tmp")
 	if err != nil {
-		return nil, fmt.Errorf("td>: download_file %s: %w", name, err)
+		return nil, fmt.Errorf("%s download_file %s: %w", prefix, name, err)
 	}
-	return &csvFile{f: f, w: csv.NewWriter(f), path: p, name: name, unforce: register(f.Name())}, nil
+	return &pendingFile{f: f, path: p, name: name, prefix: prefix, unforce: env.tempFile(f.Name())}, nil
 }
 
-func (c *csvFile) fail(err error) error {
-	return fmt.Errorf("td>: download_file %s: %w", c.name, err)
+func (c *pendingFile) fail(err error) error {
+	return fmt.Errorf("%s download_file %s: %w", c.prefix, c.name, err)
 }
 
-func (c *csvFile) commit() error {
-	c.w.Flush()
-	err := c.w.Error()
+// commit closes the file and renames it into place; writeErr is the
+// first failed write, if any.
+func (c *pendingFile) commit(writeErr error) error {
+	err := writeErr
 	if cerr := c.f.Close(); err == nil {
 		err = cerr
 	}
@@ -601,7 +628,7 @@ func (c *csvFile) commit() error {
 	return nil
 }
 
-func (c *csvFile) abort() {
+func (c *pendingFile) abort() {
 	if !c.done {
 		c.f.Close()
 		os.Remove(c.f.Name())
