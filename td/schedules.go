@@ -38,21 +38,21 @@ type Schedule struct {
 
 // scheduleWire is the API's shape of a schedule (every answer's keys).
 type scheduleWire struct {
-	ID         flexInt    `json:"id"`
-	Name       string     `json:"name"`
-	Cron       *string    `json:"cron"`
-	Timezone   string     `json:"timezone"`
-	Delay      flexInt    `json:"delay"`
-	Type       string     `json:"type"`
-	Database   *string    `json:"database"`
-	Query      flexQuery  `json:"query"`
-	UserName   string     `json:"user_name"`
-	Priority   flexInt    `json:"priority"`
-	RetryLimit flexInt    `json:"retry_limit"`
-	Result     *string    `json:"result"`
-	CreatedAt  flexTime   `json:"created_at"`
-	NextTime   flexTime   `json:"next_time"`
-	Start      flexTime   `json:"start"`
+	ID         flexInt   `json:"id"`
+	Name       string    `json:"name"`
+	Cron       *string   `json:"cron"`
+	Timezone   string    `json:"timezone"`
+	Delay      flexInt   `json:"delay"`
+	Type       string    `json:"type"`
+	Database   *string   `json:"database"`
+	Query      flexQuery `json:"query"`
+	UserName   string    `json:"user_name"`
+	Priority   flexInt   `json:"priority"`
+	RetryLimit flexInt   `json:"retry_limit"`
+	Result     *string   `json:"result"`
+	CreatedAt  flexTime  `json:"created_at"`
+	NextTime   flexTime  `json:"next_time"`
+	Start      flexTime  `json:"start"`
 }
 
 func (w *scheduleWire) schedule(red redactor) *Schedule {
