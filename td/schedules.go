@@ -361,10 +361,10 @@ type HistoryJob struct {
 	ScheduledAt *time.Time `json:"scheduled_at"`
 }
 
-// HistoryOptions page History: jobs From to To (indexes, newest first,
-// To inclusive); the zero value is the newest DefaultPageSize.
+// HistoryOptions page History: Limit jobs (0 = DefaultPageSize) from
+// index From (0 = the newest).
 type HistoryOptions struct {
-	From, To int
+	From, Limit int
 }
 
 // History lists the jobs saved query name started, newest first (GET
@@ -373,13 +373,17 @@ func (s *SchedulesService) History(ctx context.Context, name string, opts *Histo
 	if err := checkScheduleName(name); err != nil {
 		return nil, err
 	}
-	from, to := 0, DefaultPageSize-1
-	if opts != nil && (opts.From != 0 || opts.To != 0) {
-		from, to = opts.From, opts.To
+	if opts == nil {
+		opts = &HistoryOptions{}
 	}
-	if from < 0 || to < from {
-		return nil, invalidArg("invalid history range %d..%d: need 0 <= from <= to", from, to)
+	if opts.From < 0 || opts.Limit < 0 {
+		return nil, invalidArg("invalid history page: From and Limit must be 0 or more")
 	}
+	limit := opts.Limit
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	from, to := opts.From, opts.From+limit-1
 	q := url.Values{"from": {strconv.Itoa(from)}, "to": {strconv.Itoa(to)}}
 	var w struct {
 		History []struct {
