@@ -101,18 +101,18 @@ func TestTDRunUnknownSavedQueryFails(t *testing.T) {
 func TestTDRunAndWaitCheck(t *testing.T) {
 	h := newTDHarness(t)
 	for dig, msg := range map[string]string{
-		"+r:\n  td_run>:\n":                                            "td_run> needs a saved query",
-		"+r:\n  td_run>: q\n  store_last_results: all\n":               "td_run>: store_last_results must be true or false",
-		"+r:\n  td_run>: q\n  session_time: yesterday\n":               "td_run>: session_time must be an RFC 3339 time",
-		"+r:\n  td_run>: q\n  download_fil: a.csv\n":                   "unknown td_run> key download_fil (did you mean download_file?)",
-		"+r:\n  td_run>: q\n  apikey: x\n":                             "apikey is a digdag td_run> setting tdctl does not support",
-		"+w:\n  td_wait>:\n    data: select 1\n  interval: 10s\n":       "td_wait>: poll interval must be at least 30s and no greater than 48h0m0s (got 10s)",
-		"+w:\n  td_wait>:\n    data: select 1\n  interval: soon\n":      "td_wait>: interval: invalid duration",
-		"+w:\n  td_wait>:\n    data: select 1\n  engine: trino\n":       `td_wait>: unknown engine "trino": use presto or hive`,
-		"+w:\n  td_wait>:\n    data: select 1\n  intervall: 1m\n":      "unknown td_wait> key intervall (did you mean interval?)",
-		"+w:\n  td_wait>:\n    data: select 1\n  priority: high\n":     "td_wait>: priority must be a whole number",
-		"+w:\n  td_wait>: missing.sql\n":                                "td_wait>: query file missing.sql",
-		"+w:\n  td_wait>:\n    data: select 1\n    engine: hive\n":     "td_wait>: engine under td_wait>: is not read",
+		"+r:\n  td_run>:\n": "td_run> needs a saved query",
+		"+r:\n  td_run>: q\n  store_last_results: all\n":           "td_run>: store_last_results must be true or false",
+		"+r:\n  td_run>: q\n  session_time: yesterday\n":           "td_run>: session_time must be an RFC 3339 time",
+		"+r:\n  td_run>: q\n  download_fil: a.csv\n":               "unknown td_run> key download_fil (did you mean download_file?)",
+		"+r:\n  td_run>: q\n  apikey: x\n":                         "apikey is a digdag td_run> setting tdctl does not support",
+		"+w:\n  td_wait>:\n    data: select 1\n  interval: 10s\n":  "td_wait>: poll interval must be at least 30s and no greater than 48h0m0s (got 10s)",
+		"+w:\n  td_wait>:\n    data: select 1\n  interval: soon\n": "td_wait>: interval: invalid duration",
+		"+w:\n  td_wait>:\n    data: select 1\n  engine: trino\n":  `td_wait>: unknown engine "trino": use presto or hive`,
+		"+w:\n  td_wait>:\n    data: select 1\n  intervall: 1m\n":  "unknown td_wait> key intervall (did you mean interval?)",
+		"+w:\n  td_wait>:\n    data: select 1\n  priority: high\n": "td_wait>: priority must be a whole number",
+		"+w:\n  td_wait>: missing.sql\n":                           "td_wait>: query file missing.sql",
+		"+w:\n  td_wait>:\n    data: select 1\n    engine: hive\n": "td_wait>: engine under td_wait>: is not read",
 	} {
 		err := h.checkDig(t, dig)
 		require.Error(t, err, dig)
