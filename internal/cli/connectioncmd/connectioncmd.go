@@ -75,15 +75,7 @@ func NewCmdList(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 				all[i] = sanitize(conn)
 			}
 			p := output.New(opts.IO, opts.Format)
-			switch {
-			case p.Format == output.FormatJSONL:
-				for _, conn := range all {
-					if err := p.JSON(conn); err != nil {
-						return err
-					}
-				}
-				return nil
-			case p.Structured():
+			if p.Structured() {
 				return output.JSONList(p, all)
 			}
 			t := p.Table("name", "url", "organization")

@@ -51,6 +51,7 @@ type Options struct {
 	Format   output.Format
 
 	Name string
+	Args []string // every argument, NAME first
 }
 
 // --- list ----------------------------------------------------------------
@@ -91,14 +92,6 @@ func listRun(opts *Options) error {
 	if p.Structured() {
 		for _, s := range all {
 			sanitize(s)
-		}
-		if p.Format == output.FormatJSONL {
-			for _, s := range all {
-				if err := p.JSON(s); err != nil {
-					return err
-				}
-			}
-			return nil
 		}
 		return output.JSONList(p, all)
 	}
@@ -150,27 +143,49 @@ func NewCmdShow(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 		Short:   "Show a saved query",
 		Example: "  tdctl sched show daily_report\n  tdctl sched show daily_report -o json | jq -r .query",
 		Args:    cmdutil.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Ctx, opts.Name = cmd.Context(), args[0]
-			if err := requireName(opts.Name); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			c, err := opts.TDClient()
-			if err != nil {
-				return err
-			}
+		RunE: withName(opts, nil, bind(runF, opts), func(c *td.Client) error {
 			s, err := c.Schedules.Get(opts.Ctx, opts.Name)
 			if err != nil {
 				return err
 			}
 			return printOne(opts, s)
-		},
+		}),
 	}
 	output.AddFormatFlag(cmd, &opts.Format)
 	return cmd
+}
+
+// withName is the RunE of a subcommand whose first argument is NAME: it
+// checks the name, then check (the other inputs, may be nil), then hands
+// over to runF (tests) when set, else to run with a client.
+func withName(o *Options, check, runF func() error, run func(c *td.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		o.Ctx, o.Name, o.Args = cmd.Context(), args[0], args
+		if err := requireName(o.Name); err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
+		}
+		if runF != nil {
+			return runF()
+		}
+		c, err := o.TDClient()
+		if err != nil {
+			return err
+		}
+		return run(c)
+	}
+}
+
+// bind is runF for withName: nil stays nil.
+func bind[T any](runF func(T) error, opts T) func() error {
+	if runF == nil {
+		return nil
+	}
+	return func() error { return runF(opts) }
 }
 
 // requireName refuses an empty or blank saved query name.
@@ -301,40 +316,32 @@ func NewCmdCreate(f *factory.Factory, runF func(*EditOptions) error) *cobra.Comm
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Ctx, opts.Name, opts.Settings.Cron = cmd.Context(), args[0], strings.TrimSpace(args[1])
-			if len(args) == 3 {
-				opts.Settings.Query = args[2]
-			}
-			if err := requireName(opts.Name); err != nil {
-				return err
-			}
-			if err := sf.read(cmd, opts); err != nil {
-				return err
-			}
-			if strings.TrimSpace(opts.Settings.Query) == "" {
-				return cmdutil.FlagErrorf("the query is missing: give the SQL as the third argument or with -q FILE")
-			}
-			if opts.Settings.Database == "" {
-				return cmdutil.FlagErrorf("the database is missing: add -d DATABASE")
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			c, err := opts.TDClient()
-			if err != nil {
-				return err
-			}
-			s, err := c.Schedules.Create(opts.Ctx, opts.Name, &opts.Settings)
-			if err != nil {
-				return err
-			}
-			if s.Start != nil && opts.IO.IsStderrTTY() {
-				fmt.Fprintf(opts.IO.ErrOut, "saved query %s created; first run at %s\n", s.Name, s.Start.UTC().Format(time.RFC3339))
-			}
-			return printOne(&opts.Options, s)
-		},
 	}
+	cmd.RunE = withName(&opts.Options, func() error {
+		opts.Settings.Cron = strings.TrimSpace(opts.Args[1])
+		if len(opts.Args) == 3 {
+			opts.Settings.Query = opts.Args[2]
+		}
+		if err := sf.read(cmd, opts); err != nil {
+			return err
+		}
+		if strings.TrimSpace(opts.Settings.Query) == "" {
+			return cmdutil.FlagErrorf("the query is missing: give the SQL as the third argument or with -q FILE")
+		}
+		if opts.Settings.Database == "" {
+			return cmdutil.FlagErrorf("the database is missing: add -d DATABASE")
+		}
+		return nil
+	}, bind(runF, opts), func(c *td.Client) error {
+		s, err := c.Schedules.Create(opts.Ctx, opts.Name, &opts.Settings)
+		if err != nil {
+			return err
+		}
+		if s.Start != nil && opts.IO.IsStderrTTY() {
+			fmt.Fprintf(opts.IO.ErrOut, "saved query %s created; first run at %s\n", s.Name, s.Start.UTC().Format(time.RFC3339))
+		}
+		return printOne(&opts.Options, s)
+	})
 	addSettingFlags(cmd, opts, sf, false)
 	output.AddFormatFlag(cmd, &opts.Format)
 	return cmd
@@ -350,31 +357,19 @@ func NewCmdUpdate(f *factory.Factory, runF func(*EditOptions) error) *cobra.Comm
 		Long:    "Change what the flags give; the other settings stay as they are.",
 		Example: "  tdctl sched update daily_pv -s '0 2 * * *' -P HIGH\n  tdctl sched update daily_pv -q daily_pv.sql",
 		Args:    cmdutil.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Ctx, opts.Name = cmd.Context(), args[0]
-			if err := requireName(opts.Name); err != nil {
-				return err
-			}
-			if cmd.Flags().NFlag() == 0 || (cmd.Flags().NFlag() == 1 && cmd.Flags().Changed("output")) {
-				return cmdutil.FlagErrorf("nothing to change: give a setting such as -s CRON, -q FILE, -d DATABASE or -P PRIORITY")
-			}
-			if err := sf.read(cmd, opts); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			c, err := opts.TDClient()
-			if err != nil {
-				return err
-			}
-			s, err := c.Schedules.Update(opts.Ctx, opts.Name, &opts.Settings)
-			if err != nil {
-				return err
-			}
-			return printOne(&opts.Options, s)
-		},
 	}
+	cmd.RunE = withName(&opts.Options, func() error {
+		if cmd.Flags().NFlag() == 0 || (cmd.Flags().NFlag() == 1 && cmd.Flags().Changed("output")) {
+			return cmdutil.FlagErrorf("nothing to change: give a setting such as -s CRON, -q FILE, -d DATABASE or -P PRIORITY")
+		}
+		return sf.read(cmd, opts)
+	}, bind(runF, opts), func(c *td.Client) error {
+		s, err := c.Schedules.Update(opts.Ctx, opts.Name, &opts.Settings)
+		if err != nil {
+			return err
+		}
+		return printOne(&opts.Options, s)
+	})
 	addSettingFlags(cmd, opts, sf, true)
 	output.AddFormatFlag(cmd, &opts.Format)
 	return cmd
@@ -391,18 +386,7 @@ func NewCmdDelete(f *factory.Factory, runF func(*Options) error) *cobra.Command 
 		Short:   "Delete a saved query (the jobs it ran are kept)",
 		Example: "  tdctl sched delete daily_pv",
 		Args:    cmdutil.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Ctx, opts.Name = cmd.Context(), args[0]
-			if err := requireName(opts.Name); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			c, err := opts.TDClient()
-			if err != nil {
-				return err
-			}
+		RunE: withName(opts, nil, bind(runF, opts), func(c *td.Client) error {
 			s, err := c.Schedules.Delete(opts.Ctx, opts.Name)
 			if err != nil {
 				return err
@@ -414,7 +398,7 @@ func NewCmdDelete(f *factory.Factory, runF func(*Options) error) *cobra.Command 
 			}
 			_, err = fmt.Fprintf(opts.IO.Out, "deleted %s\n", s.Name)
 			return err
-		},
+		}),
 	}
 	output.AddFormatFlag(cmd, &opts.Format)
 	return cmd
@@ -442,52 +426,43 @@ func NewCmdRun(f *factory.Factory, runF func(*RunOptions) error) *cobra.Command 
 			"wait for them with 'tdctl job wait'.",
 		Example: "  tdctl sched run daily_pv 2024-05-01\n  tdctl sched run daily_pv '2024-05-01 00:00:00' -n 7 | xargs -n1 tdctl job wait",
 		Args:    cmdutil.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Ctx, opts.Name = cmd.Context(), args[0]
-			if err := requireName(opts.Name); err != nil {
-				return err
-			}
-			t, err := ParseRunTime(args[1], time.Now())
-			if err != nil {
-				return err
-			}
-			opts.Time = t
-			if opts.Num < 1 || opts.Num > 1000 {
-				return cmdutil.FlagErrorf("invalid -n/--num %d: give 1 to 1000 runs", opts.Num)
-			}
-			if opts.DomainKey != "" && opts.Num > 1 {
-				return cmdutil.FlagErrorf("--domain-key names one run: it cannot be combined with -n %d", opts.Num)
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			c, err := opts.TDClient()
-			if err != nil {
-				return err
-			}
-			jobs, err := c.Schedules.Run(opts.Ctx, opts.Name, opts.Time, &td.RunOptions{Num: opts.Num, DomainKey: opts.DomainKey})
-			if err != nil {
-				return err
-			}
-			p := output.New(opts.IO, opts.Format)
-			if p.Structured() {
-				return output.JSONList(p, jobs)
-			}
-			if p.Human() {
-				t := p.Table("job_id", "type", "scheduled_at")
-				for _, j := range jobs {
-					t.Row(j.ID, j.Type, p.Time(j.ScheduledAt))
-				}
-				return t.Render()
-			}
-			for _, j := range jobs {
-				if _, err := fmt.Fprintln(opts.IO.Out, j.ID); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
 	}
+	cmd.RunE = withName(&opts.Options, func() error {
+		t, err := ParseRunTime(opts.Args[1], time.Now())
+		if err != nil {
+			return err
+		}
+		opts.Time = t
+		if opts.Num < 1 || opts.Num > 1000 {
+			return cmdutil.FlagErrorf("invalid -n/--num %d: give 1 to 1000 runs", opts.Num)
+		}
+		if opts.DomainKey != "" && opts.Num > 1 {
+			return cmdutil.FlagErrorf("--domain-key names one run: it cannot be combined with -n %d", opts.Num)
+		}
+		return nil
+	}, bind(runF, opts), func(c *td.Client) error {
+		jobs, err := c.Schedules.Run(opts.Ctx, opts.Name, opts.Time, &td.RunOptions{Num: opts.Num, DomainKey: opts.DomainKey})
+		if err != nil {
+			return err
+		}
+		p := output.New(opts.IO, opts.Format)
+		if p.Structured() {
+			return output.JSONList(p, jobs)
+		}
+		if p.Human() {
+			t := p.Table("job_id", "type", "scheduled_at")
+			for _, j := range jobs {
+				t.Row(j.ID, j.Type, p.Time(j.ScheduledAt))
+			}
+			return t.Render()
+		}
+		for _, j := range jobs {
+			if _, err := fmt.Fprintln(opts.IO.Out, j.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	cmd.Flags().IntVarP(&opts.Num, "num", "n", 1, "run for this many cron times from TIME")
 	cmd.Flags().StringVar(&opts.DomainKey, "domain-key", "", "idempotency key: running twice with the same key returns the first job")
 	output.AddFormatFlag(cmd, &opts.Format)
@@ -532,22 +507,15 @@ func NewCmdHistory(f *factory.Factory, runF func(*HistoryOptions) error) *cobra.
 		Short:   "List the jobs a saved query ran, newest first",
 		Example: "  tdctl sched history daily_pv\n  tdctl sched history daily_pv -l 100 -o jsonl | jq -r 'select(.status==\"error\") | .job_id'",
 		Args:    cmdutil.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Ctx, opts.Name = cmd.Context(), args[0]
-			if err := requireName(opts.Name); err != nil {
-				return err
-			}
+		RunE: withName(&opts.Options, func() error {
 			if opts.Limit < 1 || opts.Limit > 1000 {
 				return cmdutil.FlagErrorf("invalid -l/--limit %d: give 1 to 1000", opts.Limit)
 			}
 			if opts.Skip < 0 {
 				return cmdutil.FlagErrorf("invalid -s/--skip %d: give 0 or more", opts.Skip)
 			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return historyRun(opts)
-		},
+			return nil
+		}, bind(runF, opts), func(c *td.Client) error { return historyRun(opts, c) }),
 	}
 	cmd.Flags().IntVarP(&opts.Limit, "limit", "l", 20, "print at most this many jobs")
 	cmd.Flags().IntVarP(&opts.Skip, "skip", "s", 0, "skip this many of the newest jobs")
@@ -555,11 +523,7 @@ func NewCmdHistory(f *factory.Factory, runF func(*HistoryOptions) error) *cobra.
 	return cmd
 }
 
-func historyRun(opts *HistoryOptions) error {
-	c, err := opts.TDClient()
-	if err != nil {
-		return err
-	}
+func historyRun(opts *HistoryOptions, c *td.Client) error {
 	hist, err := c.Schedules.History(opts.Ctx, opts.Name, &td.HistoryOptions{From: opts.Skip, Limit: opts.Limit})
 	if err != nil {
 		return err
@@ -569,14 +533,6 @@ func historyRun(opts *HistoryOptions) error {
 		h.Job = *shared.Sanitize(&h.Job)
 	}
 	if p.Structured() {
-		if p.Format == output.FormatJSONL {
-			for _, h := range hist {
-				if err := p.JSON(h); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
 		return output.JSONList(p, hist)
 	}
 	t := p.Table(append([]string{"scheduled_at"}, shared.ListHeaders...)...)
