@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -335,4 +337,41 @@ func TestScheduleFaults(t *testing.T) {
 	s.Faults().Add(Fault{Path: "/v3/result/list", Status: 429, RetryAfter: "1", Times: 1})
 	assert.Equal(t, 429, c.get("/v3/result/list").status)
 	assert.True(t, strings.Contains(string(c.get("/v3/result/list").body), "results"))
+}
+
+// Saved queries survive a restart with DataDir; one whose result URL held
+// a password was stored masked and refuses to run until it is updated.
+func TestSchedulesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := New(Options{DataDir: dir})
+	require.NoError(t, err)
+	c1 := &apiClient{t: t, hc: http.DefaultClient, key: "k", base: startHTTP(t, s1)}
+	require.Equal(t, 200, c1.post("/v3/schedule/create/plain", url.Values{"database": {"sample_datasets"}, "query": {"SELECT 1"}}).status)
+	require.Equal(t, 200, c1.post("/v3/schedule/create/secret", url.Values{"database": {"sample_datasets"}, "query": {"SELECT 1"},
+		"result": {"postgresql://u:hunter2@127.0.0.1:1/d/t"}}).status)
+	r := c1.post("/v3/schedule/run/plain/0", nil)
+	require.Equal(t, 200, r.status, "%s", r.body)
+	c1.wait(fmt.Sprint(int64(r.json(t)["jobs"].([]any)[0].(map[string]any)["job_id"].(float64))))
+	require.NoError(t, s1.Close())
+	files, err := filepath.Glob(filepath.Join(dir, "state.sqlite*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), "hunter2", "passwords never go to disk: %s", f)
+	}
+
+	s2, err := New(Options{DataDir: dir})
+	require.NoError(t, err)
+	t.Cleanup(func() { s2.Close() })
+	c2 := &apiClient{t: t, hc: http.DefaultClient, key: "k", base: startHTTP(t, s2)}
+	list := c2.get("/v3/schedule/list")
+	assert.Len(t, list.json(t)["schedules"], 2)
+	assert.Len(t, c2.get("/v3/schedule/history/plain").json(t)["history"], 1)
+	r = c2.post("/v3/schedule/run/secret/0", nil)
+	assert.Equal(t, 422, r.status)
+	assert.Contains(t, string(r.body), "update it with the result URL again")
+	require.Equal(t, 200, c2.post("/v3/schedule/update/secret", url.Values{"result": {""}}).status)
+	assert.Equal(t, 200, c2.post("/v3/schedule/run/secret/0", nil).status)
 }
