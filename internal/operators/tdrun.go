@@ -36,7 +36,9 @@ var waitSpec = keySpec{op: "td_wait",
 // — by id when the command is a number, by name otherwise, as digdag's
 // TdRunOperatorFactory does — waits for the job and stores td.last_job_id
 // and td.last_job.* (and, with store_last_results: true, td.last_results:
-// the first row). session_time: overrides the time the run is for;
+// the first row). database is required, as digdag requires it of every td
+// job operator, though the saved query runs on its own database.
+// session_time: overrides the time the run is for;
 // download_file and preview are td>'s. A retry re-attaches to the job an
 // earlier attempt started, and every run carries a domain key derived from
 // the run, task and attempt.
@@ -103,6 +105,11 @@ func runSettings(tc *workflow.TaskContext) (savedQuery, time.Time, error) {
 	}
 	if tc.Command != nil && q.id <= 0 && q.name == "" && !tc.Dynamic[""] {
 		return q, time.Time{}, fmt.Errorf("td_run>: invalid saved query id %d", q.id)
+	}
+	// digdag's td_run> needs a database although the saved query has its
+	// own (TDOperator.fromConfig requires it of every td job operator)
+	if tc.Dynamic == nil && settingString(tc, "database") == "" {
+		return q, time.Time{}, errors.New("td_run>: no database: add database: NAME or _export: {td: {database: NAME}} (digdag requires it of td_run> too; the saved query runs on its own database)")
 	}
 	for _, key := range []string{"store_last_results", "preview"} {
 		// digdag reads both as booleans (td>'s store_last_results: all is not td_run>'s)

@@ -47,6 +47,9 @@ func TestTDRunByNameAndID(t *testing.T) {
 
 	r := h.run(t, fmt.Sprintf(`
 timezone: UTC
+_export:
+  td:
+    database: sample_datasets
 
 +by_name:
   td_run>: my_query
@@ -91,8 +94,11 @@ func TestTDRunUnknownSavedQueryFails(t *testing.T) {
 	h := newTDHarness(t)
 	r := h.run(t, "+r:\n  td_run>: nope\n", nil, nil)
 	require.Error(t, r.err)
+	assert.Contains(t, r.err.Error(), "td_run>: no database: add database: NAME", "digdag requires a database of td_run>")
+	r = h.run(t, "+r:\n  td_run>: nope\n  database: sample_datasets\n", nil, nil)
+	require.Error(t, r.err)
 	assert.Contains(t, r.err.Error(), `no saved query named "nope"`)
-	r = h.run(t, "+r:\n  td_run>: 4242\n", nil, nil)
+	r = h.run(t, "+r:\n  td_run>: 4242\n  database: sample_datasets\n", nil, nil)
 	require.Error(t, r.err)
 	assert.Contains(t, r.err.Error(), "no saved query with id 4242")
 	assert.Empty(t, h.jobs(t))
