@@ -151,3 +151,28 @@ func TestNewRequestDo(t *testing.T) {
 	assert.NotContains(t, logs.String(), "hunter2")
 	assert.NotContains(t, logs.String(), flowKey)
 }
+
+// A run whose answer is lost is retried under its domain key and resolves to
+// the job the lost answer created: never a second run.
+func TestScheduleRunLostAnswerStartsOneJob(t *testing.T) {
+	srv, c, _ := newFlow(t, emulator.Options{})
+	ctx := flowCtx(t)
+	_, err := c.Schedules.Create(ctx, "q", &td.ScheduleOptions{Database: "sample_datasets", Query: "SELECT 1"})
+	require.NoError(t, err)
+	srv.Faults().Add(emulator.Fault{Path: "/v3/schedule/run/", AfterHandler: true, Times: 1})
+	jobs, err := c.Schedules.Run(ctx, "q", time.Unix(1700000000, 0), nil)
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	hist, err := c.Schedules.History(ctx, "q", nil)
+	require.NoError(t, err)
+	require.Len(t, hist, 1, "the retry found the first run's job")
+	assert.Equal(t, hist[0].ID, jobs[0].ID)
+
+	// without a domain key (several runs) the POST is sent once
+	srv.Faults().Add(emulator.Fault{Path: "/v3/schedule/run/", AfterHandler: true, Times: 1})
+	_, err = c.Schedules.Run(ctx, "q", time.Unix(1700000000, 0), &td.RunOptions{Num: 2})
+	assert.ErrorIs(t, err, td.ErrNetwork)
+	hist, err = c.Schedules.History(ctx, "q", nil)
+	require.NoError(t, err)
+	assert.Len(t, hist, 3, "sent once: two jobs, not four")
+}
