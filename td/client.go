@@ -92,6 +92,13 @@ type Client struct {
 	Results *ResultsService
 	// Connections looks up saved result-output connections.
 	Connections *ConnectionsService
+	// Databases lists, creates and deletes databases.
+	Databases *DatabasesService
+	// Tables manages tables: list, show, create, delete, rename, swap,
+	// schema, expiry, tail and partial delete.
+	Tables *TablesService
+	// Exports starts table export jobs.
+	Exports *ExportsService
 }
 
 type service struct{ client *Client }
@@ -210,6 +217,9 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	c.Jobs = (*JobsService)(&c.common)
 	c.Results = (*ResultsService)(&c.common)
 	c.Connections = (*ConnectionsService)(&c.common)
+	c.Databases = (*DatabasesService)(&c.common)
+	c.Tables = (*TablesService)(&c.common)
+	c.Exports = (*ExportsService)(&c.common)
 	return c, nil
 }
 
