@@ -384,6 +384,11 @@ func (c *Client) formForLog(form url.Values) string {
 			}
 			b.WriteString(k)
 			b.WriteByte('=')
+			// a value is a secret by its own look (a URL password) or by
+			// its field's name (secret_access_key=...)
+			if kv := k + "=" + v; c.red.redact(kv) != kv && !strings.Contains(v, "://") {
+				v = Mask
+			}
 			b.WriteString(strconv.Quote(c.red.redact(v)))
 		}
 	}
