@@ -11,10 +11,13 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/completion"
 	"github.com/tdctl/tdctl/internal/cli/configcmd"
+	"github.com/tdctl/tdctl/internal/cli/dbcmd"
 	"github.com/tdctl/tdctl/internal/cli/dispatch"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/job"
 	"github.com/tdctl/tdctl/internal/cli/query"
+	"github.com/tdctl/tdctl/internal/cli/schemacmd"
+	"github.com/tdctl/tdctl/internal/cli/tablecmd"
 	versioncmd "github.com/tdctl/tdctl/internal/cli/version"
 )
 
@@ -63,6 +66,9 @@ func Core() []LazyCommand {
 		{"query", "Issue a query job (and with -w wait for it and print its result)",
 			func(f *factory.Factory) *cobra.Command { return query.NewCmdQuery(f, nil) }},
 		{"job", "Inspect, wait for, kill and export query jobs", job.NewCmdJob},
+		{"db", "List, show, create and delete databases", dbcmd.NewCmdDB},
+		{"table", "List, create, delete, rename, swap, tail and export tables", tablecmd.NewCmdTable},
+		{"schema", "Show and change a table's schema", schemacmd.NewCmdSchema},
 		{"config", "Inspect tdctl's configuration", configcmd.NewCmdConfig},
 		{"version", "Print tdctl's version", versioncmd.NewCmdVersion},
 		{"completion", "Print a shell completion script", completion.NewCmdCompletion},
