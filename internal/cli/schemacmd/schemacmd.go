@@ -4,6 +4,7 @@ package schemacmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -51,8 +52,8 @@ func parseArgs(opts *Options, cmd *cobra.Command, args []string, needCols bool) 
 		return cmdutil.FlagErrorf("give at least one column as NAME:TYPE, for example user_id:long")
 	}
 	cols, err := td.ParseColumns(args[2:])
-	if err != nil {
-		return cmdutil.NewFlagError(err)
+	if ae, ok := errors.AsType[*td.ArgumentError](err); ok {
+		return cmdutil.FlagErrorf("%s", ae.Msg)
 	}
 	opts.Columns = cols
 	return nil

@@ -2,6 +2,7 @@ package tablecmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -194,8 +195,8 @@ given, from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. The secret is never pri
 				}
 				r.To = &t
 			}
-			if err := r.Validate(); err != nil {
-				return cmdutil.NewFlagError(err)
+			if ae, ok := errors.AsType[*td.ArgumentError](r.Validate()); ok {
+				return cmdutil.FlagErrorf("%s", ae.Msg)
 			}
 			if err := opts.Wait.Validate(); err != nil {
 				return err
