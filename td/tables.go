@@ -436,6 +436,9 @@ func (c *Client) issueKeyed(ctx context.Context, p string, form url.Values, key 
 			}
 			id = st.JobID
 		}
+		if id == "" {
+			return nil, fmt.Errorf("%w (the API named no existing job for domain key %q)", err, key)
+		}
 		return &IssuedJob{JobID: id, DomainKey: key, Existing: true}, nil
 	}
 	if err != nil {

@@ -6,7 +6,6 @@ package tablecmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/dbcmd"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
+	"github.com/tdctl/tdctl/internal/cli/job/shared"
 	"github.com/tdctl/tdctl/internal/cli/output"
 	"github.com/tdctl/tdctl/td"
 )
@@ -462,28 +462,11 @@ func tailRun(opts *TailOptions) error {
 	for _, r := range rows {
 		fields := make([]string, len(cols))
 		for i, k := range cols {
-			fields[i] = cell(r[k])
+			fields[i] = shared.FormatValue(r[k])
 		}
 		t.Row(fields...)
 	}
 	return t.Render()
-}
-
-// cell renders one value: strings as they are, nil empty, the rest as JSON.
-func cell(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }
 
 // ExpireOptions are the inputs of `table expire`.
