@@ -165,6 +165,22 @@ func TestTableEndpointsMatchTheGoClientsSchemas(t *testing.T) {
 	strict(c.post("/v3/export/run/sample_datasets/nasdaq", url.Values{"storage_type": {"s3"}, "bucket": {"b"},
 		"access_key_id": {"AK"}, "secret_access_key": {"SK"}, "file_format": {"jsonl.gz"}}), goSubmitJob)
 	strict(c.post("/v3/table/delete/shop/items", nil), goTableDelete)
+
+	// td-client-ruby (lib/td/client/api/*.rb) checks for "databases",
+	// "tables" and an export's "job_id", parses each table's schema string
+	// and refuses a schema naming time or v (reserved in TD tables)
+	assert.Contains(t, c.get("/v3/database/list").json(t), "databases")
+	for _, db := range []string{"shop", "sample_datasets"} {
+		tl := c.get("/v3/table/list/" + db).json(t)
+		require.Contains(t, tl, "tables")
+		for _, e := range tl["tables"].([]any) {
+			var cols [][]string
+			require.NoError(t, json.Unmarshal([]byte(e.(map[string]any)["schema"].(string)), &cols))
+			for _, col := range cols {
+				assert.NotContains(t, []string{"time", "v"}, col[0], "%s.%s", db, e.(map[string]any)["name"])
+			}
+		}
+	}
 }
 
 func TestCreatedTablesAreQueryableAndSwapRenameDeleteChangeWhatQueriesSee(t *testing.T) {
