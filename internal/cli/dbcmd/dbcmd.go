@@ -29,29 +29,14 @@ type Options struct {
 	Format output.Format
 }
 
-// NewCmdDB returns the `db` group. runF, when set, replaces each verb's
-// run function (tests); it receives the verb's name.
-func NewCmdDB(f *factory.Factory) *cobra.Command { return newCmdDB(f, nil) }
-
-func newCmdDB(f *factory.Factory, runF func(verb string, o *Options) error) *cobra.Command {
+// NewCmdDB returns the `db` group.
+func NewCmdDB(f *factory.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "db",
 		Short: "List, show, create and delete databases",
 	}
-	cmd.AddCommand(
-		NewCmdList(f, wrap("list", runF)),
-		NewCmdShow(f, wrap("show", runF)),
-		NewCmdCreate(f, wrap("create", runF)),
-		NewCmdDelete(f, wrap("delete", runF)),
-	)
+	cmd.AddCommand(NewCmdList(f, nil), NewCmdShow(f, nil), NewCmdCreate(f, nil), NewCmdDelete(f, nil))
 	return cmdutil.MakeGroup(cmd)
-}
-
-func wrap(verb string, runF func(string, *Options) error) func(*Options) error {
-	if runF == nil {
-		return nil
-	}
-	return func(o *Options) error { return runF(verb, o) }
 }
 
 func newOptions(f *factory.Factory) *Options { return &Options{IO: f.IOStreams, TDClient: f.TDClient} }
