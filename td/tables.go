@@ -1,6 +1,7 @@
 package td
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -351,7 +352,16 @@ func (s *TablesService) Tail(ctx context.Context, db, table string, count int) (
 	_, err := s.client.do(ctx, r, s.client.newBudget(true), func(resp *http.Response) error {
 		defer resp.Body.Close()
 		rows = rows[:0]
-		dec := msgpack.NewDecoder(resp.Body)
+		// read whole first: a read that fails is the network's (retried),
+		// bytes that do not decode are the server's
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return ctxErr
+			}
+			return newNetError(r.method, r.path, fmt.Errorf("reading the answer: %w", err), s.client.red)
+		}
+		dec := msgpack.NewDecoder(bytes.NewReader(data))
 		dec.UseLooseInterfaceDecoding(true)
 		for {
 			m, err := dec.DecodeMap()
@@ -359,9 +369,6 @@ func (s *TablesService) Tail(ctx context.Context, db, table string, count int) (
 				return nil
 			}
 			if err != nil {
-				if errors.Is(err, io.ErrUnexpectedEOF) {
-					return newNetError(r.method, r.path, fmt.Errorf("reading the answer: %w", err), s.client.red)
-				}
 				return &ProtocolError{Method: r.method, Path: r.path, Msg: "cannot decode msgpack row", Err: err}
 			}
 			row := make(map[string]any, len(m))

@@ -174,3 +174,19 @@ func TestTableExportFlowNeverLogsTheSecret(t *testing.T) {
 	assert.Contains(t, logs.String(), "/v3/export/run/")
 	assert.NotContains(t, logs.String(), "s3cr3t")
 }
+
+// A tail answer cut mid-way is read again within the retry budget, never
+// returned short.
+func TestTailCutAnswerIsReadAgain(t *testing.T) {
+	srv, c, _ := newFlow(t, emulator.Options{})
+	ctx := flowCtx(t)
+	srv.Faults().Add(emulator.Fault{Path: "/v3/table/tail/", Times: 1, ResetAfterBytes: 300})
+	rows, err := c.Tables.Tail(ctx, "sample_datasets", "www_access", 20)
+	require.NoError(t, err)
+	assert.Len(t, rows, 20)
+	assert.Equal(t, 1, srv.Faults().Hits())
+	for _, r := range rows {
+		assert.Contains(t, r, "time")
+		assert.Contains(t, r, "user")
+	}
+}
