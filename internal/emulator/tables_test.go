@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -314,4 +315,29 @@ func TestFaultsReachTheTableEndpoints(t *testing.T) {
 	assert.Equal(t, 429, c.get("/v3/table/show/sample_datasets/nasdaq").status)
 	assert.Equal(t, 200, c.get("/v3/table/show/sample_datasets/nasdaq").status)
 	assert.Equal(t, 2, s.Faults().Hits())
+}
+
+// td-client-go sends its empty-form POSTs (create and delete database,
+// create table, swap) chunked with no body, and its table tail as a POST
+// with count and no format.
+func TestGoClientRequestFormsAreAccepted(t *testing.T) {
+	_, c := newEmu(t, Options{})
+	post := func(path string, body io.Reader) int {
+		t.Helper()
+		req, err := http.NewRequest("POST", c.base+path, body)
+		require.NoError(t, err)
+		req.ContentLength = -1 // chunked
+		req.Header.Set("Authorization", "TD1 "+testKey)
+		res, err := c.hc.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		_, _ = io.Copy(io.Discard, res.Body)
+		return res.StatusCode
+	}
+	assert.Equal(t, 200, post("/v3/database/create/chunked_db", io.NopCloser(strings.NewReader(""))))
+	assert.Equal(t, 200, post("/v3/table/create/chunked_db/t1/log", io.NopCloser(strings.NewReader(""))))
+	assert.Equal(t, 200, post("/v3/table/create/chunked_db/t2/log", io.NopCloser(strings.NewReader(""))))
+	assert.Equal(t, 200, post("/v3/table/swap/chunked_db/t1/t2", io.NopCloser(strings.NewReader(""))))
+	assert.Equal(t, 200, post("/v3/table/tail/sample_datasets/nasdaq", io.NopCloser(strings.NewReader("count=3"))))
+	assert.Equal(t, 200, post("/v3/database/delete/chunked_db", io.NopCloser(strings.NewReader(""))))
 }
