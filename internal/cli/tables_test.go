@@ -64,6 +64,7 @@ func TestDBTableSchemaCommands(t *testing.T) {
 	assert.Nil(t, show["expire_days"], "settings follow the data: the staging table never expired")
 	assert.Equal(t, 1, e.run("table", "swap", "shop", "items", "items").code)
 
+	assert.Contains(t, ok("table", "list").stdout, "sample_datasets\tnasdaq\tlog\t5000\t", "without DATABASE: every database's tables")
 	list := ok("table", "list", "shop").stdout
 	assert.Contains(t, list, "shop\titems\tlog\t2\t")
 	assert.Equal(t, 2, e.run("table", "rename", "shop", "items_staging", "items").code, "the name is taken")

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
 	"github.com/tdctl/tdctl/workflow"
 )
@@ -318,4 +319,27 @@ func TestTDTableExport(t *testing.T) {
 	}
 	assert.Equal(t, "1388620800", sent.Get("from"))
 	assert.Equal(t, "nasdaq/", sent.Get("file_prefix"))
+}
+
+// A retried td_ddl> task resumes after the last operation that succeeded:
+// what an earlier attempt did is not sent again.
+func TestTDDDLRetryResumes(t *testing.T) {
+	h := newTDHarness(t)
+	h.srv.Faults().Add(emulator.Fault{Method: "POST", Path: "/v3/table/create/wfdb/b/", Times: 1, Status: 400})
+	run := h.run(t, `
++ddl:
+  _retry: 1
+  td_ddl>:
+  database: wfdb
+  create_tables: [a, b, c]
+`, nil, nil)
+	require.NoError(t, run.err, run.out)
+	assert.Equal(t, []string{"a", "b", "c"}, h.tableNames(t, "wfdb"))
+	sent := map[string]int{}
+	for _, r := range h.srv.Requests() {
+		if strings.HasPrefix(r.Path, "/v3/table/create/") {
+			sent[r.Path]++
+		}
+	}
+	assert.Equal(t, map[string]int{"/v3/table/create/wfdb/a/log": 1, "/v3/table/create/wfdb/b/log": 2, "/v3/table/create/wfdb/c/log": 1}, sent)
 }
