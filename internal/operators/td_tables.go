@@ -665,9 +665,13 @@ func (e *TableExport) config(tc *workflow.TaskContext) (*tableExportConfig, erro
 		}
 		return cfg, nil
 	}
+	// a time without a zone is in the workflow's timezone, as in digdag
 	loc := time.UTC
-	if tz := settingString(tc, "timezone"); tz != "" {
-		l, err := time.LoadLocation(tz)
+	if tc.Workflow != nil {
+		loc = tc.Workflow.Location()
+	}
+	if tz := tc.String("timezone"); tz != "" {
+		l, _, err := workflow.ParseZone(tz)
 		if err != nil {
 			return nil, fmt.Errorf("td_table_export> timezone: %w", err)
 		}

@@ -318,7 +318,31 @@ func TestTDTableExport(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "1388620800", sent.Get("from"))
+	assert.Equal(t, "1388707200", sent.Get("to"))
 	assert.Equal(t, "nasdaq/", sent.Get("file_prefix"))
+
+	// a time without a zone is read in the workflow's timezone
+	run = h.run(t, `
+timezone: Asia/Tokyo
++export:
+  td_table_export>:
+  database: sample_datasets
+  table: nasdaq
+  file_format: tsv.gz
+  from: 2014-01-02 09:00:00
+  to: 2014-01-03 09:00:00
+  s3_bucket: backup
+  s3_path_prefix: jst/
+  s3_access_key_id: k
+  s3_secret_access_key: s
+`, nil, nil)
+	require.NoError(t, run.err, run.out)
+	for _, r := range h.srv.Requests() {
+		if strings.HasPrefix(r.Path, "/v3/export/run/") {
+			sent = r.Form
+		}
+	}
+	assert.Equal(t, "1388620800", sent.Get("from"))
 }
 
 // A retried td_ddl> task resumes after the last operation that succeeded:
