@@ -527,15 +527,19 @@ func (p *PartialDelete) config(tc *workflow.TaskContext) (*partialDeleteConfig, 
 	if tc.Dynamic["from"] || tc.Dynamic["to"] {
 		return cfg, nil
 	}
+	loc := time.UTC
+	if tc.Workflow != nil {
+		loc = tc.Workflow.Location()
+	}
 	var err error
-	if cfg.from, err = isoOrUnix(tc.String("from")); err != nil {
+	if cfg.from, err = isoOrUnix(tc.String("from"), loc); err != nil {
 		return nil, fmt.Errorf("td_partial_delete> from: %w", err)
 	}
-	if cfg.to, err = isoOrUnix(tc.String("to")); err != nil {
+	if cfg.to, err = isoOrUnix(tc.String("to"), loc); err != nil {
 		return nil, fmt.Errorf("td_partial_delete> to: %w", err)
 	}
 	if cfg.from.Unix()%3600 != 0 || cfg.to.Unix()%3600 != 0 {
-		return nil, fmt.Errorf("td_partial_delete>: from and to must be on whole hours (minutes and seconds zero): %s, %s", tc.String("from"), tc.String("to"))
+		return nil, fmt.Errorf("td_partial_delete>: 'from' and 'to' parameters must be whole hours (got %s and %s)", tc.String("from"), tc.String("to"))
 	}
 	if !cfg.from.Before(cfg.to) {
 		return nil, fmt.Errorf("td_partial_delete>: from (%s) must be before to (%s)", tc.String("from"), tc.String("to"))
@@ -543,8 +547,9 @@ func (p *PartialDelete) config(tc *workflow.TaskContext) (*partialDeleteConfig, 
 	return cfg, nil
 }
 
-// isoOrUnix reads unix seconds or an ISO-8601 time with a zone.
-func isoOrUnix(s string) (time.Time, error) {
+// isoOrUnix reads digdag's timestamp forms: unix seconds, an ISO-8601
+// time with a zone, or one without (read in loc, the workflow's timezone).
+func isoOrUnix(s string, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return time.Unix(n, 0).UTC(), nil
@@ -554,7 +559,12 @@ func isoOrUnix(s string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("give unix seconds or yyyy-MM-ddTHH:mm:ss with a zone, e.g. 2016-01-01T00:00:00+08:00 (got %q)", s)
+	for _, l := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
+		if t, err := time.ParseInLocation(l, s, loc); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("give unix seconds or yyyy-MM-ddTHH:mm:ss[Z], e.g. 2016-01-01T00:00:00+08:00 (got %q)", s)
 }
 
 // Validate implements workflow.Validator.

@@ -179,7 +179,7 @@ func TestTDTableOperatorsRefuseBadSettingsAtCheckTime(t *testing.T) {
 		{"+a:\n  td_wait_table>: t\n  database: d\n  engine: spark\n", "Unknown 'engine:' option"},
 		{"+a:\n  td_wait_table>: t\n  database: d\n  interval: soon\n", "td_wait_table> interval"},
 		{"+a:\n  td_wait_table>: t\n  database: d\n  row: 3\n", "unknown td_wait_table> key row (did you mean rows?)"},
-		{"+a:\n  td_partial_delete>: t\n  database: d\n  from: 2016-01-01T00:30:00Z\n  to: 2016-01-02T00:00:00Z\n", "must be on whole hours"},
+		{"+a:\n  td_partial_delete>: t\n  database: d\n  from: 2016-01-01T00:30:00Z\n  to: 2016-01-02T00:00:00Z\n", "'from' and 'to' parameters must be whole hours"},
 		{"+a:\n  td_partial_delete>: t\n  database: d\n  from: 0\n", "td_partial_delete> needs to"},
 		{"+a:\n  td_table_export>:\n  database: d\n  table: t\n  file_format: parquet\n  from: 0\n  to: 1\n  s3_bucket: b\n  s3_path_prefix: p\n  s3_access_key_id: k\n  s3_secret_access_key: s\n", "invalid file_format option"},
 		{"+a:\n  td_table_export>:\n  database: d\n  table: t\n  file_format: jsonl.gz\n  from: 0\n  to: 1\n  s3_bucket: b\n  s3_path_prefix: p\n", "td_table_export> needs s3_access_key_id"},
@@ -266,6 +266,10 @@ _export:
 +iso:
   td_partial_delete>: events
   from: 1970-01-01T01:00:00Z
+  to: 1970-01-01T02:00:00
++iso_zone:
+  td_partial_delete>: events
+  from: 1970-01-01T02:00:00Z
   to: 1970-01-01T03:00:00+00:00
 +epoch:
   td_partial_delete>: wfdb.events
