@@ -95,6 +95,13 @@ type Client struct {
 	// Schedules manages saved queries: list, create, update, delete, run
 	// and their job history.
 	Schedules *SchedulesService
+	// Databases lists, creates and deletes databases.
+	Databases *DatabasesService
+	// Tables manages tables: list, show, create, delete, rename, swap,
+	// schema, expiry, tail and partial delete.
+	Tables *TablesService
+	// Exports starts table export jobs.
+	Exports *ExportsService
 }
 
 type service struct{ client *Client }
@@ -214,6 +221,9 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	c.Results = (*ResultsService)(&c.common)
 	c.Connections = (*ConnectionsService)(&c.common)
 	c.Schedules = (*SchedulesService)(&c.common)
+	c.Databases = (*DatabasesService)(&c.common)
+	c.Tables = (*TablesService)(&c.common)
+	c.Exports = (*ExportsService)(&c.common)
 	return c, nil
 }
 
@@ -338,12 +348,18 @@ func (c *Client) doJSON(ctx context.Context, r *request, v any) error {
 // is retried like a lost one) and then decodes it into v: nothing for nil,
 // the bytes for an io.Writer, JSON otherwise.
 func (c *Client) send(ctx context.Context, r *request, v any) (*http.Response, error) {
+	return c.sendWith(ctx, r, c.newBudget(r.retry), v)
+}
+
+// sendWith is send with the caller's attempt budget (which then can tell
+// whether the answer came after a retry).
+func (c *Client) sendWith(ctx context.Context, r *request, b *budget, v any) (*http.Response, error) {
 	if r.header == nil {
 		r.header = http.Header{}
 	}
 	r.header.Set("Accept-Encoding", "gzip")
 	var data []byte
-	resp, err := c.do(ctx, r, c.newBudget(r.retry), func(resp *http.Response) error {
+	resp, err := c.do(ctx, r, b, func(resp *http.Response) error {
 		defer resp.Body.Close()
 		var err error
 		data, err = c.readAnswer(ctx, r, resp)
@@ -418,6 +434,11 @@ func (c *Client) formForLog(form url.Values) string {
 			}
 			b.WriteString(k)
 			b.WriteByte('=')
+			// a value is a secret by its own look (a URL password) or by
+			// its field's name (secret_access_key=...)
+			if kv := k + "=" + v; c.red.redact(kv) != kv && !strings.Contains(v, "://") {
+				v = Mask
+			}
 			b.WriteString(strconv.Quote(c.red.redact(v)))
 		}
 	}

@@ -1,10 +1,12 @@
 // Package td is a typed client for the Treasure Data REST API v3: query jobs
 // (issue, show, status, list, kill, wait), streaming result downloads and row
 // decoding, result export (by URL, by connection id + settings, by connection
-// name), connections (list, show, lookup) and saved queries (Schedules:
-// list, create, update, delete, run for a time, history). Client.NewRequest
-// and Client.Do reach any other endpoint with the same retries, redaction
-// and typed errors.
+// name), connections (list, show, lookup), saved queries (Schedules: list,
+// create, update, delete, run for a time, history), databases (Databases:
+// list, show, create, delete), tables (Tables: list, show, create, delete,
+// rename, swap, schema, expiry, tail, partial delete) and table export jobs
+// (Exports). Client.NewRequest and Client.Do reach any other endpoint with
+// the same retries, redaction and typed errors.
 //
 // A Client is safe for concurrent use. Services hang off it:
 //
@@ -27,9 +29,13 @@
 // Retries: GET requests, Kill, Schedules.Update, a Schedules.Run of one job
 // (which carries a domain_key like Issue), and Issue (which always carries a domain_key —
 // one is generated when the caller gives none) are retried on network errors,
-// 429 (honouring Retry-After) and 5xx. Other POSTs are never retried, so a
-// retry can never start a second job. A 409 on Issue resolves to the job that
-// was created first. Each call has one budget of RetryPolicy.MaxRetries+1
+// 429 (honouring Retry-After) and 5xx; so are Tables.PartialDelete and
+// Exports.Run (domain_key too), the creates, deletes and renames of databases
+// and tables (a retry answered 409 for a create, 404 for a delete or rename,
+// means the first attempt took effect and counts as success) and schema and
+// expiry updates. Other POSTs (Tables.Swap: a second swap would undo the
+// first) are never retried, so a retry can never start a second job. A 409
+// on Issue resolves to the job that was created first. Each call has one budget of RetryPolicy.MaxRetries+1
 // attempts, shared by lost requests, answers cut mid-way and download
 // resumes, with equal-jitter exponential back-off between them. A refused
 // connection is tried at most 3 times, a network timeout twice; what cannot

@@ -301,3 +301,142 @@ func ExampleClient_Do() {
 	// sample_datasets
 	// true
 }
+
+// Create a database and a table, give the table columns, fill it with a
+// query and read its newest rows back without one.
+func ExampleTablesService() {
+	endpoint, _, stop := startEmulator()
+	defer stop()
+	ctx := context.Background()
+	c := exampleClient(endpoint)
+
+	if err := c.Databases.Create(ctx, "shop"); err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Tables.Create(ctx, "shop", "orders"); err != nil {
+		log.Fatal(err)
+	}
+	cols, err := td.ParseColumns([]string{"item:string", "qty:long"}) // the CLI's NAME:TYPE form
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Tables.SetSchema(ctx, "shop", "orders", cols); err != nil {
+		log.Fatal(err)
+	}
+	runQuery(ctx, c, "shop", "INSERT INTO orders (time, item, qty) VALUES (1700000000, 'apple', 3), (1700003600, 'pear', 1)")
+
+	t, err := c.Tables.Show(ctx, "shop", "orders")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(t.Name, t.Count, t.Schema)
+	rows, err := c.Tables.Tail(ctx, "shop", "orders", 1) // newest first
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rows[0]["item"], rows[0]["qty"], rows[0]["time"])
+	err = c.Tables.Create(ctx, "shop", "orders")
+	fmt.Println(errors.Is(err, td.ErrConflict))
+	// Output:
+	// orders 2 [{item string } {qty long }]
+	// pear 1 1700003600
+	// true
+}
+
+// Build the next version of a table beside the live one, then swap it in:
+// readers see the old rows or the new ones, never a table half-built.
+func ExampleTablesService_Swap() {
+	endpoint, _, stop := startEmulator()
+	defer stop()
+	ctx := context.Background()
+	c := exampleClient(endpoint)
+
+	for _, name := range []string{"codes", "codes_next"} {
+		if err := c.Tables.Create(ctx, "sample_datasets", name); err != nil {
+			log.Fatal(err)
+		}
+	}
+	runQuery(ctx, c, "sample_datasets", "INSERT INTO codes_next SELECT time FROM www_access WHERE code = 500")
+	if err := c.Tables.Swap(ctx, "sample_datasets", "codes", "codes_next"); err != nil {
+		log.Fatal(err)
+	}
+	live, _ := c.Tables.Show(ctx, "sample_datasets", "codes")
+	old, _ := c.Tables.Show(ctx, "sample_datasets", "codes_next")
+	fmt.Println(live.Count > 0, old.Count)
+	if err := c.Tables.Delete(ctx, "sample_datasets", "codes_next"); err != nil {
+		log.Fatal(err)
+	}
+	// Output: true 0
+}
+
+// Delete the rows of a time range: a job, waited for like a query.
+func ExampleTablesService_PartialDelete() {
+	endpoint, _, stop := startEmulator()
+	defer stop()
+	ctx := context.Background()
+	c := exampleClient(endpoint)
+
+	if err := c.Tables.Create(ctx, "sample_datasets", "events"); err != nil {
+		log.Fatal(err)
+	}
+	runQuery(ctx, c, "sample_datasets", "INSERT INTO events (time) VALUES (0), (3600), (7200)")
+	issued, err := c.Tables.PartialDelete(ctx, "sample_datasets", "events", td.PartialDeleteRequest{
+		From: time.Unix(0, 0), To: time.Unix(7200, 0), // [from, to), whole hours
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := c.Jobs.Wait(ctx, issued.JobID, nil); err != nil {
+		log.Fatal(err)
+	}
+	t, _ := c.Tables.Show(ctx, "sample_datasets", "events")
+	fmt.Println(t.Count)
+	// Output: 1
+}
+
+// Export a table's rows of one day to S3 (the emulator writes the file
+// under its data directory).
+func ExampleExportsService_Run() {
+	endpoint, _, stop := startEmulator()
+	defer stop()
+	ctx := context.Background()
+	c := exampleClient(endpoint)
+
+	from := time.Date(2014, 1, 2, 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 0, 1)
+	issued, err := c.Exports.Run(ctx, "sample_datasets", "nasdaq", &td.TableExportRequest{
+		Bucket: "my-bucket", FilePrefix: "nasdaq/", FileFormat: "jsonl.gz",
+		AccessKeyID: "AKIA...", SecretAccessKey: "never printed",
+		From: &from, To: &to,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	job, err := c.Jobs.Wait(ctx, issued.JobID, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(job.Type, job.Status, *job.NumRecords)
+	// Output: export success 20
+}
+
+// List the databases, and look one up by name.
+func ExampleDatabasesService() {
+	endpoint, _, stop := startEmulator()
+	defer stop()
+	ctx := context.Background()
+	c := exampleClient(endpoint)
+
+	dbs, err := c.Databases.List(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, d := range dbs {
+		fmt.Println(d.Name, d.Count)
+	}
+	_, err = c.Databases.Show(ctx, "nope")
+	fmt.Println(errors.Is(err, td.ErrNotFound))
+	// Output:
+	// sample_datasets 10000
+	// true
+}

@@ -175,20 +175,13 @@ func (w *jobWire) job(red redactor) (*Job, error) {
 // ParseSchema decodes hive_result_schema: a JSON string holding
 // [[name, type], ...].
 func ParseSchema(s string) ([]Column, error) {
-	var pairs [][]string
-	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
-		return nil, &ProtocolError{Msg: fmt.Sprintf("cannot decode hive_result_schema %q", truncate(s, 80)), Err: err}
+	tcols, err := parseTableSchema(s)
+	if err != nil {
+		return nil, &ProtocolError{Msg: fmt.Sprintf("cannot decode hive_result_schema %q", truncate(s, 80)), Err: errors.Unwrap(err)}
 	}
-	cols := make([]Column, 0, len(pairs))
-	for _, p := range pairs {
-		c := Column{}
-		if len(p) > 0 {
-			c.Name = p[0]
-		}
-		if len(p) > 1 {
-			c.Type = p[1]
-		}
-		cols = append(cols, c)
+	cols := make([]Column, len(tcols))
+	for i, c := range tcols {
+		cols[i] = Column{Name: c.Name, Type: c.Type}
 	}
 	return cols, nil
 }
@@ -308,49 +301,14 @@ func (s *JobsService) Issue(ctx context.Context, req *IssueRequest) (*IssuedJob,
 	if req.ScheduledTime != nil {
 		form.Set("scheduled_time", strconv.FormatInt(req.ScheduledTime.Unix(), 10))
 	}
-	key := req.DomainKey
-	if key == "" {
-		key = NewDomainKey()
-	}
-	form.Set("domain_key", key)
-
-	var out struct {
-		Job      flexString `json:"job"`
-		JobID    flexString `json:"job_id"`
-		Database string     `json:"database"`
-	}
-	p := path("/v3/job/issue", typ, req.Database)
-	err := c.doJSON(ctx, &request{method: http.MethodPost, path: p, form: form, retry: true}, &out)
-	var apiErr *APIError
-	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusConflict {
-		id := apiErr.ConflictsWith
-		if id == "" {
-			st, serr := s.StatusByDomainKey(ctx, key)
-			if serr != nil {
-				return nil, fmt.Errorf("%w (and looking up domain key failed: %v)", err, serr)
-			}
-			id = st.JobID
-		}
-		if id == "" {
-			return nil, fmt.Errorf("%w (the API named no existing job for domain key %q)", err, key)
-		}
-		return &IssuedJob{JobID: id, Database: req.Database, DomainKey: key, Existing: true}, nil
-	}
+	j, err := c.issueKeyed(ctx, path("/v3/job/issue", typ, req.Database), form, req.DomainKey)
 	if err != nil {
 		return nil, err
 	}
-	id := string(out.JobID)
-	if id == "" {
-		id = string(out.Job)
+	if j.Database == "" {
+		j.Database = req.Database
 	}
-	if id == "" {
-		return nil, &ProtocolError{Method: http.MethodPost, Path: p, Msg: "answer carried no job id"}
-	}
-	db := out.Database
-	if db == "" {
-		db = req.Database
-	}
-	return &IssuedJob{JobID: id, Database: db, DomainKey: key}, nil
+	return j, nil
 }
 
 // NewDomainKey returns a random idempotency key ("tdctl-" + 32 hex digits).

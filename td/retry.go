@@ -17,8 +17,9 @@ import (
 )
 
 // RetryPolicy bounds the attempts of one call. Only calls that are safe to
-// repeat are retried (GETs, Kill, Issue with a domain_key); other POSTs are
-// sent once.
+// repeat are retried (GETs, Kill, Issue and the other job-starting calls
+// with a domain_key, creates, deletes and renames whose repeat is
+// recognised, schema and expiry updates); other POSTs are sent once.
 //
 // The budget is per call and shared: a request the transport retries, an
 // answer cut after its headers and re-read, and a download resumed after a

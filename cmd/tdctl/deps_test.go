@@ -30,11 +30,13 @@ func TestLinksNothingHeavy(t *testing.T) {
 }
 
 // maxDeps caps tdctl's dependency list (`go list -deps ./cmd/tdctl`,
-// standard library included). It was 276 before the one back-off helper
-// and the faster inflate came in, 281 after; reading the YAML config with
-// yaml.v3 instead of viper brought it to 245. A change that needs more
-// says why in docs/design.md and raises this.
-const maxDeps = 250
+// standard library included) at what it was before the one back-off
+// helper and the faster inflate came in (276; they made it 281). Reading
+// the YAML config with yaml.v3 instead of viper brought it to 245; the
+// database, table, schema, saved-query, connection and api commands add a
+// small package each. A change that needs more says why in docs/design.md
+// and raises this.
+const maxDeps = 276
 
 func TestDependencyCount(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()

@@ -175,7 +175,7 @@ func (s *Server) advanceLocked(j *job) <-chan struct{} {
 		case kindQuery:
 			n, size := ex.res.rows, ex.res.size
 			j.NumRecords, j.ResultSize, j.Schema = &n, &size, ex.res.schema
-		case kindExport:
+		case kindExport, kindTableExport:
 			n, size := ex.exported, int64(0)
 			j.NumRecords, j.ResultSize = &n, &size
 		}
@@ -201,13 +201,14 @@ type execParams struct {
 	srcPath  string
 	srcRows  []Column
 	srcID    int64
+	form     url.Values
 }
 
 // startExecLocked starts j's work in the background. s.mu is held.
 func (s *Server) startExecLocked(j *job) {
 	ex := &execution{done: make(chan struct{})}
 	j.exec = ex
-	p := execParams{id: j.ID, kind: j.Kind, typ: j.Type, database: j.Database, query: withScheduledTime(j.Query, j.ScheduledTime), out: j.ResultPath, target: j.Target}
+	p := execParams{id: j.ID, kind: j.Kind, typ: j.Type, database: j.Database, query: withScheduledTime(j.Query, j.ScheduledTime), out: j.ResultPath, target: j.Target, form: j.Form}
 	if j.Kind == kindExport && j.ExportTarget != nil {
 		p.srcID = *j.ExportTarget
 		if src, ok := s.jobs[p.srcID]; ok {
@@ -257,6 +258,15 @@ func (s *Server) execute(p execParams, ex *execution) {
 		n, msg, err := s.export(ctx, p.srcPath, p.srcRows, p.target, p.id)
 		if err != nil {
 			fail("Result export failed: %s", err.Error())
+			break
+		}
+		ex.ok, ex.exported = true, n
+		log.WriteString(msg + "\n")
+	case kindTableExport:
+		fmt.Fprintf(&log, "Started table export job %d on database %s\n", p.id, p.database)
+		n, msg, err := s.runTableExport(ctx, p)
+		if err != nil {
+			fail("Table export failed: %s", scrub(err.Error()))
 			break
 		}
 		ex.ok, ex.exported = true, n
@@ -418,7 +428,7 @@ func (s *Server) showOf(r *http.Request, j *job, withDebug bool) showJSON {
 		ResultExportTargetJobID: j.ExportTarget,
 		LinkedResultExportJobID: j.LinkedExport,
 	}
-	if j.Status == statusSuccess && j.Kind != kindExport {
+	if j.Status == statusSuccess && j.Kind != kindExport && j.Kind != kindTableExport {
 		pairs := make([][2]string, len(j.Schema))
 		for i, c := range j.Schema {
 			pairs[i] = [2]string{c.Name, c.Type}
@@ -583,7 +593,7 @@ func (s *Server) addJob(j *job) (id, conflict int64, err error) {
 		j.Status = statusQueued
 		j.QueuedFor, j.RunningFor = s.opts.QueuedFor, s.opts.RunningFor
 	}
-	if j.Kind == kindQuery {
+	if j.Kind == kindQuery || j.Kind == kindTableExport {
 		j.ResultPath = filepath.Join(s.resultsDir(), fmt.Sprintf("%d.msgpack.gz", j.ID))
 	}
 	if j.Form == nil {
@@ -775,50 +785,4 @@ func (s *Server) handleConnectionLookup(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	writeJSON(w, r, map[string]any{"id": c.ID, "name": c.Name, "url": c.URL})
-}
-
-func (s *Server) handleDatabaseList(w http.ResponseWriter, r *http.Request) {
-	dbs := []map[string]any{}
-	for _, name := range s.databaseNames() {
-		d, ok := s.database(name)
-		if !ok {
-			continue
-		}
-		tables, err := s.tables(r.Context(), d)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, fmt.Sprintf("listing database %s: %v", name, err), nil)
-			return
-		}
-		var count int64
-		for _, t := range tables {
-			count += t.count
-		}
-		ts := formatTime(d.created)
-		dbs = append(dbs, map[string]any{"name": name, "count": count, "created_at": ts, "updated_at": ts, "permission": "administrator", "delete_protected": false})
-	}
-	writeJSON(w, r, map[string]any{"databases": dbs})
-}
-
-func (s *Server) handleTableList(w http.ResponseWriter, r *http.Request, dbName string) {
-	d, ok := s.database(dbName)
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("database %q not found", dbName), nil)
-		return
-	}
-	tables, err := s.tables(r.Context(), d)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("listing tables of %s: %v", dbName, err), nil)
-		return
-	}
-	out := []map[string]any{}
-	ts := formatTime(d.created)
-	for _, t := range tables {
-		pairs := make([][2]string, len(t.cols))
-		for i, c := range t.cols {
-			pairs[i] = [2]string{c.Name, c.Type}
-		}
-		b, _ := json.Marshal(pairs)
-		out = append(out, map[string]any{"name": t.name, "type": "log", "count": t.count, "schema": string(b), "created_at": ts, "updated_at": ts})
-	}
-	writeJSON(w, r, map[string]any{"database": dbName, "tables": out})
 }

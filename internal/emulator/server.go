@@ -423,8 +423,33 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		rt = &route{2, get, func() { s.handleResultList(w, r) }}
 	case len(p) == 2 && p[0] == "database" && p[1] == "list":
 		rt = &route{2, get, func() { s.handleDatabaseList(w, r) }}
+	case len(p) == 3 && p[0] == "database" && p[1] == "create":
+		rt = &route{3, post, func() { s.handleDatabaseCreate(w, r, p[2]) }}
+	case len(p) == 3 && p[0] == "database" && p[1] == "delete":
+		rt = &route{3, post, func() { s.handleDatabaseDelete(w, r, p[2]) }}
 	case len(p) == 3 && p[0] == "table" && p[1] == "list":
 		rt = &route{3, get, func() { s.handleTableList(w, r, p[2]) }}
+	case len(p) == 4 && p[0] == "table" && p[1] == "show":
+		rt = &route{4, get, func() { s.handleTableShow(w, r, p[2], p[3]) }}
+	case len(p) == 5 && p[0] == "table" && p[1] == "create":
+		rt = &route{5, post, func() { s.handleTableCreate(w, r, p[2], p[3], p[4]) }}
+	case len(p) == 4 && p[0] == "table" && p[1] == "delete":
+		rt = &route{4, post, func() { s.handleTableDelete(w, r, p[2], p[3]) }}
+	case len(p) == 5 && p[0] == "table" && p[1] == "swap":
+		rt = &route{5, post, func() { s.handleTableSwap(w, r, p[2], p[3], p[4]) }}
+	case len(p) == 5 && p[0] == "table" && p[1] == "rename":
+		rt = &route{5, post, func() { s.handleTableRename(w, r, p[2], p[3], p[4]) }}
+	case len(p) == 4 && p[0] == "table" && p[1] == "update-schema":
+		rt = &route{4, post, func() { s.handleUpdateSchema(w, r, p[2], p[3]) }}
+	case len(p) == 4 && p[0] == "table" && p[1] == "update":
+		rt = &route{4, post, func() { s.handleTableUpdate(w, r, p[2], p[3]) }}
+	case len(p) == 4 && p[0] == "table" && p[1] == "tail":
+		// td-client-ruby GETs it, td-client-go POSTs it
+		rt = &route{4, get || post, func() { s.handleTail(w, r, p[2], p[3]) }}
+	case len(p) == 4 && p[0] == "table" && p[1] == "partialdelete":
+		rt = &route{4, post, func() { s.handlePartialDelete(w, r, p[2], p[3]) }}
+	case len(p) == 4 && p[0] == "export" && p[1] == "run":
+		rt = &route{4, post, func() { s.handleTableExportRun(w, r, p[2], p[3]) }}
 	}
 	if rt == nil {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.URL.Path, nil)

@@ -326,20 +326,10 @@ func (s *Server) tables(ctx context.Context, d *database) ([]tableInfo, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	rows, err := conn.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	names, err := tableNames(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
 	var out []tableInfo
 	for _, n := range names {
 		ti := tableInfo{name: n}

@@ -86,6 +86,9 @@ CREATE TABLE IF NOT EXISTS connections (id INTEGER PRIMARY KEY, name TEXT NOT NU
 	if err := s.openSchedules(); err != nil {
 		return fmt.Errorf("emulator: creating state tables: %w", err)
 	}
+	if err := s.initTableMeta(); err != nil {
+		return fmt.Errorf("emulator: creating state tables: %w", err)
+	}
 	// Databases: one file each.
 	entries, err := os.ReadDir(s.databasesDir())
 	if err != nil {

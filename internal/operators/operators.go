@@ -1,5 +1,6 @@
 // Package operators implements every workflow operator once, for the
 // workflow runner and the CLI: td>, td_result_export>, td_run>, td_wait>,
+// td_ddl>, td_wait_table>, td_partial_delete>, td_table_export>,
 // param_get>, param_set>, sh> (a local shell, or a Kubernetes pod for a
 // task with _k8s settings), echo>, pg>, redshift> and http>. Operators
 // returns the whole set over an Env;
@@ -110,17 +111,21 @@ func (e *Env) shellGrace() time.Duration {
 // Operators returns every operator keyed by name, for a workflow.Runner.
 func Operators(env *Env) map[string]workflow.Operator {
 	return map[string]workflow.Operator{
-		"echo":             Echo{},
-		"sh":               &Shell{Env: env},
-		"td":               &Query{Env: env},
-		"td_result_export": &ResultExport{Env: env},
-		"td_run":           &Run{Env: env},
-		"td_wait":          &Wait{Env: env},
-		"param_get":        &ParamGet{Env: env},
-		"param_set":        &ParamSet{Env: env},
-		"pg":               &SQL{Env: env, Kind: "pg"},
-		"redshift":         &SQL{Env: env, Kind: "redshift"},
-		"http":             &HTTP{Env: env},
+		"echo":              Echo{},
+		"sh":                &Shell{Env: env},
+		"td":                &Query{Env: env},
+		"td_result_export":  &ResultExport{Env: env},
+		"td_run":            &Run{Env: env},
+		"td_wait":           &Wait{Env: env},
+		"param_get":         &ParamGet{Env: env},
+		"param_set":         &ParamSet{Env: env},
+		"pg":                &SQL{Env: env, Kind: "pg"},
+		"redshift":          &SQL{Env: env, Kind: "redshift"},
+		"http":              &HTTP{Env: env},
+		"td_ddl":            &DDL{Env: env},
+		"td_wait_table":     &WaitTable{Env: env},
+		"td_partial_delete": &PartialDelete{Env: env},
+		"td_table_export":   &TableExport{Env: env},
 	}
 }
 

@@ -126,9 +126,9 @@ func (s *SQL) setting(tc *workflow.TaskContext, key string) (string, bool) {
 	return "", false
 }
 
-// tableRef reads TABLE or SCHEMA.TABLE (digdag's TableReference: split at
+// pgTableRef reads TABLE or SCHEMA.TABLE (digdag's TableReference: split at
 // the first dot).
-func tableRef(s string) ([]string, error) {
+func pgTableRef(s string) ([]string, error) {
 	if sch, name, ok := strings.Cut(s, "."); ok {
 		if sch == "" || name == "" {
 			return nil, fmt.Errorf("%q is not TABLE or SCHEMA.TABLE", s)
@@ -224,7 +224,7 @@ func (s *SQL) settings(tc *workflow.TaskContext) (*sqlTask, error) {
 	}{{"insert_into", &st.insertInto}, {"create_table", &st.createTable}} {
 		key, dst := tb.key, tb.dst
 		if v, ok := s.setting(tc, key); ok && !dyn(key) {
-			t, err := tableRef(v)
+			t, err := pgTableRef(v)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %v", op, key, err)
 			}

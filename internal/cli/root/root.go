@@ -13,11 +13,14 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/completion"
 	"github.com/tdctl/tdctl/internal/cli/configcmd"
 	"github.com/tdctl/tdctl/internal/cli/connectioncmd"
+	"github.com/tdctl/tdctl/internal/cli/dbcmd"
 	"github.com/tdctl/tdctl/internal/cli/dispatch"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/job"
 	"github.com/tdctl/tdctl/internal/cli/query"
 	"github.com/tdctl/tdctl/internal/cli/schedcmd"
+	"github.com/tdctl/tdctl/internal/cli/schemacmd"
+	"github.com/tdctl/tdctl/internal/cli/tablecmd"
 	versioncmd "github.com/tdctl/tdctl/internal/cli/version"
 )
 
@@ -69,6 +72,9 @@ func Core() []LazyCommand {
 		{"sched", schedcmd.Short, schedcmd.NewCmdSched},
 		{"connection", connectioncmd.Short, connectioncmd.NewCmdConnection},
 		{"api", apicmd.Short, func(f *factory.Factory) *cobra.Command { return apicmd.NewCmdAPI(f, nil) }},
+		{"db", "List, show, create and delete databases", dbcmd.NewCmdDB},
+		{"table", "List, create, delete, rename, swap, tail and export tables", tablecmd.NewCmdTable},
+		{"schema", "Show and change a table's schema", schemacmd.NewCmdSchema},
 		{"config", "Inspect tdctl's configuration", configcmd.NewCmdConfig},
 		{"version", "Print tdctl's version", versioncmd.NewCmdVersion},
 		{"completion", "Print a shell completion script", completion.NewCmdCompletion},
