@@ -403,7 +403,7 @@ func (ru *run) keepStore(rec *TaskRecord, res *Result) {
 // what it would run (the operator and its evaluated settings) and stores
 // nothing.
 func (ru *run) dryRun(tc *TaskContext) {
-	fmt.Fprintf(tc.Log, "dry run: would run %s> %s\n", tc.Task.Operator, Format(tc.Command))
+	fmt.Fprintln(tc.Log, strings.TrimSpace(fmt.Sprintf("dry run: would run %s> %s", tc.Task.Operator, Format(tc.Command))))
 	ru.dump(tc.Log, "  ", tc.Config)
 }
 

@@ -117,7 +117,7 @@ func (f *RunFlags) run(ctx context.Context, r *workflow.Runner, wf *workflow.Wor
 	if prev != nil && r.Progress != nil {
 		fmt.Fprintf(r.Progress, "resuming run %s (session %s)\n", prev.RunID, prev.SessionTime.In(wf.Location()).Format(time.RFC3339))
 	}
-	return r.Resume(ctx, wf, prev, workflow.ResumeOptions{From: f.Start, Goal: f.Goal, End: f.End})
+	return r.Resume(ctx, wf, prev, workflow.ResumeOptions{All: f.Rerun, From: f.Start, Goal: f.Goal, End: f.End})
 }
 
 // taskErr is a FindTaskByName error without its file prefix.
