@@ -270,8 +270,8 @@ func FindTaskByName(wf *Workflow, name string) (*Task, error) {
 		all = append(all, t.Path)
 		if _, dup := byShort[t.Name]; !dup {
 			short = append(short, t.Name)
+			byShort[t.Name] = t.Path
 		}
-		byShort[t.Name] = t.Path
 		if t.Path == want || strings.HasSuffix(t.Path, want) {
 			found = append(found, t)
 		}
