@@ -287,3 +287,27 @@ func TestWorkflowDryRunIssuesNothing(t *testing.T) {
 		assert.Empty(t, ids, "no run record")
 	}
 }
+
+// A -p holding a secret is not kept in the run record: retry asks for it
+// again instead of running without it.
+func TestWorkflowRetryAsksForASecretParamAgain(t *testing.T) {
+	e, _, _ := wfEnv(t)
+	dir := t.TempDir()
+	dig := filepath.Join(dir, "s.dig")
+	require.NoError(t, os.WriteFile(dig, []byte("+a:\n  sh>: test ! -f "+filepath.Join(dir, "fail")+"\n+b:\n  sh>: test -n \"${url}\"\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "fail"), nil, 0o644))
+	url := "postgres://u:hunter22@127.0.0.1/db"
+	r := e.run("workflow", "run", dig, "-p", "url="+url, "-p", "plain=x")
+	require.Equal(t, 3, r.code, r.stdout+r.stderr)
+	first := runID(t, e)
+	data, err := os.ReadFile(filepath.Join(e.home, "runs", first, "summary.json"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), "hunter22")
+	assert.Contains(t, string(data), `"plain": "x"`)
+	require.NoError(t, os.Remove(filepath.Join(dir, "fail")))
+	r = e.run("workflow", "retry", first)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "param url held a secret and was not recorded: give it again with -p url=VALUE")
+	r = e.run("workflow", "retry", first, "-p", "url="+url)
+	assert.Equal(t, 0, r.code, r.stdout+r.stderr)
+}

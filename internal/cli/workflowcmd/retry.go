@@ -284,16 +284,6 @@ func retryRun(o *retryOptions) error {
 	if prev.State == workflow.StateRunning {
 		return cmdutil.FlagErrorf("run %s is still running (pid %d): retry it when it has ended", prev.RunID, prev.PID)
 	}
-	given := map[string]bool{}
-	for _, p := range o.Params {
-		k, _, _ := strings.Cut(p, "=")
-		given[strings.TrimSpace(k)] = true
-	}
-	for _, name := range prev.ParamsWithheld {
-		if !given[name] && o.ParamsFile == "" {
-			return cmdutil.FlagErrorf("run %s's param %s held a secret and was not recorded: give it again with -p %s=VALUE", prev.RunID, name, name)
-		}
-	}
 	o.File = prev.Path
 	if o.File == "" {
 		o.File = prev.File
@@ -304,6 +294,11 @@ func retryRun(o *retryOptions) error {
 		return err
 	}
 	defer ps.close()
+	for _, name := range prev.ParamsWithheld {
+		if _, ok := r.Params[name]; !ok {
+			return cmdutil.FlagErrorf("run %s's param %s held a secret and was not recorded: give it again with -p %s=VALUE", prev.RunID, name, name)
+		}
+	}
 	if o.ResumeFrom != "" {
 		if _, err := workflow.FindTaskByName(wf, o.ResumeFrom); err != nil {
 			return cmdutil.FlagErrorf("--resume-from %s: %s", o.ResumeFrom, taskErr(err))
