@@ -87,7 +87,8 @@ iteration has its own scope: a param_get> inside one binds the value for that it
 
 Every task's output goes to its own log under the run directory; the run ends with a summary
 (task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again,
-'tdctl workflow ui' as a web page.`,
+'tdctl workflow ui' as a web page. 'tdctl workflow retry RUN' runs a failed run again from the
+task that failed, restoring what the tasks before it stored (digdag retry --resume).`,
 	}
 	opts := func() *Options {
 		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore}
