@@ -270,12 +270,9 @@ A task whose stored params held a secret is never restored: it runs again.`,
 }
 
 func retryRun(o *retryOptions) error {
-	dir := o.RunsDir
-	if dir == "" {
-		var err error
-		if dir, err = RunsDir(o.getenv); err != nil {
-			return cmdutil.NewConfigError(err)
-		}
+	dir, err := o.runsDir()
+	if err != nil {
+		return err
 	}
 	prev, err := (LocalRuns{Dir: dir}).Run(o.Run)
 	if err != nil {

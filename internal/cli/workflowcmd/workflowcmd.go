@@ -303,6 +303,15 @@ func RunsDir(getenv func(string) string) (string, error) {
 	return filepath.Join(home, ".local", "state", "tdctl", "runs"), nil
 }
 
+// runsDir is --runs-dir, else RunsDir's default.
+func (o *Options) runsDir() (string, error) {
+	if o.RunsDir != "" {
+		return o.RunsDir, nil
+	}
+	dir, err := RunsDir(o.getenv)
+	return dir, cmdutil.NewConfigError(err)
+}
+
 // FailedError is a workflow whose task failed (exit code 3, like a failed job).
 type FailedError struct {
 	RunID string
@@ -330,11 +339,8 @@ func Run(o *Options) error {
 		return err
 	}
 	defer ps.close()
-	r.RunsDir = o.RunsDir
-	if r.RunsDir == "" {
-		if r.RunsDir, err = RunsDir(o.getenv); err != nil {
-			return cmdutil.NewConfigError(err)
-		}
+	if r.RunsDir, err = o.runsDir(); err != nil {
+		return err
 	}
 	// read in the workflow's timezone, as digdag run's --session
 	if r.SessionTime, err = wf.ParseSessionTime(o.SessionTime, time.Now(), r.RunsDir); err != nil {
