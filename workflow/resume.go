@@ -310,8 +310,10 @@ func (ru *run) fromPlan(t *Task, path string) (*Result, bool) {
 	if p.all || p.force[t] {
 		return nil, false
 	}
-	rec := p.latest[digdagTaskName(path)]
-	if !restorable(rec) {
+	name := digdagTaskName(path)
+	rec := p.latest[name]
+	// an _error task runs again whenever its task fails again
+	if !restorable(rec) || strings.Contains(name, "^error") {
 		return nil, false
 	}
 	res, err := rec.result()

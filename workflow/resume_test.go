@@ -155,3 +155,18 @@ func TestResumeTaskNames(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "don't work together"))
 }
+
+// An _error task that ran for the failed task runs again when the task
+// fails again on resume: it is never restored.
+func TestResumeRunsErrorTasksAgain(t *testing.T) {
+	failing := true
+	r, runs, _ := counting(t, &failing)
+	wf := parse(t, "+f:\n  fail>: x\n  _error:\n    echo>: cleanup\n")
+	prev, err := r.Run(context.Background(), wf)
+	require.Error(t, err)
+	require.Equal(t, 1, runs["+test+f^error"])
+	_, err = r.Resume(context.Background(), wf, prev, ResumeOptions{})
+	require.Error(t, err)
+	assert.Equal(t, 2, runs["+test+f"])
+	assert.Equal(t, 2, runs["+test+f^error"])
+}
