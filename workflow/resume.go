@@ -40,8 +40,7 @@ type ResumeOptions struct {
 	// the tasks before it are restored.
 	From string
 	// Strict (with From) refuses to resume when a task before From did
-	// not succeed in the earlier run (`retry --resume-from`: "all tasks
-	// before this task must have been successfully finished").
+	// not succeed in the earlier run, as `retry --resume-from` does.
 	Strict bool
 	// Goal runs this task and its subtasks again (`run --goal`); the tasks
 	// before it are restored when they succeeded (else run), the tasks
@@ -61,7 +60,9 @@ type ResumeOptions struct {
 // are skipped is said by opt; a restored task is recorded as skipped with
 // ResumedFrom set, and what it stored reaches the tasks after it. The new
 // run has a run id and directory of its own; prev's record is not
-// changed. Errors are those of Run, plus a bad task name in opt (an
+// changed. r.Params are the new attempt's params: a retry passes
+// prev.Params again (prev.ParamsWithheld, which held secrets, must come
+// from the caller). Errors are those of Run, plus a bad task name in opt (an
 // *Error naming the closest task) and, with Strict, a task before From
 // that failed in prev.
 func (r *Runner) Resume(ctx context.Context, wf *Workflow, prev *Summary, opt ResumeOptions) (*Summary, error) {
