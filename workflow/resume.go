@@ -98,11 +98,11 @@ func newPlan(wf *Workflow, prev *Summary, opt ResumeOptions) (*plan, error) {
 	}
 	switch {
 	case n > 1:
-		return nil, errors.New("workflow: --start/--resume-from and --goal don't work together")
+		return nil, errors.New("workflow: ResumeOptions: From and Goal cannot be combined: give one")
 	case opt.All && n > 0:
-		return nil, errors.New("workflow: --rerun/--all and --start/--resume-from/--goal don't work together")
+		return nil, errors.New("workflow: ResumeOptions: All cannot be combined with From or Goal")
 	case opt.Goal != "" && opt.End != "":
-		return nil, errors.New("workflow: --goal and --end don't work together")
+		return nil, errors.New("workflow: ResumeOptions: Goal and End cannot be combined: give one")
 	}
 	p := &plan{prev: prev, latest: map[string]*TaskRecord{}, force: map[*Task]bool{}, skip: map[*Task]bool{}, all: opt.All, session: opt.KeepSession && prev != nil}
 	if prev != nil {

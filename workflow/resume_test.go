@@ -153,7 +153,7 @@ func TestResumeTaskNames(t *testing.T) {
 	r := newRunner(t, &bytes.Buffer{})
 	_, err = r.Resume(context.Background(), wf, nil, ResumeOptions{From: "+g", Goal: "+h"})
 	require.Error(t, err)
-	assert.True(t, strings.Contains(err.Error(), "don't work together"))
+	assert.True(t, strings.Contains(err.Error(), "cannot be combined"))
 }
 
 // An _error task that ran for the failed task runs again when the task

@@ -216,7 +216,7 @@ func TestWorkflowRunStartGoalEnd(t *testing.T) {
 	for _, bad := range [][]string{{"--start", "+a", "--goal", "+b"}, {"--goal", "+a", "--end", "+b"}, {"--rerun", "--start", "+a"}, {"--rerun", "--goal", "+a"}} {
 		r = run(bad...)
 		assert.Equal(t, 1, r.code, "%v", bad)
-		assert.Contains(t, r.stderr, "don't work together", "%v", bad)
+		assert.Contains(t, r.stderr, "cannot be used together", "%v", bad)
 	}
 	r = e.run("workflow", "run", dig, "+store")
 	assert.Equal(t, 1, r.code)

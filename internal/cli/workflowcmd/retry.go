@@ -72,13 +72,13 @@ func (f *RunFlags) validate(cmd *cobra.Command) error {
 	}
 	switch {
 	case f.Start != "" && f.Goal != "":
-		return cmdutil.FlagErrorf("-s, --start and -g, --goal don't work together")
+		return cmdutil.FlagErrorf("--start and --goal cannot be used together: give one")
 	case f.Goal != "" && f.End != "":
-		return cmdutil.FlagErrorf("-g, --goal and -e, --end don't work together")
+		return cmdutil.FlagErrorf("--goal and --end cannot be used together: give one")
 	case f.Rerun && f.Start != "":
-		return cmdutil.FlagErrorf("-a, --rerun and -s, --start don't work together")
+		return cmdutil.FlagErrorf("--rerun and --start cannot be used together: --rerun restores nothing")
 	case f.Rerun && f.Goal != "":
-		return cmdutil.FlagErrorf("-a, --rerun and -g, --goal don't work together")
+		return cmdutil.FlagErrorf("--rerun and --goal cannot be used together: --rerun restores nothing")
 	case f.MaxTaskThreads < 0:
 		return cmdutil.FlagErrorf("--max-task-threads must be 1 or more")
 	}
@@ -246,7 +246,7 @@ A task whose stored params held a secret is never restored: it runs again.`,
 				}
 			}
 			if n > 1 {
-				return cmdutil.FlagErrorf("--all, --resume and --resume-from don't work together: give one")
+				return cmdutil.FlagErrorf("--all, --resume and --resume-from cannot be used together: give one")
 			}
 			store, err := sf.Resolve(cmd)
 			if err != nil {
