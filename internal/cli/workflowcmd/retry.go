@@ -136,16 +136,21 @@ func lastRunOf(runsDir string, wf *workflow.Workflow, st time.Time) (*workflow.S
 		return nil, fmt.Errorf("reading the runs in %s: %w", runsDir, err)
 	}
 	path, _ := filepath.Abs(wf.File)
+	var last *workflow.Summary
 	for _, id := range ids {
 		s, err := workflow.LoadSummary(runsDir, id)
 		if err != nil || s.DryRun {
 			continue
 		}
 		if s.Workflow == wf.Name && (s.Path == "" || s.Path == path) && s.SessionTime.Equal(st) {
-			return s, nil
+			// ids sort by their start second only: the start time tells
+			// runs of the same second apart
+			if last == nil || s.StartedAt.After(last.StartedAt) {
+				last = s
+			}
 		}
 	}
-	return nil, nil
+	return last, nil
 }
 
 // params are the run's params: the retried run's, then -P's, then -p's
