@@ -10,7 +10,6 @@ import (
 	_ "github.com/redis/go-redis/v9"
 	_ "github.com/schollz/progressbar/v3"
 	_ "github.com/spf13/cobra"
-	_ "github.com/spf13/viper"
 	_ "github.com/stretchr/testify/assert"
 	_ "github.com/vmihailenco/msgpack/v5"
 	_ "go.uber.org/goleak"

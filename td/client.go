@@ -90,8 +90,11 @@ type Client struct {
 	Jobs *JobsService
 	// Results downloads, decodes and exports job results.
 	Results *ResultsService
-	// Connections looks up saved result-output connections.
+	// Connections lists and looks up saved result-output connections.
 	Connections *ConnectionsService
+	// Schedules manages saved queries: list, create, update, delete, run
+	// and their job history.
+	Schedules *SchedulesService
 }
 
 type service struct{ client *Client }
@@ -210,6 +213,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	c.Jobs = (*JobsService)(&c.common)
 	c.Results = (*ResultsService)(&c.common)
 	c.Connections = (*ConnectionsService)(&c.common)
+	c.Schedules = (*SchedulesService)(&c.common)
 	return c, nil
 }
 
@@ -245,6 +249,8 @@ type request struct {
 	retry bool
 	// header is added to the request.
 	header http.Header
+	// body is sent as it is when form is nil (NewRequest's raw bodies).
+	body []byte
 }
 
 // do sends r, retrying within b, and returns the response for a 200 or
@@ -259,6 +265,8 @@ func (c *Client) do(ctx context.Context, r *request, b *budget, handle func(*htt
 	var body any
 	if r.form != nil {
 		body = []byte(r.form.Encode())
+	} else if r.body != nil {
+		body = r.body
 	} else if r.method == http.MethodPost {
 		body = []byte{}
 	}
@@ -285,8 +293,15 @@ func (c *Client) do(ctx context.Context, r *request, b *budget, handle func(*htt
 			return handle(resp)
 		})
 	}
+	if r.form == nil && r.body != nil && r.header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
 	if c.logger != nil && r.form != nil {
 		c.logger.Debug("td request form", "method", r.method, "path", r.path, "form", c.formForLog(r.form))
+	}
+	if c.logger != nil && r.form == nil && r.body != nil {
+		c.logger.Debug("td request body", "method", r.method, "path", r.path, "bytes", len(r.body),
+			"body", c.red.redact(truncate(string(r.body), 200)))
 	}
 	resp, err := c.retryClient(b).Do(req)
 	if err != nil {
@@ -310,23 +325,56 @@ func (c *Client) do(ctx context.Context, r *request, b *budget, handle func(*htt
 	return resp, nil
 }
 
-// doJSON sends r and decodes a JSON answer into v (unknown fields ignored).
-// One retry budget covers lost requests and answers cut mid-way.
+// doJSON is Do for the package's own calls: it sends r and decodes a JSON
+// answer into v (unknown fields ignored). One retry budget covers lost
+// requests and answers cut mid-way.
 func (c *Client) doJSON(ctx context.Context, r *request, v any) error {
+	_, err := c.send(ctx, r, v)
+	return err
+}
+
+// send is the one way a JSON call is made (Do and every service): it asks
+// for gzip, reads the whole 200 answer inside the retry loop (a cut answer
+// is retried like a lost one) and then decodes it into v: nothing for nil,
+// the bytes for an io.Writer, JSON otherwise.
+func (c *Client) send(ctx context.Context, r *request, v any) (*http.Response, error) {
 	if r.header == nil {
 		r.header = http.Header{}
 	}
 	r.header.Set("Accept-Encoding", "gzip")
-	_, err := c.do(ctx, r, c.newBudget(r.retry), func(resp *http.Response) error {
+	var data []byte
+	resp, err := c.do(ctx, r, c.newBudget(r.retry), func(resp *http.Response) error {
 		defer resp.Body.Close()
-		return c.decodeJSON(ctx, r, resp, v)
+		var err error
+		data, err = c.readAnswer(ctx, r, resp)
+		return err
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK { // a 206 nobody asked for
+		resp.Body.Close()
+		return resp, &ProtocolError{Method: r.method, Path: r.path, Msg: fmt.Sprintf("unexpected status %d", resp.StatusCode)}
+	}
+	switch v := v.(type) {
+	case nil:
+	case io.Writer:
+		if _, err := v.Write(data); err != nil {
+			return resp, err
+		}
+	default:
+		if err := json.Unmarshal(data, v); err != nil {
+			return resp, &ProtocolError{Method: r.method, Path: r.path,
+				Msg: fmt.Sprintf("cannot decode answer (%s): %s", err, c.red.redact(truncate(string(bytes.TrimSpace(data)), 200)))}
+		}
+	}
+	return resp, nil
 }
 
-// decodeJSON reads a 200 answer into v. A body cut short is a *NetError
-// (retried), one that is no JSON or no gzip a *ProtocolError (not).
-func (c *Client) decodeJSON(ctx context.Context, r *request, resp *http.Response, v any) error {
+// readAnswer reads a 200 answer (un-gzipping it when it says so). A body
+// cut short is a *NetError (retried), one that is no gzip a *ProtocolError
+// (not).
+func (c *Client) readAnswer(ctx context.Context, r *request, resp *http.Response) ([]byte, error) {
 	readErr := func(err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
@@ -338,10 +386,10 @@ func (c *Client) decodeJSON(ctx context.Context, r *request, resp *http.Response
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {
 			if errors.Is(err, gzip.ErrHeader) {
-				return &ProtocolError{Method: r.method, Path: r.path, Msg: "bad gzip answer", Err: err}
+				return nil, &ProtocolError{Method: r.method, Path: r.path, Msg: "bad gzip answer", Err: err}
 			}
 			// cut inside the gzip header: a network failure like any other
-			return readErr(err)
+			return nil, readErr(err)
 		}
 		defer zr.Close()
 		body = zr
@@ -349,15 +397,11 @@ func (c *Client) decodeJSON(ctx context.Context, r *request, resp *http.Response
 	data, err := io.ReadAll(io.LimitReader(body, maxAnswer))
 	if err != nil {
 		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
-			return &ProtocolError{Method: r.method, Path: r.path, Msg: "bad gzip answer", Err: err}
+			return nil, &ProtocolError{Method: r.method, Path: r.path, Msg: "bad gzip answer", Err: err}
 		}
-		return readErr(err)
+		return nil, readErr(err)
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return &ProtocolError{Method: r.method, Path: r.path,
-			Msg: fmt.Sprintf("cannot decode answer (%s): %s", err, c.red.redact(truncate(string(bytes.TrimSpace(data)), 200)))}
-	}
-	return nil
+	return data, nil
 }
 
 // maxAnswer bounds a JSON answer.

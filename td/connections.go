@@ -10,14 +10,67 @@ import (
 	"strings"
 )
 
-// ConnectionsService looks up saved result-output connections.
+// ConnectionsService lists and looks up saved result-output connections.
 type ConnectionsService service
 
-// Connection is a saved result-output connection. URL is redacted.
+// Connection is a saved result-output connection. URL is redacted. ID is
+// known from Lookup only (the list does not carry it).
 type Connection struct {
-	ID   int64  `json:"id"`
-	Name string `json:"name"`
-	URL  string `json:"url,omitempty"`
+	ID           int64  `json:"id,omitempty"`
+	Name         string `json:"name"`
+	URL          string `json:"url,omitempty"`
+	Organization string `json:"organization,omitempty"`
+}
+
+// List returns every saved connection (GET /v3/result/list), URLs
+// redacted.
+func (s *ConnectionsService) List(ctx context.Context) ([]*Connection, error) {
+	var w struct {
+		Results []struct {
+			Name         string  `json:"name"`
+			URL          string  `json:"url"`
+			Organization *string `json:"organization"`
+		} `json:"results"`
+	}
+	if err := s.client.doJSON(ctx, &request{method: http.MethodGet, path: "/v3/result/list", retry: true}, &w); err != nil {
+		return nil, err
+	}
+	out := make([]*Connection, len(w.Results))
+	for i, r := range w.Results {
+		out[i] = &Connection{Name: r.Name, URL: s.client.red.redact(r.URL)}
+		if r.Organization != nil {
+			out[i].Organization = *r.Organization
+		}
+	}
+	return out, nil
+}
+
+// Show returns the connection called name from the list, with its id from
+// Lookup when the API knows it. The API has no show call; an unknown name
+// is an *APIError matching ErrNotFound.
+func (s *ConnectionsService) Show(ctx context.Context, name string) (*Connection, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, invalidArg("connection name is required")
+	}
+	all, err := s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range all {
+		if c.Name != name {
+			continue
+		}
+		found, err := s.Lookup(ctx, name)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		if found != nil {
+			c.ID = found.ID
+		}
+		return c, nil
+	}
+	return nil, &APIError{StatusCode: http.StatusNotFound, Method: http.MethodGet, Path: "/v3/result/list",
+		Message: fmt.Sprintf("no connection named %q", name)}
 }
 
 // Lookup finds a connection by name (GET /v3/connections/lookup). An unknown

@@ -1,7 +1,10 @@
 // Package td is a typed client for the Treasure Data REST API v3: query jobs
 // (issue, show, status, list, kill, wait), streaming result downloads and row
 // decoding, result export (by URL, by connection id + settings, by connection
-// name) and connection lookup.
+// name), connections (list, show, lookup) and saved queries (Schedules:
+// list, create, update, delete, run for a time, history). Client.NewRequest
+// and Client.Do reach any other endpoint with the same retries, redaction
+// and typed errors.
 //
 // A Client is safe for concurrent use. Services hang off it:
 //
@@ -21,7 +24,8 @@
 // a result that cannot be downloaded whole is ErrTruncated, never a silent
 // short read.
 //
-// Retries: GET requests, Kill, and Issue (which always carries a domain_key —
+// Retries: GET requests, Kill, Schedules.Update, a Schedules.Run of one job
+// (which carries a domain_key like Issue), and Issue (which always carries a domain_key —
 // one is generated when the caller gives none) are retried on network errors,
 // 429 (honouring Retry-After) and 5xx. Other POSTs are never retried, so a
 // retry can never start a second job. A 409 on Issue resolves to the job that

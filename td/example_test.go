@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/td"
@@ -237,4 +238,66 @@ func ExampleRowReader_NextRow() {
 	// 1 apple price float
 	// 2 banana price null
 	// total 0.5
+}
+
+// Save a query and run it for a time: TD_SCHEDULED_TIME() in it is that
+// time.
+func ExampleSchedulesService_Run() {
+	endpoint, _, stop := startEmulator()
+	defer stop()
+	ctx := context.Background()
+	c := exampleClient(endpoint)
+
+	_, err := c.Schedules.Create(ctx, "daily_total", &td.ScheduleOptions{
+		Database: "sample_datasets", Cron: "0 1 * * *", Timezone: "UTC",
+		Query: "SELECT TD_SCHEDULED_TIME() AS t, count(1) AS n FROM nasdaq",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	at := time.Date(2024, 5, 1, 1, 0, 0, 0, time.UTC)
+	jobs, err := c.Schedules.Run(ctx, "daily_total", at, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	job, err := c.Jobs.Wait(ctx, jobs[0].ID, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	hist, err := c.Schedules.History(ctx, "daily_total", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(job.Status, len(hist), hist[0].ScheduledAt.Format(time.RFC3339))
+	// Output: success 1 2024-05-01T01:00:00Z
+}
+
+// Reach an endpoint the SDK has no method for, with its retries, typed
+// errors and redaction.
+func ExampleClient_Do() {
+	endpoint, _, stop := startEmulator()
+	defer stop()
+	ctx := context.Background()
+	c := exampleClient(endpoint)
+
+	req, err := c.NewRequest(ctx, "GET", "/v3/database/list", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var out struct {
+		Databases []struct {
+			Name string `json:"name"`
+		} `json:"databases"`
+	}
+	if _, err := c.Do(ctx, req, &out); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(out.Databases[0].Name)
+
+	req, _ = c.NewRequest(ctx, "GET", "/v3/job/show/424242", nil)
+	_, err = c.Do(ctx, req, nil)
+	fmt.Println(errors.Is(err, td.ErrNotFound))
+	// Output:
+	// sample_datasets
+	// true
 }

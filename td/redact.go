@@ -33,18 +33,31 @@ var rx = sync.OnceValue(func() *redactRegexps {
 		// and masking it ate words. ${secret:NAME} is a reference, kept.
 		// "pwd" only after _ ; ? or & (MYSQL_PWD=, ;Pwd= in a DSN): PWD=
 		// and OLDPWD= in an environment are directories.
-		kvSecret: regexp.MustCompile(`(?i)(\$\{)?((?:api_?key|apikey|password|passwd|[_;?&]pwd|secret|token|access_key_id|secret_access_key|sslpassword)(?:\s*=\s*"?|:\s*"|:))([^\s&;"',}]+)`),
+		kvSecret: regexp.MustCompile(`(?i)(\$\{)?((?:` + kvKeys + `)(?:\s*=\s*["']?|:\s*["']|:))([^\s&;"',}]+)`),
 		// The same keys with a double-quoted value: masked to the closing
 		// quote, spaces and all (password="a b").
-		kvQuoted: regexp.MustCompile(`(?i)(\$\{)?((?:api_?key|apikey|password|passwd|[_;?&]pwd|secret|token|access_key_id|secret_access_key|sslpassword)\s*[=:]\s*")((?:[^"\\]|\\.)*)`),
+		kvQuoted: regexp.MustCompile(`(?i)(\$\{)?((?:` + kvKeys + `)\s*[=:]\s*")((?:[^"\\]|\\.)*)`),
+		// The same keys with a single-quoted value (password='a b').
+		kvSingle: regexp.MustCompile(`(?i)(\$\{)?((?:` + kvKeys + `)\s*[=:]\s*')((?:[^'\\]|\\.)*)`),
+		// Python-style {'password': '...'} (a dict printed by a script).
+		singleSecret: regexp.MustCompile(`(?i)('(?:` + jsonKeys + `)'\s*:\s*')((?:[^'\\]|\\.)*)(')`),
 		// JSON "password": "..." and friends.
-		jsonSecret: regexp.MustCompile(`(?i)("(?:api_?key|apikey|password|passwd|pwd|secret|token|secret_access_key|access_key_id|sslpassword)"\s*:\s*")((?:[^"\\]|\\.)*)(")`),
+		jsonSecret: regexp.MustCompile(`(?i)("(?:` + jsonKeys + `)"\s*:\s*")((?:[^"\\]|\\.)*)(")`),
 	}
 })
 
 type redactRegexps struct {
-	urlPassword, escURLPassword, tdURLUser, td1, kvSecret, kvQuoted, jsonSecret *regexp.Regexp
+	urlPassword, escURLPassword, tdURLUser, td1, kvSecret, kvQuoted, kvSingle, jsonSecret, singleSecret *regexp.Regexp
 }
+
+// The key names whose values Redact masks. kvKeys: in key=value and
+// key: "value" forms ("pwd" only after _ ; ? or &: PWD= and OLDPWD= in an
+// environment are directories); secret covers secret_key, secretKey,
+// SecretAccessKey and secret_access_key. jsonKeys: as quoted keys.
+const (
+	kvKeys   = `api_?key|apikey|password|passwd|[_;?&]pwd|secret(?:_?access)?(?:_?key)?|token|access_key_id|sslpassword|private_?key`
+	jsonKeys = `api_?key|apikey|password|passwd|pwd|secret(?:_?access)?(?:_?key)?|token|access_key_id|sslpassword|private_?key`
+)
 
 // Redact masks secrets in s: passwords in URLs (scheme://user:pass@host),
 // the API key in td:// result URLs (td://KEY@/db/table), "TD1 <key>"
@@ -72,7 +85,8 @@ func redactAll(s string) string {
 	s = r.escURLPassword.ReplaceAllString(s, "${1}%3A"+Mask+"%40")
 	s = r.td1.ReplaceAllString(s, "${1}"+Mask)
 	s = r.jsonSecret.ReplaceAllString(s, "${1}"+Mask+"${3}")
-	for _, re := range []*regexp.Regexp{r.kvQuoted, r.kvSecret} {
+	s = r.singleSecret.ReplaceAllString(s, "${1}"+Mask+"${3}")
+	for _, re := range []*regexp.Regexp{r.kvQuoted, r.kvSingle, r.kvSecret} {
 		s = re.ReplaceAllStringFunc(s, func(m string) string {
 			sub := re.FindStringSubmatch(m)
 			if sub[1] != "" { // ${secret:NAME}

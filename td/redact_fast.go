@@ -5,8 +5,9 @@ import "strings"
 // secretMarkers are the texts one of which every pattern of Redact needs
 // (ASCII, lower case): a URL scheme separator, its percent-encoded form,
 // "TD1" and the secret key names (api_?key, passw(or)d, pwd, secret, token,
-// access_key_id; secret_access_key and sslpassword hold one of them).
-var secretMarkers = []string{"://", "%3a%2f%2f", "td1", "api_key", "apikey", "passw", "pwd", "secret", "token", "access_key_id"}
+// access_key_id, private_key; secret_access_key and sslpassword hold one
+// of them).
+var secretMarkers = []string{"://", "%3a%2f%2f", "td1", "api_key", "apikey", "passw", "pwd", "secret", "token", "access_key_id", "private"}
 
 // mayHoldSecret reports whether Redact's patterns could match s: false
 // only for ASCII text without any of secretMarkers. It spares the regular

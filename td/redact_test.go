@@ -29,6 +29,25 @@ func TestRedact(t *testing.T) {
 	}
 	// idempotent
 	assert.Equal(t, "mysql://user:***@host/db", Redact(Redact("mysql://user:pw@host/db")))
+
+	// the key names and quotings found missing by review: secret_key=,
+	// SecretAccessKey=, private_key, single quotes (a Python dict printed
+	// by a script, a shell assignment)
+	for in, want := range map[string]string{
+		"secret_key=wJalrXUtnFEMI/K7MDENG":            "secret_key=***",
+		"SecretAccessKey=wJalrXUtnFEMI/K7MDENG x":     "SecretAccessKey=*** x",
+		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG": "AWS_SECRET_ACCESS_KEY=***",
+		`{"secretKey": "abc def"}`:                    `{"secretKey": "***"}`,
+		`{'password': 'hunter2', 'bucket': 'b'}`:      `{'password': '***', 'bucket': 'b'}`,
+		`{'private_key':'-----BEGIN x'}`:              `{'private_key':'***'}`,
+		`password='a b c' next`:                       `password='***' next`,
+		`export PASSWORD='hunter2'`:                   `export PASSWORD='***'`,
+		"private_key: \"k\"":                          "private_key: \"***\"",
+		"${secret:pg.secret_key} stays a reference":   "${secret:pg.secret_key} stays a reference",
+		"the secretary: bob":                          "the secretary: bob",
+	} {
+		assert.Equal(t, want, Redact(in), in)
+	}
 }
 
 func TestRedactorMasksKnownKey(t *testing.T) {

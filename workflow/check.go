@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -50,6 +51,11 @@ func (r *Runner) check(wf *Workflow) (ErrorList, error) {
 	c.anywhere = copySet(defined)
 	c.collect(wf.Root)
 	c.task(wf.Root, defined)
+	for _, e := range wf.problems { // from ParsePartial
+		if !slices.ContainsFunc(c.errs, func(x *Error) bool { return *x == *e }) {
+			c.errs = append(c.errs, e)
+		}
+	}
 	sort.SliceStable(c.warns, func(i, j int) bool { return c.warns[i].Line < c.warns[j].Line })
 	return c.warns, c.errs.err()
 }

@@ -66,6 +66,8 @@ type Workflow struct {
 	Schedule *Schedule
 	Root     *Task
 	loc      *time.Location
+	// problems are the structural errors ParsePartial found.
+	problems ErrorList
 }
 
 // Task is one node of the task tree. A task with an operator runs it; a task
@@ -166,6 +168,21 @@ func ParseFile(file string) (*Workflow, error) {
 // Parse parses .dig YAML. Structural problems (bad YAML, unknown directives,
 // a task with two operators...) come back together as an ErrorList.
 func Parse(file string, data []byte) (*Workflow, error) {
+	wf, err := ParsePartial(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return wf, nil
+}
+
+// ParsePartial is Parse for `workflow check`: when the YAML is readable but
+// has structural problems, it returns them (an ErrorList) together with the
+// workflow as far as it could be built, so that Runner.Check reports them
+// with everything else it finds (an operator's misspelt setting further
+// down is not hidden by a bad _retry above it). Such a workflow keeps its
+// problems: Check reports them and Run refuses it. When nothing could be
+// built (bad YAML, an alias bomb) the workflow is nil.
+func ParsePartial(file string, data []byte) (*Workflow, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &Error{File: file, Line: yamlErrLine(err), Msg: "bad YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
@@ -191,31 +208,10 @@ func Parse(file string, data []byte) (*Workflow, error) {
 		}
 		p.project, p.stack = filepath.Dir(abs), []string{abs}
 	}
-	// timezone: first: schedule: is read in its zone
-	if n := mapValue(root, "timezone"); n != nil {
-		n = deref(n)
-		loc, id, err := ParseZone(n.Value)
-		if n.Kind != yaml.ScalarNode || err != nil {
-			p.errorf(n.Line, "timezone: unknown time zone name %q (use a region like Asia/Tokyo, UTC, or an offset like +09:00)", n.Value)
-		} else {
-			wf.loc, wf.Timezone = loc, id
-		}
-	}
-	if n := mapValue(root, "schedule"); n != nil {
-		n = deref(n)
-		s, err := parseSchedule(n, wf.Location())
-		if err != nil {
-			msg := err.Error()
-			if !strings.HasPrefix(msg, "schedule:") {
-				msg = "schedule: " + msg
-			}
-			p.errorf(n.Line, "%s", msg)
-		}
-		wf.Schedule = s
-	}
 	wf.Root = p.task(name, "+"+name, root, root.Line, true)
 	if err := p.errs.err(); err != nil {
-		return nil, err
+		wf.problems = p.errs
+		return wf, err
 	}
 	return wf, nil
 }
@@ -352,6 +348,44 @@ const dockerRefused = "docker: is not supported by tdctl (digdag would run the s
 // top-level keys that configure the workflow, not a task
 var workflowKeys = map[string]bool{"timezone": true, "schedule": true, "sla": true}
 
+// workflowSettings reads the workflow's top-level settings: timezone first,
+// as schedule: is read in its zone. sla: (digdag's deadline alerts) is not
+// implemented, and refused rather than ignored.
+func (p *parser) workflowSettings(settings map[string]entry) {
+	file := p.file
+	defer func() { p.file = file }()
+	get := func(key string) *yaml.Node {
+		e, ok := settings[key]
+		if !ok {
+			return nil
+		}
+		p.file = e.file // an !include may have brought it
+		return deref(e.v)
+	}
+	if n := get("timezone"); n != nil {
+		loc, id, err := ParseZone(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			p.errorf(n.Line, "timezone: unknown time zone name %q (use a region like Asia/Tokyo, UTC, or an offset like +09:00)", n.Value)
+		} else {
+			p.wf.loc, p.wf.Timezone = loc, id
+		}
+	}
+	if n := get("schedule"); n != nil {
+		s, err := parseSchedule(n, p.wf.Location())
+		if err != nil {
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "schedule:") {
+				msg = "schedule: " + msg
+			}
+			p.errorf(n.Line, "%s", msg)
+		}
+		p.wf.Schedule = s
+	}
+	if n := get("sla"); n != nil {
+		p.errorf(n.Line, "sla: is not supported by tdctl's runner (digdag's deadline alerts): remove it to run the workflow here, or run it on a digdag server / TD Workflow")
+	}
+}
+
 // task parses one task; line is where its key stands.
 func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Task {
 	t := &Task{Name: name, Path: path, File: p.file, Line: line}
@@ -361,9 +395,11 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 		return t
 	}
 	seen := map[string]bool{}
+	settings := map[string]entry{}
 	file, stack := p.file, p.stack
 	defer func() { p.file, p.stack = file, stack }()
 	entries, broken := p.entries(n, 0)
+	defer p.workflowSettings(settings)
 	for _, e := range entries {
 		p.file, p.stack = e.file, e.chain
 		k, v := e.k, deref(e.v)
@@ -426,7 +462,9 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 		case key == "docker":
 			p.errorf(k.Line, dockerRefused)
 		case root && workflowKeys[key]:
-			// workflow settings
+			// workflow settings, read once every key (an !include may
+			// bring them) is known
+			settings[key] = entry{k, v, p.file, p.stack}
 		default:
 			t.Params = append(t.Params, Param{Key: key, Node: v})
 			t.Keys = append(t.Keys, key)

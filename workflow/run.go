@@ -88,6 +88,28 @@ type TaskContext struct {
 	// each task instance: each run, each for_each iteration, each retry of
 	// an enclosing group. Attempts never overlap, so it needs no lock.
 	State map[string]any
+	// Secret reads a secret by name (digdag's secret scopes: pg> reads
+	// pg.password, http> http.authorization) and adds its value to those
+	// masked in the task's log and error. Nil in Validate.
+	Secret func(name string) (string, bool)
+
+	keyOrder map[string][]string // evaluated keys of mapping settings, as written
+}
+
+// KeyOrder returns the keys of the mapping Config[key] in the order the
+// task writes them (digdag keeps a mapping's order: http>'s form content
+// and query); a mapping from elsewhere (an _export default) comes sorted.
+func (tc *TaskContext) KeyOrder(key string) []string {
+	m, _ := tc.Config[key].(map[string]any)
+	if order, ok := tc.keyOrder[key]; ok && len(order) == len(m) {
+		return order
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Has reports whether key is set: to a non-empty value, or (in Validate)
@@ -849,8 +871,24 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 			tc.K8s, _ = v.(map[string]any)
 		default:
 			tc.Config[key] = v
+			if order := ru.mappingKeys(n, local); order != nil {
+				if tc.keyOrder == nil {
+					tc.keyOrder = map[string][]string{}
+				}
+				tc.keyOrder[key] = order
+			}
 		}
 		local[key] = v
+	}
+	tc.Secret = func(name string) (string, bool) {
+		if ru.r.Secrets == nil {
+			return "", false
+		}
+		v, ok := ru.r.Secrets.Secret(name)
+		if ok {
+			ru.secrets.add(v)
+		}
+		return v, ok
 	}
 	if err := ctx.Err(); err != nil {
 		return finish(nil, err)
@@ -873,6 +911,26 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 	}
 	<-ru.sem
 	return finish(res, err)
+}
+
+// mappingKeys evaluates the keys of a mapping node in written order (nil
+// for anything else, or a key that fails: Eval has reported it).
+func (ru *run) mappingKeys(n *yaml.Node, scope Scope) []string {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, err := ru.js.template(n.Content[i].Value, scope, ru.r.Secrets, ru.secrets.add)
+		if err != nil {
+			return nil
+		}
+		out = append(out, Format(k))
+	}
+	return out
 }
 
 // ownKeyOrder is the order a task's own keys are evaluated in: those that

@@ -450,3 +450,18 @@ func (a *cronAlt) next(after time.Time, loc *time.Location) time.Time {
 	}
 	return scheduleEnd
 }
+
+// CronNext returns the first minute strictly after t that matches the
+// five-field cron pattern in loc (TD's saved queries use the same patterns,
+// plus @hourly, @daily, @weekly, @monthly and @yearly, read here too).
+func CronNext(pattern string, loc *time.Location, t time.Time) (time.Time, error) {
+	if alias, ok := map[string]string{"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0",
+		"@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}[strings.TrimSpace(pattern)]; ok {
+		pattern = alias
+	}
+	p, err := parseCron(pattern)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return p.next(t, loc), nil
+}

@@ -356,6 +356,33 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// A top-level `!include` splices its keys into the workflow's own mapping
+// (digdag reads the file once the includes are expanded), so the
+// timezone: and schedule: of an included file are the workflow's, and a
+// mistake in them is reported with the included file's name and line.
+// sla: (digdag's deadline alerts) is refused, not ignored.
+func TestIncludedWorkflowSettings(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"main.dig":   "!include : common.dig\n+a:\n  echo>: ${session_time}\n",
+		"common.dig": "timezone: Asia/Tokyo\nschedule:\n  daily>: 07:00:00\n",
+	})
+	wf, err := ParseFile(filepath.Join(dir, "main.dig"))
+	require.NoError(t, err)
+	assert.Equal(t, "Asia/Tokyo", wf.Timezone)
+	require.NotNil(t, wf.Schedule)
+	assert.Equal(t, "daily", wf.Schedule.Kind)
+
+	dir = writeFiles(t, map[string]string{
+		"main.dig":   "!include : common.dig\n+a:\n  echo>: x\n",
+		"common.dig": "\ntimezone: Mars/Base\n",
+	})
+	_, err = ParseFile(filepath.Join(dir, "main.dig"))
+	require.ErrorContains(t, err, filepath.Join(dir, "common.dig")+`:2: timezone: unknown time zone name "Mars/Base"`)
+
+	_, err = Parse("s.dig", []byte("sla:\n  time: 02:00\n  +notice:\n    echo>: late\n+a:\n  echo>: x\n"))
+	require.ErrorContains(t, err, "s.dig:2: sla: is not supported by tdctl's runner")
+}
+
 // digdag's examples/include.dig: `!include : 'file.dig'` splices the
 // mapping of another file, relative to the including file
 // (digdag-core YamlConfigLoader), into the task that includes it.

@@ -329,3 +329,30 @@ func TestTaskNamesLikeDigdag(t *testing.T) {
 		assert.Equal(t, want, got[path]["task_name"])
 	}
 }
+
+func TestCronNext(t *testing.T) {
+	at := time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC)
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Skip("no tzdata:", err)
+	}
+	for _, c := range []struct {
+		pattern string
+		loc     *time.Location
+		want    time.Time
+	}{
+		{"0 * * * *", time.UTC, time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC)},
+		{"@daily", time.UTC, time.Date(2024, 5, 2, 0, 0, 0, 0, time.UTC)},
+		{"@hourly", time.UTC, time.Date(2024, 5, 1, 11, 0, 0, 0, time.UTC)},
+		{"@monthly", time.UTC, time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)},
+		{"0 0 * * *", tokyo, time.Date(2024, 5, 1, 15, 0, 0, 0, time.UTC)},
+	} {
+		got, err := CronNext(c.pattern, c.loc, at)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("CronNext(%q, %s) = %v, %v; want %v", c.pattern, c.loc, got, err, c.want)
+		}
+	}
+	if _, err := CronNext("61 * * * *", time.UTC, at); err == nil {
+		t.Error("minute 61 accepted")
+	}
+}

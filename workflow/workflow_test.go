@@ -95,6 +95,34 @@ func TestParseErrorsCarryLines(t *testing.T) {
 	require.ErrorContains(t, err, "z.dig:2: +a: parameter \"database\" given but the task has no operator")
 }
 
+// TestCheckGoesOnPastStructuralErrors: a structural problem (a bad _retry)
+// no longer hides what Check finds further down (an undefined name, an
+// unknown operator); Run refuses the partial workflow and runs nothing.
+func TestCheckGoesOnPastStructuralErrors(t *testing.T) {
+	src := "+a:\n  _retry: abc\n  echo>: hi\n+b:\n  echo>: ${not_defined}\n+c:\n  nosuch>: x\n"
+	_, err := Parse("p.dig", []byte(src))
+	require.Error(t, err, "Parse still refuses it")
+	wf, err := ParsePartial("p.dig", []byte(src))
+	require.Error(t, err)
+	require.NotNil(t, wf)
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	err = r.Check(wf)
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 3, err.Error())
+	assert.Contains(t, lines[0], "p.dig:2: _retry must be")
+	assert.Contains(t, lines[1], "p.dig:5: +p+b: param ${not_defined} is not defined")
+	assert.Contains(t, lines[2], "p.dig:7: +p+c: unknown operator nosuch>")
+	_, err = r.Run(context.Background(), wf)
+	require.ErrorContains(t, err, "_retry must be")
+	assert.Empty(t, out.String(), "nothing ran")
+
+	wf, err = ParsePartial("y.dig", []byte("+a:\n  echo>: [unclosed\n"))
+	assert.Nil(t, wf, "unreadable YAML builds nothing")
+	assert.Error(t, err)
+}
+
 func TestCheckFindsEverythingBeforeRunning(t *testing.T) {
 	var out bytes.Buffer
 	r := newRunner(t, &out)

@@ -135,6 +135,24 @@ func TestResultMsgpackGzCorruptIsRefused(t *testing.T) {
 	// to stdout the bytes are gone, but the exit code still says so
 	r := e.run("job", "result", id, "-f", "msgpack.gz")
 	assert.Equal(t, 2, r.code, r.stderr)
+
+	// --no-verify: the body is written as the API sent it, whole (its
+	// length matches result_size), to a file and to stdout, with every
+	// --parallel
+	for _, par := range []string{"1", "3"} {
+		file := filepath.Join(t.TempDir(), "out")
+		r = e.run("job", "result", id, "-f", "msgpack.gz", "--no-verify", "--parallel", par, "-o", file)
+		require.Equal(t, 0, r.code, r.stderr)
+		got, err := os.ReadFile(file)
+		require.NoError(t, err)
+		assert.Equal(t, body, got, "--parallel %s", par)
+		r = e.run("job", "result", id, "-f", "msgpack.gz", "--no-verify", "--parallel", par)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, string(body), r.stdout, "--parallel %s", par)
+	}
+	r = e.run("job", "result", id, "-f", "csv", "--no-verify")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "--no-verify applies to -f msgpack.gz only")
 }
 
 // -o FILE: a new file gets 0666 less the umask, an existing file keeps its

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -80,9 +83,14 @@ func TestWorkflowNumRecords(t *testing.T) {
 	assert.EqualValues(t, 1, *sum.Tasks[0].NumRecords)
 }
 
-func TestWorkflowResultExportToTDTablePostgresAndConnection(t *testing.T) {
+// TestWorkflowResultExportExample runs examples/workflows/result_export.dig
+// (digdag's td_result_export> form: connection names + settings, so the
+// file runs unchanged on digdag) and the seed's result_url form, a tdctl
+// extension, to a td table and to the real PostgreSQL with secrets.
+func TestWorkflowResultExportExample(t *testing.T) {
 	e, srv, data := wfEnv(t)
 	srv.AddConnection("my_s3_connection", "s3://", nil)
+	srv.AddConnection("my_td_connection", "td://@/", nil)
 	e.vars["TDCTL_SECRET_PG_USER"] = "postgres"
 	e.vars["TDCTL_SECRET_PG_PASSWORD"] = pgPassword
 	e.vars["TDCTL_SECRET_PG_HOST"] = "127.0.0.1:5432"
@@ -102,16 +110,10 @@ func TestWorkflowResultExportToTDTablePostgresAndConnection(t *testing.T) {
 
 	r := e.run("workflow", "run", filepath.Join(examplesDir(t), "result_export.dig"), "--session-time", "2026-11-25T21:00:00Z", "--debug")
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
-	assert.NotContains(t, r.stdout+r.stderr, pgPassword)
-
-	// td://${secret:td.apikey}@/${td.database}/code_counts landed in the emulator
+	// result_connection: my_td_connection with database/table/mode settings
 	rows, _, err := srv.TableRows("sample_datasets", "code_counts")
 	require.NoError(t, err)
 	require.NotEmpty(t, rows)
-	// postgresql:// landed in the real PostgreSQL table, same row count
-	var n int
-	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM code_counts").Scan(&n))
-	assert.Equal(t, len(rows), n)
 	// the connection + settings exports wrote CSV files under the data dir
 	var files []string
 	filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
@@ -126,6 +128,19 @@ func TestWorkflowResultExportToTDTablePostgresAndConnection(t *testing.T) {
 		found = found || strings.Contains(filepath.ToSlash(f), "/exports/20261125/")
 	}
 	assert.True(t, found, "settings path interpolated with session_date_compact: %v", files)
+
+	// the seed's result_url form
+	r = e.run("workflow", "run", filepath.Join("testdata", "seed_url", "result_export_url.dig"), "--debug")
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.NotContains(t, r.stdout+r.stderr, pgPassword)
+	// td://${secret:td.apikey}@/${td.database}/code_counts_url landed in the emulator
+	urlRows, _, err := srv.TableRows("sample_datasets", "code_counts_url")
+	require.NoError(t, err)
+	assert.Equal(t, rows, urlRows)
+	// postgresql:// landed in the real PostgreSQL table, same row count
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM code_counts").Scan(&n))
+	assert.Equal(t, len(rows), n)
 	// no secret in any task log either
 	logs := filepath.Join(e.home, "runs")
 	filepath.Walk(logs, func(p string, info os.FileInfo, err error) error {
@@ -249,4 +264,26 @@ func TestWorkflowCheckWarnsAfterScript(t *testing.T) {
 	assert.Equal(t, 3, r.code, r.stderr)
 	assert.Equal(t, 1, strings.Count(r.stderr, "warning: "), r.stderr)
 	assert.Contains(t, r.stderr, "param ${typo} is not defined")
+}
+
+// examples/workflows/pg_http.dig: pg> reads from the test PostgreSQL and
+// http> posts the figure to a loopback webhook, the secret Authorization
+// header never shown (not even with --debug).
+func TestWorkflowExamplePgHTTP(t *testing.T) {
+	e, _, _ := wfEnv(t)
+	const auth = "Bearer hook-SECRET-token"
+	e.vars["TDCTL_SECRET_HTTP_AUTHORIZATION"] = auth
+	var gotBody, gotAuth string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotBody, gotAuth = string(b), r.Header.Get("Authorization")
+		io.WriteString(w, "ok")
+	}))
+	defer hook.Close()
+	r := e.run("workflow", "run", filepath.Join(examplesDir(t), "pg_http.dig"), "--session-time", "2026-11-25", "-p", "webhook="+hook.URL, "--debug")
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "+pg_http+show: posted 3 rows for 2026-11-25, HTTP 200 ok\n")
+	assert.JSONEq(t, `{"day":"2026-11-25","rows":3}`, gotBody)
+	assert.Equal(t, auth, gotAuth)
+	assert.NotContains(t, r.stdout+r.stderr, "hook-SECRET-token")
 }

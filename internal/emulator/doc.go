@@ -25,6 +25,11 @@
 //     postgresql:// into a real PostgreSQL table (pgx), s3://bucket/path into a
 //     CSV file under the data directory (s3/<bucket>/<path>/<job_id>.csv).
 //     Other schemes end the export job in error.
+//   - Saved queries (/v3/schedule/*, and /v4/queries/ID/jobs to run one by
+//     id) are kept in the state database; a run issues real jobs with the
+//     saved query for the given time, in which TD_SCHEDULED_TIME() is that
+//     time, and history lists them. /v3/result/list lists the connections
+//     added with AddConnection.
 //   - Faults (status codes, Retry-After, malformed answers such as {}, lost
 //     responses and gateway errors after the work was done, connection resets
 //     after N bytes, truncated gzip bodies, bodies that stall, requests never

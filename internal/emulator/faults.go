@@ -67,9 +67,9 @@ type Fault struct {
 	// Hang accepts the request and never answers: not even a status line
 	// is sent until the client hangs up or the server closes.
 	Hang bool
-	// LagStatus answers job status, show and list requests with every
-	// job's status replaced by this one, as a read replica that has not
-	// caught up would: with a status that is not final ("queued",
+	// LagStatus answers job status, show and list requests (and a saved
+	// query's history) with every job's status replaced by this one, as a
+	// read replica that has not caught up would: with a status that is not final ("queued",
 	// "running"), end_at, duration, num_records and result_size are null.
 	LagStatus string
 	// Latency is waited before answering (or before the fault's other
@@ -314,7 +314,8 @@ func (s *Server) serveLagging(w http.ResponseWriter, r *http.Request, status str
 		}
 	}
 	lag(v)
-	if jobs, ok := v["jobs"].([]any); ok {
+	for _, list := range []string{"jobs", "history"} { // job list, a saved query's history
+		jobs, _ := v[list].([]any)
 		for _, j := range jobs {
 			if m, ok := j.(map[string]any); ok {
 				lag(m)

@@ -48,6 +48,7 @@ type job struct {
 	EngineVersion string
 	PoolName      string
 	ScheduledTime int64
+	Schedule      string `json:",omitempty"` // the saved query a run started it for
 	Form          url.Values
 
 	CreatedAt  time.Time
@@ -206,7 +207,7 @@ type execParams struct {
 func (s *Server) startExecLocked(j *job) {
 	ex := &execution{done: make(chan struct{})}
 	j.exec = ex
-	p := execParams{id: j.ID, kind: j.Kind, typ: j.Type, database: j.Database, query: j.Query, out: j.ResultPath, target: j.Target}
+	p := execParams{id: j.ID, kind: j.Kind, typ: j.Type, database: j.Database, query: withScheduledTime(j.Query, j.ScheduledTime), out: j.ResultPath, target: j.Target}
 	if j.Kind == kindExport && j.ExportTarget != nil {
 		p.srcID = *j.ExportTarget
 		if src, ok := s.jobs[p.srcID]; ok {

@@ -79,6 +79,9 @@ type Server struct {
 	nextJob    int64
 	nextConn   int64
 	stops      []func()
+	// schedResults holds saved queries' result URLs as given (the state
+	// file has them masked; see schedules.go).
+	schedResults map[string]string
 
 	deriveMu sync.Mutex
 	deriving map[string]*sync.Mutex
@@ -365,6 +368,14 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		}
 		segs[i] = u
 	}
+	if len(segs) == 4 && segs[0] == "v4" && segs[1] == "queries" && segs[3] == "jobs" {
+		if r.Method != http.MethodPost {
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path), nil)
+			return
+		}
+		s.handleSavedQueryJobs(w, r, segs[2]) // digdag's run of a saved query by id
+		return
+	}
 	if len(segs) < 2 || segs[0] != "v3" {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.URL.Path, nil)
 		return
@@ -396,6 +407,20 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		rt = &route{3, post, func() { s.handleResultExport(w, r, p[2]) }}
 	case len(p) == 2 && p[0] == "connections" && p[1] == "lookup":
 		rt = &route{2, get, func() { s.handleConnectionLookup(w, r) }}
+	case len(p) == 2 && p[0] == "schedule" && p[1] == "list":
+		rt = &route{2, get, func() { s.handleScheduleList(w, r) }}
+	case len(p) == 3 && p[0] == "schedule" && p[1] == "create":
+		rt = &route{3, post, func() { s.handleScheduleCreate(w, r, p[2]) }}
+	case len(p) == 3 && p[0] == "schedule" && p[1] == "update":
+		rt = &route{3, post, func() { s.handleScheduleUpdate(w, r, p[2]) }}
+	case len(p) == 3 && p[0] == "schedule" && p[1] == "delete":
+		rt = &route{3, post, func() { s.handleScheduleDelete(w, r, p[2]) }}
+	case len(p) == 4 && p[0] == "schedule" && p[1] == "run":
+		rt = &route{4, post, func() { s.handleScheduleRun(w, r, p[2], p[3]) }}
+	case len(p) == 3 && p[0] == "schedule" && p[1] == "history":
+		rt = &route{3, get, func() { s.handleScheduleHistory(w, r, p[2]) }}
+	case len(p) == 2 && p[0] == "result" && p[1] == "list":
+		rt = &route{2, get, func() { s.handleResultList(w, r) }}
 	case len(p) == 2 && p[0] == "database" && p[1] == "list":
 		rt = &route{2, get, func() { s.handleDatabaseList(w, r) }}
 	case len(p) == 3 && p[0] == "table" && p[1] == "list":

@@ -83,6 +83,9 @@ func (s *Server) open() error {
 CREATE TABLE IF NOT EXISTS connections (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, settings TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("emulator: creating state tables: %w", err)
 	}
+	if err := s.openSchedules(); err != nil {
+		return fmt.Errorf("emulator: creating state tables: %w", err)
+	}
 	// Databases: one file each.
 	entries, err := os.ReadDir(s.databasesDir())
 	if err != nil {

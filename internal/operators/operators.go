@@ -1,7 +1,8 @@
 // Package operators implements every workflow operator once, for the
-// workflow runner and the CLI: td>, td_result_export>, param_get>,
-// param_set>, sh> (a local shell, or a Kubernetes pod for a task with
-// _k8s settings) and echo>. Operators returns the whole set over an Env;
+// workflow runner and the CLI: td>, td_result_export>, td_run>, td_wait>,
+// param_get>, param_set>, sh> (a local shell, or a Kubernetes pod for a
+// task with _k8s settings), echo>, pg>, redshift> and http>. Operators
+// returns the whole set over an Env;
 // the CLI only builds the Env.
 package operators
 
@@ -39,10 +40,19 @@ type Env struct {
 	// context ("" for the defaults). Nil means
 	// k8sexec.NewRunnerFromKubeconfig.
 	PodRunner func(kubeconfig, context string) (*k8sexec.Runner, error)
+	// WaitMinInterval is the smallest interval td_wait> accepts (digdag's
+	// config.td_wait.min_poll_interval; 0 = MinWaitInterval, 30 s).
+	WaitMinInterval time.Duration
 	// ShellGrace is how long a local sh> script (its whole process group)
 	// has between SIGTERM and SIGKILL when its task is cancelled or its
 	// shell has exited (0 = DefaultShellGrace).
 	ShellGrace time.Duration
+	// TempFile registers a temporary file an operator writes before
+	// renaming it into place (td>'s download_file), so that a process
+	// ended at once by a second signal still removes it (the CLI passes
+	// cmdutil.RemoveOnForcedExit); it returns the function that
+	// unregisters it. Nil registers nothing.
+	TempFile func(path string) (unregister func())
 }
 
 // DefaultShellGrace is Env.ShellGrace's default.
@@ -83,6 +93,13 @@ func (e *Env) podRunner(kubeconfig, kubeContext string) (*k8sexec.Runner, error)
 	return e.PodRunner(kubeconfig, kubeContext)
 }
 
+func (e *Env) tempFile(path string) func() {
+	if e == nil || e.TempFile == nil {
+		return func() {}
+	}
+	return e.TempFile(path)
+}
+
 func (e *Env) shellGrace() time.Duration {
 	if e == nil || e.ShellGrace <= 0 {
 		return DefaultShellGrace
@@ -97,8 +114,13 @@ func Operators(env *Env) map[string]workflow.Operator {
 		"sh":               &Shell{Env: env},
 		"td":               &Query{Env: env},
 		"td_result_export": &ResultExport{Env: env},
+		"td_run":           &Run{Env: env},
+		"td_wait":          &Wait{Env: env},
 		"param_get":        &ParamGet{Env: env},
 		"param_set":        &ParamSet{Env: env},
+		"pg":               &SQL{Env: env, Kind: "pg"},
+		"redshift":         &SQL{Env: env, Kind: "redshift"},
+		"http":             &HTTP{Env: env},
 	}
 }
 

@@ -115,28 +115,32 @@ func intParam(tc *workflow.TaskContext, key string) (*int, error) {
 }
 
 // queryFileError names the query file as the workflow gives it.
-func queryFileError(file string, err error) error {
+func queryFileError(op, file string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return fmt.Errorf("td>: query file %s: %w", file, err)
+	return fmt.Errorf("%s>: query file %s: %w", op, file, err)
 }
 
 // QueryText returns the SQL of a td> task: the file named by the command,
 // or data:/query: inline, interpolated with the task's params.
-func QueryText(tc *workflow.TaskContext) (string, error) {
+func QueryText(tc *workflow.TaskContext) (string, error) { return queryText(tc, "td") }
+
+// queryText is QueryText for operator op (td, td_wait), which its messages
+// name.
+func queryText(tc *workflow.TaskContext, op string) (string, error) {
 	var raw string
 	if nested, ok := tc.Command.(map[string]any); ok {
 		// td>: {data: ...}: digdag's inline query
 		for k := range nested {
 			if k != "data" {
-				return "", fmt.Errorf("td>: %s under td>: is not read; td>: takes a query file name, or data: with the SQL", k)
+				return "", fmt.Errorf("%s>: %s under %s>: is not read; %s>: takes a query file name, or data: with the SQL", op, k, op, op)
 			}
 		}
 		raw = workflow.Format(nested["data"])
 		if strings.TrimSpace(raw) == "" {
-			return "", errors.New("td>: the query is empty")
+			return "", fmt.Errorf("%s>: the query is empty", op)
 		}
 		return raw, nil
 	}
@@ -151,22 +155,22 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 		}
 		if tc.Dynamic != nil { // Validate: the file must be there
 			if _, err := os.Stat(p); err != nil {
-				return "", queryFileError(file, err)
+				return "", queryFileError(op, file, err)
 			}
 			return "", nil
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return "", queryFileError(file, err)
+			return "", queryFileError(op, file, err)
 		}
 		raw = string(data)
 		// file contents are interpolated like the workflow itself
 		if strings.Contains(raw, "${secret:") {
-			return "", fmt.Errorf("td>: %s: ${secret:...} cannot be used in a query file: TD stores and shows the query text", file)
+			return "", fmt.Errorf("%s>: %s: ${secret:...} cannot be used in a query file: TD stores and shows the query text", op, file)
 		}
 		v, err := workflow.EvalString(raw, tc.Scope)
 		if err != nil {
-			return "", fmt.Errorf("td>: %s: %w", file, err)
+			return "", fmt.Errorf("%s>: %s: %w", op, file, err)
 		}
 		raw = v
 	case tc.String("data") != "":
@@ -174,10 +178,10 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 	case tc.String("query") != "":
 		raw = tc.String("query")
 	default:
-		return "", errors.New("td> needs a query: td>: queries/file.sql, or data: SELECT ... indented under td>:")
+		return "", fmt.Errorf("%s> needs a query: %s>: queries/file.sql, or data: SELECT ... indented under %s>:", op, op, op)
 	}
 	if strings.TrimSpace(raw) == "" {
-		return "", errors.New("td>: the query is empty")
+		return "", fmt.Errorf("%s>: the query is empty", op)
 	}
 	return raw, nil
 }
@@ -185,21 +189,35 @@ func QueryText(tc *workflow.TaskContext) (string, error) {
 // Validate implements workflow.Validator: the checks of request, on the
 // settings written literally.
 func (q *Query) Validate(tc *workflow.TaskContext) error {
-	var text string // the query file, whose ${...} may use the task's keys
-	if f, ok := tc.Command.(string); ok && f != "" && !tc.Dynamic[""] {
-		p := f
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(tc.Workflow.Dir, p)
-		}
-		if b, err := os.ReadFile(p); err == nil && len(b) < 1<<20 {
-			text = string(b)
-		}
-	}
-	if err := tdSpec.check(tc.Task, text); err != nil {
+	if err := tdSpec.check(tc.Task, queryFileText(tc)); err != nil {
 		return err
 	}
 	_, err := q.request(tc)
 	return err
+}
+
+// queryFileText is the query file a task's command names, for Validate:
+// its ${...} may use the task's keys ("" when there is none to read).
+func queryFileText(tc *workflow.TaskContext) string {
+	f, ok := tc.Command.(string)
+	if !ok || f == "" || tc.Dynamic[""] {
+		return ""
+	}
+	return readSmall(tc, f)
+}
+
+// readSmall returns the text of the workflow's file f (a query file whose
+// ${...} may use the task's keys), or "" when it cannot be read or is over
+// 1 MiB.
+func readSmall(tc *workflow.TaskContext, f string) string {
+	p := f
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(tc.Workflow.Dir, p)
+	}
+	if b, err := os.ReadFile(p); err == nil && len(b) < 1<<20 {
+		return string(b)
+	}
+	return ""
 }
 
 // Keys of td>'s TaskContext.State.
@@ -226,6 +244,21 @@ func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 	if err != nil {
 		return nil, err
 	}
+	return q.runAttached(ctx, tc, c, req.DomainKey, func(key string) (string, error) {
+		req.DomainKey = key
+		issued, err := c.Jobs.Issue(ctx, req)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(tc.Log, "issued job %s on %s (%s)%s\n", issued.JobID, req.Database, engineName(req.Type), map[bool]string{true: " (already issued under this domain key)"}[issued.Existing])
+		return issued.JobID, nil
+	})
+}
+
+// runAttached starts a job with start under a domain key (key, or the one
+// an earlier attempt used) and waits for it — or, on a retry, first
+// re-attaches to the job an earlier attempt started (td>, td_run>).
+func (q *Query) runAttached(ctx context.Context, tc *workflow.TaskContext, c *td.Client, key string, start func(key string) (string, error)) (*workflow.Result, error) {
 	state := tc.State
 	if state == nil {
 		state = map[string]any{} // a caller without retries
@@ -238,17 +271,16 @@ func (q *Query) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 		}
 		fmt.Fprintf(tc.Log, "job %s did not succeed: issuing a new job\n", id)
 	}
-	if key, _ := state[stateDomainKey].(string); key != "" {
-		req.DomainKey = key // the earlier issue's outcome is unknown
+	if k, _ := state[stateDomainKey].(string); k != "" {
+		key = k // the earlier issue's outcome is unknown
 	}
-	state[stateDomainKey] = req.DomainKey
-	issued, err := c.Jobs.Issue(ctx, req)
+	state[stateDomainKey] = key
+	id, err := start(key)
 	if err != nil {
 		return nil, err
 	}
-	state[stateJobID] = issued.JobID
-	fmt.Fprintf(tc.Log, "issued job %s on %s (%s)%s\n", issued.JobID, req.Database, engineName(req.Type), map[bool]string{true: " (already issued under this domain key)"}[issued.Existing])
-	return q.awaitState(ctx, tc, c, issued.JobID, state)
+	state[stateJobID] = id
+	return q.awaitState(ctx, tc, c, id, state)
 }
 
 // awaitState is await that forgets a job that ended in error or was
@@ -451,7 +483,7 @@ func (q *Query) results(ctx context.Context, tc *workflow.TaskContext, c *td.Cli
 	defer rr.Close()
 	var csvOut *csvFile
 	if file != "" {
-		if csvOut, err = createCSV(tc, file); err != nil {
+		if csvOut, err = createCSV(tc, q.Env, file); err != nil {
 			return err
 		}
 		defer csvOut.abort()
@@ -554,36 +586,58 @@ func csvRecord(row []any) []string {
 	return out
 }
 
-// csvFile is download_file's output: written to a temporary file in the
-// same directory and renamed into place only when the whole result is in,
-// so a failed task never leaves half a file.
+// csvFile is td>'s download_file output, a pendingFile.
 type csvFile struct {
-	f    *os.File
-	w    *csv.Writer
-	path string
-	name string
-	done bool
+	*pendingFile
+	w *csv.Writer
 }
 
-func createCSV(tc *workflow.TaskContext, name string) (*csvFile, error) {
+func createCSV(tc *workflow.TaskContext, env *Env, name string) (*csvFile, error) {
+	p, err := createPending(tc, env, "td>:", name)
+	if err != nil {
+		return nil, err
+	}
+	return &csvFile{pendingFile: p, w: csv.NewWriter(p.f)}, nil
+}
+
+func (c *csvFile) commit() error {
+	c.w.Flush()
+	return c.pendingFile.commit(c.w.Error())
+}
+
+// pendingFile is a file an operator writes (download_file): written to a
+// temporary file in the same directory and renamed into place only when
+// whole, so a failed task never leaves half a file.
+type pendingFile struct {
+	f      *os.File
+	path   string
+	name   string
+	prefix string // the operator, for errors
+	done   bool
+	// unforce unregisters the temporary file from Env.TempFile
+	unforce func()
+}
+
+func createPending(tc *workflow.TaskContext, env *Env, prefix, name string) (*pendingFile, error) {
 	p := name
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(tc.Workflow.Dir, p)
 	}
 	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*.tmp")
 	if err != nil {
-		return nil, fmt.Errorf("td>: download_file %s: %w", name, err)
+		return nil, fmt.Errorf("%s download_file %s: %w", prefix, name, err)
 	}
-	return &csvFile{f: f, w: csv.NewWriter(f), path: p, name: name}, nil
+	return &pendingFile{f: f, path: p, name: name, prefix: prefix, unforce: env.tempFile(f.Name())}, nil
 }
 
-func (c *csvFile) fail(err error) error {
-	return fmt.Errorf("td>: download_file %s: %w", c.name, err)
+func (c *pendingFile) fail(err error) error {
+	return fmt.Errorf("%s download_file %s: %w", c.prefix, c.name, err)
 }
 
-func (c *csvFile) commit() error {
-	c.w.Flush()
-	err := c.w.Error()
+// commit closes the file and renames it into place; writeErr is the
+// first failed write, if any.
+func (c *pendingFile) commit(writeErr error) error {
+	err := writeErr
 	if cerr := c.f.Close(); err == nil {
 		err = cerr
 	}
@@ -592,16 +646,19 @@ func (c *csvFile) commit() error {
 	}
 	if err != nil {
 		os.Remove(c.f.Name())
+		c.unforce()
 		return c.fail(err)
 	}
 	c.done = true
+	c.unforce()
 	return nil
 }
 
-func (c *csvFile) abort() {
+func (c *pendingFile) abort() {
 	if !c.done {
 		c.f.Close()
 		os.Remove(c.f.Name())
+		c.unforce()
 	}
 }
 

@@ -135,6 +135,16 @@ _export:
 	for _, e := range entries {
 		assert.False(t, strings.HasSuffix(e.Name(), ".tmp"), "no temporary file left: %s", e.Name())
 	}
+	// the temporary file was registered for a forced exit (a second
+	// Ctrl-C) while it existed, and unregistered once renamed
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.Len(t, h.temps, 1)
+	for p, n := range h.temps {
+		assert.Equal(t, filepath.Join(proj, "out"), filepath.Dir(p))
+		assert.True(t, strings.HasSuffix(p, ".tmp"), p)
+		assert.Zero(t, n, "unregistered after the rename")
+	}
 }
 
 // An empty result stores {} (a run of its own: replacing an earlier

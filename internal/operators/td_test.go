@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +25,10 @@ type tdHarness struct {
 	srv *emulator.Server
 	dir string // the emulator's data directory (s3 exports land here)
 	ops map[string]workflow.Operator
+	// temps counts, per path, the temporary files registered with
+	// Env.TempFile less those unregistered
+	mu    sync.Mutex
+	temps map[string]int
 }
 
 func newTDHarness(t *testing.T) *tdHarness {
@@ -39,9 +44,21 @@ func newTDHarnessOpts(t *testing.T, opts emulator.Options) *tdHarness {
 	c, err := td.NewClient("1/testkey", td.WithEndpoint(base),
 		td.WithRetryPolicy(td.RetryPolicy{MaxRetries: 3, MinWait: 5 * time.Millisecond, MaxWait: 20 * time.Millisecond}))
 	require.NoError(t, err)
-	env := &Env{TD: func() (*td.Client, error) { return c, nil }, Wait: &td.WaitOptions{MinDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}}
+	h := &tdHarness{srv: srv, dir: dir, temps: map[string]int{}}
+	env := &Env{TD: func() (*td.Client, error) { return c, nil }, Wait: &td.WaitOptions{MinDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond},
+		TempFile: func(path string) func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.temps[path]++
+			return func() {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				h.temps[path]--
+			}
+		}}
 	require.NoError(t, srv.CreateDatabase("wfdb"))
-	return &tdHarness{srv: srv, dir: dir, ops: Operators(env)}
+	h.ops = Operators(env)
+	return h
 }
 
 // tdRun is the result of one workflow run.

@@ -20,7 +20,7 @@ type Figure struct {
 	// Ratio is Value/RefValue, or RefValue/Value when lower is better, so
 	// that the target reads the same way for every row; see Target.
 	Ratio  float64 `json:"ratio"`
-	Target string  `json:"target"` // e.g. ">= 0.9x", "<= 1.3x", "<= 40 calls"
+	Target string  `json:"target"` // e.g. ">= 0.9x", "<= 1.3x", "<= 40 calls"; "" = informational
 	OK     bool    `json:"ok"`     // whether the target is met
 	Note   string  `json:"note,omitempty"`
 }

@@ -13,7 +13,7 @@
 //  6. built-in defaults (endpoint https://api.treasuredata.com).
 //
 // Every value remembers where it came from, so `tdctl config show` can say.
-// viper is used here and nowhere else; callers get a typed Config.
+// The YAML config is read with go.yaml.in/yaml/v3; callers get a typed Config.
 package config
 
 import (
@@ -30,7 +30,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 )
@@ -67,14 +67,14 @@ type Config struct {
 
 // Profile is one named profile in tdctl's config file.
 type Profile struct {
-	APIKey   string `mapstructure:"apikey"`
-	Endpoint string `mapstructure:"endpoint"`
-	User     string `mapstructure:"user"`
-	Database string `mapstructure:"database"`
+	APIKey   string
+	Endpoint string
+	User     string
+	Database string
 	// ParamStore and Site are the param store URL and site id of
 	// `tdctl param` and `workflow run`.
-	ParamStore string `mapstructure:"param_store"`
-	Site       string `mapstructure:"site"`
+	ParamStore string
+	Site       string
 }
 
 // Flags are the values given on the command line ("" = not given).
@@ -315,14 +315,15 @@ type configFile struct {
 	profiles       map[string]*Profile
 }
 
-// readConfigFile reads tdctl's YAML config with viper:
+// readConfigFile reads tdctl's YAML config (JSON, being YAML, reads too):
 //
 //	default_profile: work
 //	profiles:
 //	  work: {apikey: ..., endpoint: us01, database: sample_datasets,
 //	         param_store: postgres://digdag@db/digdag, site: 3}
 //
-// A missing file is no error.
+// Keys and profile names are case-insensitive; scalar values (site: 3)
+// read as their text. A missing file is no error.
 func readConfigFile(ctx context.Context, path string) (*configFile, error) {
 	out := &configFile{profiles: map[string]*Profile{}}
 	data, err := readFile(ctx, path)
@@ -332,28 +333,111 @@ func readConfigFile(ctx context.Context, path string) (*configFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := viper.New()
-	typ := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
-	if typ == "" {
-		typ = "yaml"
+	if ext := strings.ToLower(filepath.Ext(path)); ext != "" && ext != ".yaml" && ext != ".yml" && ext != ".json" {
+		return nil, fmt.Errorf("reading %s: unsupported config type %q (use a .yaml file)", path, ext)
 	}
-	v.SetConfigType(typ)
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+	var top map[string]any
+	if err := yaml.Unmarshal(data, &top); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	out.exists = true
-	if err := checkKeys(path, v); err != nil {
+	top = lowerKeys(top)
+	if err := checkKeys(path, top); err != nil {
 		return nil, err
 	}
-	out.defaultProfile = v.GetString("default_profile")
-	var profiles map[string]Profile
-	if err := v.UnmarshalKey("profiles", &profiles); err != nil {
-		return nil, fmt.Errorf("%s: profiles: %w (expected profiles: {NAME: {apikey: ..., endpoint: ...}})", path, err)
+	if v, ok := top["default_profile"]; ok && v != nil {
+		s, ok := scalarString(v)
+		if !ok {
+			return nil, fmt.Errorf("%s: default_profile: expected a profile name, got %s", path, kindOf(v))
+		}
+		out.defaultProfile = s
 	}
-	for name, p := range profiles {
-		out.profiles[strings.ToLower(name)] = &p
+	raw, ok := top["profiles"].(map[string]any)
+	if !ok && top["profiles"] != nil {
+		return nil, fmt.Errorf("%s: profiles: expected a mapping, got %s (expected profiles: {NAME: {apikey: ..., endpoint: ...}})", path, kindOf(top["profiles"]))
+	}
+	for name, pv := range raw {
+		fields, ok := pv.(map[string]any)
+		if !ok && pv != nil {
+			return nil, fmt.Errorf("%s: profiles: %s: expected a mapping, got %s (expected profiles: {NAME: {apikey: ..., endpoint: ...}})", path, name, kindOf(pv))
+		}
+		p := &Profile{}
+		for k, v := range fields {
+			if v == nil {
+				continue
+			}
+			s, ok := scalarString(v)
+			if !ok {
+				return nil, fmt.Errorf("%s: profile %s: %s: expected a string, got %s", path, name, k, kindOf(v))
+			}
+			*p.field(k) = s
+		}
+		out.profiles[strings.ToLower(name)] = p
 	}
 	return out, nil
+}
+
+// field is the Profile field of a key of profileKeys.
+func (p *Profile) field(key string) *string {
+	switch key {
+	case "apikey":
+		return &p.APIKey
+	case "endpoint":
+		return &p.Endpoint
+	case "user":
+		return &p.User
+	case "database":
+		return &p.Database
+	case "param_store":
+		return &p.ParamStore
+	default: // "site"; checkKeys refused every other key
+		return &p.Site
+	}
+}
+
+// lowerKeys lower-cases the keys of the top level and of each profile.
+func lowerKeys(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok && strings.EqualFold(k, "profiles") {
+			profiles := make(map[string]any, len(sub))
+			for name, pv := range sub {
+				if pm, ok := pv.(map[string]any); ok {
+					lp := make(map[string]any, len(pm))
+					for pk, x := range pm {
+						lp[strings.ToLower(pk)] = x
+					}
+					pv = lp
+				}
+				profiles[name] = pv
+			}
+			v = profiles
+		}
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// scalarString is a YAML scalar's text: strings as they are, numbers and
+// booleans as written (site: 3 is "3").
+func scalarString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case int, int64, uint64, float64, bool:
+		return fmt.Sprint(x), true
+	}
+	return "", false
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // profileKeys are the keys a profile may hold (Profile's fields).
@@ -362,8 +446,7 @@ var profileKeys = []string{"apikey", "endpoint", "user", "database", "param_stor
 // checkKeys refuses a key tdctl does not know, at the top of the file or
 // in a profile, rather than ignore it (a misspelt param-store would
 // otherwise silently leave the default store in use).
-func checkKeys(path string, v *viper.Viper) error {
-	top := v.AllSettings()
+func checkKeys(path string, top map[string]any) error {
 	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if k != "default_profile" && k != "profiles" {
 			return fmt.Errorf("%s: unknown key %q (known: default_profile, profiles)", path, k)

@@ -260,3 +260,32 @@ func TestUnknownKeysRefused(t *testing.T) {
 	require.NoError(t, err, "every key of the documented example is known")
 	assert.Equal(t, "2/from-work", c.APIKey.Value)
 }
+
+// TestYAMLValuesAsText: the config file's keys are case-insensitive and a
+// scalar reads as its text (site: 3), as it did when the file was read with
+// viper (which tdctl no longer links); a value of the wrong shape is named with its key.
+func TestYAMLValuesAsText(t *testing.T) {
+	home := t.TempDir()
+	p := filepath.Join(home, "xdg", "tdctl", "config.yaml")
+	write(t, p, "Default_Profile: Work\nprofiles:\n  Work:\n    APIKey: 4/upper\n    site: 3\n    param_store: sqlite:///x.db\n")
+	got, err := readConfigFile(t.Context(), p)
+	require.NoError(t, err)
+	assert.Equal(t, "Work", got.defaultProfile)
+	require.Contains(t, got.profiles, "work")
+	assert.Equal(t, Profile{APIKey: "4/upper", Site: "3", ParamStore: "sqlite:///x.db"}, *got.profiles["work"])
+
+	for body, want := range map[string]string{
+		"profiles:\n  work:\n    site: [1, 2]\n": "profile work: site: expected a string, got a list",
+		"profiles: [a]\n":                        "profiles: expected a mapping, got a list",
+		"profiles:\n  work: x\n":                 "profiles: work: expected a mapping, got string",
+	} {
+		write(t, p, body)
+		_, err := readConfigFile(t.Context(), p)
+		require.Error(t, err, body)
+		assert.Contains(t, err.Error(), want, body)
+	}
+	toml := filepath.Join(home, "c.toml")
+	write(t, toml, "x = 1\n")
+	_, err = readConfigFile(t.Context(), toml)
+	assert.ErrorContains(t, err, `unsupported config type ".toml"`)
+}

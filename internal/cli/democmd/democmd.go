@@ -75,6 +75,7 @@ func run(ctx context.Context, f *factory.Factory, dataDir string, format output.
 	}
 	defer srv.Close()
 	srv.AddConnection("my_s3_connection", "s3://", nil)
+	srv.AddConnection("my_td_connection", "td://@/", nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

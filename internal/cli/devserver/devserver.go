@@ -50,8 +50,9 @@ func NewCmdDevServer(f *factory.Factory, runF func(*DevServerOptions) error) *co
 		Short: "Serve a local TD API emulator to try tdctl without an account",
 		Long: `Serve the TD API emulator: jobs really run (on an embedded SQLite database seeded with
 sample_datasets.www_access and nasdaq), move queued → running → success/error, and results
-export to td://@/db/table, PostgreSQL or saved connections (my_s3_connection is predefined: an
-S3-type connection written as CSV files under the data directory).
+export to td://@/db/table, PostgreSQL or saved connections (predefined: my_td_connection, a
+Treasure Data connection taking database/table/mode settings, and my_s3_connection, an S3-type
+connection written as CSV files under the data directory).
 
 The first line on stdout is the address ("listening on http://HOST:PORT"), the second a
 line to paste into your shell. Any API key is accepted unless --require-key is given.
@@ -123,6 +124,7 @@ func devServerRun(opts *DevServerOptions) error {
 	// the connection the seed workflows and the README name: an S3-type
 	// target written as CSV files under the data directory
 	emu.AddConnection("my_s3_connection", "s3://", nil)
+	emu.AddConnection("my_td_connection", "td://@/", nil)
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return cmdutil.FlagErrorf("cannot listen on %s: %v (is another dev-server running? try --addr 127.0.0.1:0)", opts.Addr, err)

@@ -83,7 +83,7 @@ func NewCmdQuery(f *factory.Factory, runF func(*QueryOptions) error) *cobra.Comm
 				return cmdutil.FlagErrorf("invalid -T/--type %q: use presto, trino or hive", opts.Type)
 			}
 			if cmd.Flags().Changed("priority") {
-				p, err := parsePriority(priority)
+				p, err := cmdutil.ParsePriority(priority)
 				if err != nil {
 					return err
 				}
@@ -108,7 +108,7 @@ func NewCmdQuery(f *factory.Factory, runF func(*QueryOptions) error) *cobra.Comm
 			if err := opts.Wait.Validate(); err != nil {
 				return err
 			}
-			if opts.Result.File != "" || opts.Result.Format != "" || opts.Result.Parallel != 0 || opts.Exclude {
+			if opts.Result.File != "" || opts.Result.Format != "" || opts.Result.Parallel != 0 || opts.Result.NoVerify || opts.Exclude {
 				opts.DoWait = true // they are about the result, which needs the job finished
 			}
 			if runF != nil {
@@ -137,19 +137,6 @@ func NewCmdQuery(f *factory.Factory, runF func(*QueryOptions) error) *cobra.Comm
 		return []string{"presto", "trino", "hive"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
-}
-
-func parsePriority(s string) (int, error) {
-	names := map[string]int{"very_low": -2, "verylow": -2, "low": -1, "normal": 0, "high": 1, "very_high": 2, "veryhigh": 2}
-	k := strings.ToLower(strings.NewReplacer(" ", "_", "-", "_").Replace(strings.TrimSpace(s)))
-	if p, ok := names[k]; ok {
-		return p, nil
-	}
-	p, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || p < -2 || p > 2 {
-		return 0, cmdutil.FlagErrorf("invalid -P/--priority %q: use -2..2 or VERY_LOW, LOW, NORMAL, HIGH, VERY_HIGH", s)
-	}
-	return p, nil
 }
 
 func queryRun(opts *QueryOptions) error {

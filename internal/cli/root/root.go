@@ -8,13 +8,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tdctl/tdctl/internal/cli/apicmd"
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/completion"
 	"github.com/tdctl/tdctl/internal/cli/configcmd"
+	"github.com/tdctl/tdctl/internal/cli/connectioncmd"
 	"github.com/tdctl/tdctl/internal/cli/dispatch"
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/job"
 	"github.com/tdctl/tdctl/internal/cli/query"
+	"github.com/tdctl/tdctl/internal/cli/schedcmd"
 	versioncmd "github.com/tdctl/tdctl/internal/cli/version"
 )
 
@@ -63,6 +66,9 @@ func Core() []LazyCommand {
 		{"query", "Issue a query job (and with -w wait for it and print its result)",
 			func(f *factory.Factory) *cobra.Command { return query.NewCmdQuery(f, nil) }},
 		{"job", "Inspect, wait for, kill and export query jobs", job.NewCmdJob},
+		{"sched", schedcmd.Short, schedcmd.NewCmdSched},
+		{"connection", connectioncmd.Short, connectioncmd.NewCmdConnection},
+		{"api", apicmd.Short, func(f *factory.Factory) *cobra.Command { return apicmd.NewCmdAPI(f, nil) }},
 		{"config", "Inspect tdctl's configuration", configcmd.NewCmdConfig},
 		{"version", "Print tdctl's version", versioncmd.NewCmdVersion},
 		{"completion", "Print a shell completion script", completion.NewCmdCompletion},

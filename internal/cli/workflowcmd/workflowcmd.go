@@ -211,8 +211,10 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 		}
 		return nil, nil, nil, cmdutil.NewConfigError(err)
 	}
-	wf, err := workflow.Parse(o.File, data)
-	if err != nil {
+	// a workflow with structural problems is still checked as far as it
+	// was built: Check reports them with the rest, Run refuses it
+	wf, err := workflow.ParsePartial(o.File, data)
+	if wf == nil {
 		return nil, nil, nil, cmdutil.NewConfigError(err)
 	}
 	params, err := o.params()
@@ -231,7 +233,7 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 	}
 	secrets := &secretSource{getenv: o.getenv, file: file, apiKey: o.APIKey}
 	ps := &lazyStore{o: o}
-	env := &operators.Env{TD: o.TDClient, Wait: o.JobPoll, ParamStore: ps.get, PodRunner: o.PodRunner}
+	env := &operators.Env{TD: o.TDClient, Wait: o.JobPoll, ParamStore: ps.get, PodRunner: o.PodRunner, TempFile: cmdutil.RemoveOnForcedExit}
 	r := &workflow.Runner{Operators: operators.Operators(env), Secrets: secrets, Params: params, Warnings: o.IO.ErrOut,
 		DryRun: o.Resume.DryRun, ShowParams: o.Resume.ShowParams, MaxParallel: o.Resume.MaxTaskThreads}
 	return wf, r, ps, nil

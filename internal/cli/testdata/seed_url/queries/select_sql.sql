@@ -1,0 +1,4 @@
+SELECT code, COUNT(1) AS cnt
+FROM www_access
+GROUP BY code
+ORDER BY code
