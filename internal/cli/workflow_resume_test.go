@@ -202,7 +202,15 @@ func TestWorkflowRunStartGoalEnd(t *testing.T) {
 	assert.NotContains(t, r.stdout, "+resume+report:")
 	assert.Contains(t, r.stderr, "+resume+report: skipped")
 
-	// --end +flaky: restored where possible, +flaky and after skipped
+	// --end alone: the tasks before it are restored, it and after skipped
+	r = run("--end", "+report")
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Equal(t, 1, srv.JobCount())
+	assert.Equal(t, 2, lines(t, filepath.Join(dir, "store.count")))
+	assert.Contains(t, r.stderr, "+resume+query: restored from run ")
+	assert.NotContains(t, r.stdout, "+resume+report:")
+
+	// --end +flaky --rerun: nothing restored, +flaky and after skipped
 	r = run("--end", "+flaky", "--rerun")
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
 	assert.Equal(t, 2, srv.JobCount(), "--rerun restores nothing")
