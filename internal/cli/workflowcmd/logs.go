@@ -64,12 +64,9 @@ func summaryLine(sum *workflow.Summary) string {
 }
 
 func logsRun(o *logsOptions) error {
-	dir := o.RunsDir
-	if dir == "" {
-		var err error
-		if dir, err = RunsDir(o.getenv); err != nil {
-			return cmdutil.NewConfigError(err)
-		}
+	dir, err := o.runsDir()
+	if err != nil {
+		return err
 	}
 	runs := LocalRuns{Dir: dir}
 	sum, err := runs.Run(o.Run)

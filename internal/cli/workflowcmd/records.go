@@ -2,6 +2,7 @@ package workflowcmd
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -29,8 +30,26 @@ func (l LocalRuns) Run(id string) (*workflow.Summary, error) {
 	sum.Workflow, sum.File, sum.Dir, sum.Error, sum.Host = m(sum.Workflow), m(sum.File), m(sum.Dir), m(sum.Error), m(sum.Host)
 	for _, t := range sum.Tasks {
 		t.Path, t.Log, t.Error, t.JobID = m(t.Path), m(t.Log), m(t.Error), m(t.JobID)
+		// a stored value holding a secret the process knows is dropped,
+		// never masked: a retry would restore the mask (it runs the task
+		// again instead)
+		if t.Store != nil && !unchanged(t.Store) {
+			t.Store, t.Reset, t.StoreWithheld = nil, nil, true
+		}
+	}
+	for k, v := range sum.Params {
+		if !unchanged(map[string]any{k: v}) {
+			delete(sum.Params, k)
+			sum.ParamsWithheld = append(sum.ParamsWithheld, k)
+		}
 	}
 	return sum, nil
+}
+
+// unchanged tells whether masking leaves v's JSON as it is.
+func unchanged(v map[string]any) bool {
+	data, err := json.Marshal(v)
+	return err == nil && cmdutil.Redact(string(data)) == string(data)
 }
 
 // Runs reads every run's record, newest first. A record that cannot be read
