@@ -443,6 +443,11 @@ func staticValue(n *yaml.Node) (any, bool) {
 // staticContext is the TaskContext of t that Validator.Validate gets: the
 // values written literally, and the names of those holding ${...}.
 func staticContext(t *Task, wf *Workflow) *TaskContext {
+	if t.dir != "" { // a called workflow's task works in its directory
+		c := *wf
+		c.Dir = t.dir
+		wf = &c
+	}
 	tc := &TaskContext{Task: t, Workflow: wf, Scope: Scope{}, Config: map[string]any{}, Dynamic: map[string]bool{}}
 	static := func(n *yaml.Node, key string) (any, bool) {
 		v, ok := staticValue(n)

@@ -1,7 +1,8 @@
 // Package operators implements every workflow operator once, for the
 // workflow runner and the CLI: td>, td_result_export>, param_get>,
 // param_set>, sh> (a local shell, or a Kubernetes pod for a task with
-// _k8s settings) and echo>. Operators returns the whole set over an Env;
+// _k8s settings), echo>, and the control-flow operators if>, fail>, loop>,
+// for_range>, wait> and call>. Operators returns the whole set over an Env;
 // the CLI only builds the Env.
 package operators
 
@@ -99,6 +100,12 @@ func Operators(env *Env) map[string]workflow.Operator {
 		"td_result_export": &ResultExport{Env: env},
 		"param_get":        &ParamGet{Env: env},
 		"param_set":        &ParamSet{Env: env},
+		"if":               If{},
+		"fail":             Fail{},
+		"loop":             Loop{},
+		"for_range":        ForRange{},
+		"wait":             Wait{},
+		"call":             Call{},
 	}
 }
 
