@@ -291,7 +291,7 @@ func TestControlOperatorsCheck(t *testing.T) {
 	ops := Operators(nil)
 	cases := map[string]string{
 		"+a:\n  loop>: three\n  _do:\n    echo>: x\n":                                     "wf.dig:2: +wf+a: loop> must be a whole number ≥ 0 (got three)",
-		"+a:\n  loop>: 2\n  cont: 3\n  _do:\n    echo>: x\n":                             "unknown loop> key cont (did you mean count?)",
+		"+a:\n  loop>: 2\n  cont: 3\n  _do:\n    echo>: x\n":                              "unknown loop> key cont (did you mean count?)",
 		"+a:\n  loop>: 2000\n  _do:\n    echo>: x\n":                                      "too many loop subtasks (2000); the limit is 1000",
 		"+a:\n  loop>: 2\n":                                                               "wf.dig:1: loop> needs a _do: block",
 		"+a:\n  if>: true\n":                                                              "wf.dig:2: +wf+a: if> needs _do",
@@ -301,7 +301,7 @@ func TestControlOperatorsCheck(t *testing.T) {
 		"+a:\n  call>: ../x.dig\n":                                                        "outside the project directory",
 		"+a:\n  for_range>: {from: 0, to: 10}\n  _do:\n    echo>: x\n":                    "for_range> needs step or slices",
 		"+a:\n  for_range>: {from: 0, to: 9, step: 1, slices: 3}\n  _do:\n    echo>: x\n": "for_range> takes step or slices, not both",
-		"+a:\n  for_range>: {fromm: 0, to: 10, step: 1}\n  _do:\n    echo>: x\n":           "unknown for_range> key fromm (did you mean from?)",
+		"+a:\n  for_range>: {fromm: 0, to: 10, step: 1}\n  _do:\n    echo>: x\n":          "unknown for_range> key fromm (did you mean from?)",
 		"+a:\n  wait>: 10 seconds\n":                                                      "wait> needs a duration like 10s",
 		"+a:\n  fail>: x\n  mesage: y\n":                                                  "unknown fail> key mesage",
 		"+a:\n  loop>: 2\n  _do:\n    echo>: ${j}\n":                                      "${j}",
