@@ -118,6 +118,7 @@ func (c *checker) collect(t *Task) {
 	c.collect(t.Error)
 	c.collect(t.Do)
 	c.collect(t.ElseDo)
+	c.collect(t.Check)
 }
 
 type exported struct {
@@ -382,6 +383,13 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 			}
 		}
 	}
+	if t.Check != nil {
+		// ^check runs after the task, with what it stored
+		for n := range c.task(t.Check, defined) {
+			defined[n] = true
+			stored[n] = true
+		}
+	}
 	if t.Parallel {
 		// a batch (_parallel: {limit: N}) sees what the batches before it
 		// stored
@@ -398,8 +406,29 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 			}
 		}
 	} else {
+		// a _background child starts with the group: it sees what was
+		// defined then; what it stores is known from the next child on
+		start := copySet(defined)
+		var pending []map[string]bool
 		for _, ch := range t.Children {
+			if ch.Background {
+				pending = append(pending, c.task(ch, start))
+				continue
+			}
+			for _, st := range pending {
+				for n := range st {
+					defined[n] = true
+					stored[n] = true
+				}
+			}
+			pending = nil
 			for n := range c.task(ch, defined) {
+				defined[n] = true
+				stored[n] = true
+			}
+		}
+		for _, st := range pending {
+			for n := range st {
 				defined[n] = true
 				stored[n] = true
 			}

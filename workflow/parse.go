@@ -106,6 +106,15 @@ type Task struct {
 	ElseDo     *Task
 	DoNode     *yaml.Node
 	ElseDoNode *yaml.Node
+	// Check is _check: a task run after this one has succeeded (its
+	// operator, and the subtasks it generated), seeing what it stored; it
+	// is named ^check, as digdag names it.
+	Check *Task
+	// Background is `_background: true`: in a group that is not
+	// _parallel, the task starts with the group and runs beside the tasks
+	// before it; the next task without _background waits for it (digdag's
+	// WorkflowCompiler makes it an upstream of that task).
+	Background bool
 	// dir, set on the tasks of a called workflow (call>), is the directory
 	// its operators work in (Workflow.Dir for them); "" is the workflow's.
 	dir string
@@ -365,7 +374,7 @@ func (p *parser) errorf(line int, format string, args ...any) {
 }
 
 // directives are the _keys a task may have.
-var directives = []string{"_export", "_parallel", "_retry", "_error", "_do", "_else_do", "_env", "_k8s"}
+var directives = []string{"_export", "_parallel", "_retry", "_error", "_do", "_else_do", "_check", "_background", "_env", "_k8s"}
 
 // doOperators are the operators that read _do (and if> _else_do) and run
 // it as generated subtasks; on any other task they are refused. _parallel
@@ -447,7 +456,18 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 		case key == "_else_do":
 			t.ElseDo = p.task(name+"^else_do", path+"^else_do", v, k.Line, false)
 			t.ElseDoNode = v
-		case key == "_check", key == "_background", key == "_secrets":
+		case key == "_check":
+			t.Check = p.task(name+"^check", path+"^check", v, k.Line, false)
+		case key == "_background":
+			b, err := strconv.ParseBool(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil {
+				p.errorf(v.Line, "_background must be true or false (got %s)", v.Value)
+			}
+			if root && b {
+				p.errorf(k.Line, "_background applies to a +task of a group, not to the workflow")
+			}
+			t.Background = b
+		case key == "_secrets":
 			p.errorf(k.Line, "%s is a digdag directive tdctl does not support: remove it (tdctl would not do what digdag does with it)", key)
 		case strings.HasPrefix(key, "_"):
 			if c := ClosestKey(key, directives); c != "" {
@@ -480,6 +500,17 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 	case t.Operator != "" && len(t.Children) > 0:
 		// digdag: "A task can't have subtasks" (WorkflowCompiler)
 		p.errorf(t.Children[0].Line, "task %s has both an operator (%s>) and subtasks (%s): a task runs an operator or groups +subtasks, not both; move %s> into a +subtask of its own", name, t.Operator, t.Children[0].Name, t.Operator)
+	}
+	if t.Check != nil && t.Operator == "" {
+		p.errorf(t.Check.Line, "_check applies to a task with an operator (it runs after the operator succeeds), not to a group")
+	}
+	if t.Parallel {
+		for _, c := range t.Children {
+			if c.Background {
+				// digdag's WorkflowCompiler refuses it too
+				p.errorf(c.Line, "_background: true is not needed in %s: its group %s is _parallel already", c.Name, name)
+			}
+		}
 	}
 	if t.Do == nil && t.Operator != "if" && doOperators[t.Operator] {
 		p.errorf(t.Line, "%s> needs a _do: block with the tasks to run", t.Operator)

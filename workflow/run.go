@@ -557,19 +557,19 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 				return err
 			}
 		}
-	}
-	if len(t.Children) == 0 {
-		return nil
-	}
-	if !t.Parallel {
-		for _, c := range t.Children {
-			st, err := ru.task(ctx, c, scope, path+c.Name)
+		if t.Check != nil {
+			st, err := ru.task(ctx, t.Check, scope, path+"^check")
 			mergeStored(scope, stored, st)
 			if err != nil {
 				return err
 			}
 		}
+	}
+	if len(t.Children) == 0 {
 		return nil
+	}
+	if !t.Parallel {
+		return ru.sequence(ctx, t, scope, stored, path)
 	}
 	// _parallel: {limit: N} runs batches of N, each after the batch
 	// before has ended and seeing what it stored (digdag chains each batch
@@ -595,6 +595,58 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 		}
 	}
 	return nil
+}
+
+// sequence runs t's children one after the other. A child with
+// _background starts with the group, beside the children before it; the
+// next child without _background starts once it has ended too, and sees
+// what it stored (merged in declaration order).
+func (ru *run) sequence(ctx context.Context, t *Task, scope, stored Scope, path string) error {
+	type bg struct {
+		done  chan struct{}
+		store map[string]any
+		err   error
+	}
+	bgs := map[int]*bg{}
+	start := scope.Clone()
+	for i, c := range t.Children {
+		if c.Background {
+			b := &bg{done: make(chan struct{})}
+			bgs[i] = b
+			go func() {
+				defer close(b.done)
+				b.store, b.err = ru.task(ctx, c, start, path+c.Name)
+			}()
+		}
+	}
+	// join waits for the background children before index end, merges
+	// what they stored and returns their errors
+	joined := 0
+	join := func(end int) error {
+		var errs []error
+		for ; joined < end; joined++ {
+			if b := bgs[joined]; b != nil {
+				<-b.done
+				mergeStored(scope, stored, b.store)
+				errs = append(errs, b.err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for i, c := range t.Children {
+		if c.Background {
+			continue
+		}
+		if err := join(i); err != nil {
+			return errors.Join(err, join(len(t.Children)))
+		}
+		st, err := ru.task(ctx, c, scope, path+c.Name)
+		mergeStored(scope, stored, st)
+		if err != nil {
+			return errors.Join(err, join(len(t.Children)))
+		}
+	}
+	return join(len(t.Children))
 }
 
 // mergeStored merges what a subtask stored into the scope of the tasks

@@ -74,6 +74,7 @@ func setDir(t *Task, dir string) {
 	setDir(t.Error, dir)
 	setDir(t.Do, dir)
 	setDir(t.ElseDo, dir)
+	setDir(t.Check, dir)
 }
 
 // checkGenerated checks generated subtasks as Check checks the workflow's
@@ -102,6 +103,7 @@ func (r *Runner) checkGenerated(wf *Workflow, t *Task) error {
 		walk(t.Error)
 		walk(t.Do)
 		walk(t.ElseDo)
+		walk(t.Check)
 	}
 	walk(t)
 	return c.errs.err()

@@ -321,3 +321,58 @@ func TestControlOperatorsCheck(t *testing.T) {
 		assert.NoError(t, checkWorkflow(t, dig, nil, ops), dig)
 	}
 }
+
+// digdag's BackgroundAfterIT (acceptance/background_after/
+// background_task.dig, background_group.dig): a _background task or group
+// runs beside the task before it, and the tasks after it wait for it;
+// background_with_parallel.dig: refused under _parallel.
+func TestBackgroundLikeDigdagBackgroundAfterIT(t *testing.T) {
+	for _, bg := range []string{"_background: true\n    sh>: touch ${outdir}/background_done.txt\n", "_background: true\n    +task:\n      sh>: touch ${outdir}/background_done.txt\n"} {
+		outdir := t.TempDir()
+		_, _, out, err := runProject(t, context.Background(), map[string]string{"wf.dig": `
++group:
+  +forward_task:
+    sh>: for t in 0.1 0.2 0.4 0.8 1.6; do test -f ${outdir}/background_done.txt && echo ok > ${outdir}/background.txt && break || sleep $t; done
+  +background:
+    ` + bg + `
+  +following_task:
+    sh>: test -f ${outdir}/background_done.txt
+  +following_group:
+    +task:
+      sh>: test -f ${outdir}/background_done.txt
+`}, map[string]any{"outdir": outdir})
+		require.NoError(t, err, out)
+		assert.True(t, exists(outdir, "background.txt"), "the background task ran beside the one before it")
+	}
+	err := checkWorkflow(t, "+group:\n  _parallel: true\n  +forward_task:\n    echo>: forward\n  +background:\n    _background: true\n    echo>: background\n", nil, Operators(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "wf.dig:5: _background: true is not needed in +background")
+}
+
+// digdag-docs operators/fail.md with workflow_definition's _check: the
+// ^check task runs after the task succeeds, with the params it stored, and
+// its failure is the task's.
+func TestCheckRunsAfterTheTask(t *testing.T) {
+	dig := `
++count:
+  sh>: echo "::set-param count=${n}"
+  _check:
+    if>: ${count < 10}
+    _do:
+      fail>: count is less than 10!
++after:
+  echo>: count=${count}
+`
+	_, sum, out, err := runProject(t, context.Background(), map[string]string{"wf.dig": dig}, map[string]any{"n": 3})
+	require.Error(t, err)
+	assert.Equal(t, "count is less than 10!", err.Error())
+	assert.Len(t, sum.FindTask("+wf+count^check^sub"), 1)
+	assert.NotContains(t, out, "+wf+after")
+	_, _, out, err = runProject(t, context.Background(), map[string]string{"wf.dig": dig}, map[string]any{"n": 30})
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "+wf+after: count=30\n")
+
+	err = checkWorkflow(t, "+g:\n  _check:\n    echo>: x\n  +a:\n    echo>: y\n", nil, Operators(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "wf.dig:2: _check applies to a task with an operator")
+}
