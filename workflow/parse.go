@@ -2,9 +2,11 @@
 // `_export`, nested `+task` groups run in order, `${...}` interpolation,
 // `_parallel` (true or {limit: N}), `for_each>` with `_do`, `_error`,
 // `_retry` (N or {limit, interval, interval_type, max_interval}),
-// `!include`, and operators
-// supplied by the caller (td>, td_result_export>, param_get>, param_set>,
-// sh>, echo> in tdctl).
+// `_background`, `_check`, `!include`, and operators supplied by the caller
+// (td>, td_for_each>, td_result_export>, param_get>, param_set>, sh>, echo>,
+// if>, fail>, loop>, for_range>, wait>, call> in tdctl). An operator may
+// generate subtasks (Result.Subtasks), run as the task's ^sub child: the
+// way if>, loop>, for_range>, td_for_each> and call> run their tasks.
 //
 // Every task sees digdag's built-in params (session_time and its forms,
 // last_session_*/next_session_* from `schedule:`, last_executed_session_*,
