@@ -82,6 +82,9 @@ type TaskContext struct {
 	Instance    string
 	Attempt     int // 0 for the first try
 	SessionTime time.Time
+	// Runner is the runner running the task (require> starts another
+	// workflow's session with a copy of it).
+	Runner *Runner
 	// State is kept across the attempts (_retry) of this task: an operator
 	// records there what it has started (td> its job), so that a retry
 	// re-attaches to it instead of starting it again. It starts empty for
@@ -847,7 +850,7 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 		c.Dir = t.dir
 		wf = &c
 	}
-	tc := &TaskContext{Task: t, Workflow: wf, Scope: local, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
+	tc := &TaskContext{Task: t, Workflow: wf, Runner: ru.r, Scope: local, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
 	tc.Config = map[string]any{}
 	for _, key := range ownKeyOrder(t, scope) {
 		var n *yaml.Node

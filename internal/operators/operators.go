@@ -2,7 +2,7 @@
 // workflow runner and the CLI: td>, td_result_export>, param_get>,
 // param_set>, sh> (a local shell, or a Kubernetes pod for a task with
 // _k8s settings), echo>, and the control-flow operators if>, fail>, loop>,
-// for_range>, wait> and call>, and td_for_each>. Operators returns the whole set over an Env;
+// for_range>, wait>, call> and require>, and td_for_each>. Operators returns the whole set over an Env;
 // the CLI only builds the Env.
 package operators
 
@@ -107,6 +107,7 @@ func Operators(env *Env) map[string]workflow.Operator {
 		"wait":             Wait{},
 		"call":             Call{},
 		"td_for_each":      &TdForEach{Env: env},
+		"require":          Require{},
 	}
 }
 
