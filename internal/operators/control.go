@@ -15,6 +15,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/tdctl/tdctl/internal/backoff"
 	"github.com/tdctl/tdctl/workflow"
 )
 
@@ -89,6 +90,18 @@ func truth(v any) (bool, error) {
 		}
 	}
 	return false, fmt.Errorf("if> needs true or false (got %s)", workflow.Format(v))
+}
+
+// boolSetting reads a true/false setting (a YAML boolean, or the text
+// true or false that ${...} makes of one).
+func boolSetting(v any, what string) (bool, error) {
+	if b, ok := v.(bool); ok {
+		return b, nil
+	}
+	if v == "true" || v == "false" {
+		return v == "true", nil
+	}
+	return false, fmt.Errorf("%s must be true or false (got %s)", what, workflow.Format(v))
 }
 
 // wholeNumber reads v as a whole number: an integer, a float without a
@@ -356,9 +369,9 @@ func waitConfig(tc *workflow.TaskContext, static bool) (waitSettings, error) {
 		}
 	}
 	if v, set := tc.Config["blocking"]; set {
-		b, err := truth(v)
-		if _, isBool := v.(bool); err != nil || (!isBool && v != "true" && v != "false") {
-			return w, fmt.Errorf("wait> blocking must be true or false (got %s)", workflow.Format(v))
+		b, err := boolSetting(v, "wait> blocking")
+		if err != nil {
+			return w, err
 		}
 		w.blocking = b
 	}
@@ -388,16 +401,7 @@ func (w Wait) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Resu
 	fmt.Fprintf(tc.Log, "waiting %s\n", d)
 	sleep := w.Sleep
 	if sleep == nil {
-		sleep = func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
+		sleep = backoff.Sleep
 	}
 	return nil, sleep(ctx, d)
 }

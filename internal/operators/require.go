@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tdctl/tdctl/internal/backoff"
 	"github.com/tdctl/tdctl/workflow"
 )
 
@@ -71,9 +72,9 @@ func requireConfig(tc *workflow.TaskContext) (requireSettings, error) {
 		}
 	}
 	if v, ok := tc.Config["ignore_failure"]; ok {
-		b, err := truth(v)
-		if _, isBool := v.(bool); err != nil || (!isBool && v != "true" && v != "false") {
-			return s, fmt.Errorf("require> ignore_failure must be true or false (got %s)", workflow.Format(v))
+		b, err := boolSetting(v, "require> ignore_failure")
+		if err != nil {
+			return s, err
 		}
 		s.ignoreFailure = b
 	}
@@ -180,12 +181,8 @@ func (q Require) await(ctx context.Context, tc *workflow.TaskContext, s requireS
 			fmt.Fprintf(tc.Log, "waiting for %s's running session %s (run %s)\n", s.name, s.session.Format(time.RFC3339), sum.RunID)
 			logged = true
 		}
-		t := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if err := backoff.Sleep(ctx, poll); err != nil {
+			return nil, err
 		}
 	}
 }
