@@ -484,8 +484,14 @@ func (Call) Run(_ context.Context, tc *workflow.TaskContext) (*workflow.Result, 
 // Validate implements workflow.Validator.
 func (Call) Validate(tc *workflow.TaskContext) error {
 	if !tc.Dynamic[""] {
-		if _, err := callFile(tc); err != nil {
+		file, err := callFile(tc)
+		if err != nil {
 			return err
+		}
+		// its own mistakes (YAML, directives) are reported now; its
+		// operators are checked when it is called
+		if _, err := workflow.ParseFile(file); err != nil {
+			return fmt.Errorf("call> %s: %w", workflow.Format(tc.Command), err)
 		}
 	}
 	return callSpec.check(tc.Task, "")

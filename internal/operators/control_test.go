@@ -312,6 +312,9 @@ func TestControlOperatorsCheck(t *testing.T) {
 		require.Error(t, err, dig)
 		assert.Contains(t, err.Error(), want, dig)
 	}
+	err := checkWorkflow(t, "+a:\n  call>: other\n", map[string]string{"other.dig": "+x:\n  echo>: a\n  _bakground: true\n"}, ops)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "other.dig:3: unknown directive _bakground (did you mean _background?)")
 	// the names the operators give _do are known to check
 	for _, dig := range []string{
 		"+a:\n  loop>: 2\n  _do:\n    echo>: ${i}\n",

@@ -3,6 +3,7 @@ package operators
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,6 +19,7 @@ import (
 // acceptance/require fixtures and one runs directory for all its runs.
 type requireProject struct {
 	dir, runs string
+	ops       map[string]workflow.Operator // nil: Operators(nil)
 }
 
 func newRequireProject(t *testing.T, files map[string]string) *requireProject {
@@ -34,7 +36,11 @@ func (p *requireProject) run(t *testing.T, name string, session time.Time, param
 	wf, err := workflow.ParseFile(filepath.Join(p.dir, name+".dig"))
 	require.NoError(t, err)
 	var out bytes.Buffer
-	r := &workflow.Runner{Operators: Operators(nil), Params: params, SessionTime: session, RunsDir: p.runs, Output: &out}
+	ops := p.ops
+	if ops == nil {
+		ops = Operators(nil)
+	}
+	r := &workflow.Runner{Operators: ops, Params: params, SessionTime: session, RunsDir: p.runs, Output: &out}
 	sum, err := r.Run(context.Background(), wf)
 	return sum, out.String(), err
 }
@@ -154,4 +160,40 @@ func TestRequireCycleFails(t *testing.T) {
 	_, _, err := p.run(t, "c", session.Add(time.Hour), nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "require> c: the workflow requires itself")
+}
+
+// digdag's require.md: a session of the required workflow still running is
+// waited for, and then counts as its run (rerun_on: none).
+func TestRequireWaitsForARunningSession(t *testing.T) {
+	session := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	p := newRequireProject(t, map[string]string{
+		"parent.dig": "+r:\n  require>: child\n",
+		"child.dig":  "+hello:\n  sh>: touch child.out\n",
+	})
+	p.ops = Operators(nil)
+	p.ops["require"] = Require{Poll: 20 * time.Millisecond}
+	// a run of child at that session, "running" in this (live) process
+	runDir := filepath.Join(p.runs, "20261201T000000Z-aaaaaa")
+	require.NoError(t, os.MkdirAll(runDir, 0o700))
+	write := func(state string) {
+		sum := workflow.Summary{RunID: "20261201T000000Z-aaaaaa", Workflow: "child", Path: filepath.Join(p.dir, "child.dig"),
+			SessionTime: session, StartedAt: time.Now(), State: state, PID: os.Getpid(), Tasks: []*workflow.TaskRecord{}}
+		data, err := json.Marshal(&sum)
+		require.NoError(t, err)
+		// whole, as the runner writes it: a reader never sees half of it
+		tmp := filepath.Join(runDir, ".summary.tmp")
+		require.NoError(t, os.WriteFile(tmp, data, 0o600))
+		require.NoError(t, os.Rename(tmp, filepath.Join(runDir, "summary.json")))
+	}
+	write(workflow.StateRunning)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		write(workflow.StateSuccess)
+	}()
+	start := time.Now()
+	_, out, err := p.run(t, "parent", session, nil)
+	require.NoError(t, err, out)
+	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "require> waited for the running session")
+	assert.False(t, exists(p.dir, "child.out"), "the session that ended counts: no new run")
+	assert.Contains(t, out, "waiting for child's running session")
 }
