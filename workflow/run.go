@@ -136,9 +136,14 @@ type Result struct {
 	// failing fails the task: its _retry runs the operator and its
 	// subtasks again, its _error runs. An empty mapping runs nothing.
 	//
-	// if>, loop>, for_range> and call> (internal/operators) are built on
-	// it; an operator reading _do finds it as Task.DoNode and declares the
-	// names it gives _do with SubtaskDefiner, so that Check knows them.
+	// if>, loop>, for_range>, td_for_each> and call> (internal/operators)
+	// are built on it; an operator reading _do finds it as Task.DoNode (the
+	// parser lets only the operators it lists in doOperators have _do) and
+	// declares the names it gives _do with SubtaskDefiner, so that Check
+	// knows them. A config held as Go values (py>'s
+	// digdag.env.add_subtask, as JSON) becomes a node with ValueNode; the
+	// keys of a map then come in sorted order, so give +tasks whose order
+	// matters as NewMapping and SetKey in order.
 	Subtasks *yaml.Node
 	// SubtaskFile is the file Subtasks was read from, for file:line in
 	// errors and for !include ("" is the task's own file). The operators of
