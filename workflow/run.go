@@ -899,7 +899,11 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 		return finish(nil, err)
 	}
 	// MaxParallel bounds operators running at once. Only leaf runs take a
-	// slot, so nested parallel groups can never wait on each other.
+	// slot, so nested parallel groups can never wait on each other; an
+	// operator that only waits (Idler) takes none.
+	if _, idle := op.(Idler); idle {
+		return finish(op.Run(ctx, tc))
+	}
 	select {
 	case ru.sem <- struct{}{}:
 	case <-ctx.Done():

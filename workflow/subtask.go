@@ -16,6 +16,14 @@ type SubtaskDefiner interface {
 	SubtaskDefines(t *Task) []string
 }
 
+// Idler is implemented by operators that only wait (wait>, require>):
+// they run without taking one of the Runner's MaxParallel slots, as digdag
+// runs its waits without holding an executor (a non-blocking wait> polls),
+// so that waiting tasks do not hold back the work beside them.
+type Idler interface {
+	Idle()
+}
+
 // subtasks runs what an operator generated (res.Subtasks) as t's child
 // ^sub, with scope (the task's params as its children see them, and what
 // it stored); it returns what the subtasks stored.

@@ -406,6 +406,9 @@ func (w Wait) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Resu
 	return nil, sleep(ctx, d)
 }
 
+// Idle implements workflow.Idler: a wait takes no MaxParallel slot.
+func (Wait) Idle() {}
+
 // Validate implements workflow.Validator.
 func (Wait) Validate(tc *workflow.TaskContext) error {
 	if _, err := waitConfig(tc, true); err != nil {

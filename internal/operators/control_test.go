@@ -219,10 +219,21 @@ func TestWaitLikeDigdagWaitIT(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "wf.dig:2: +wf+wait: wait> poll_interval can't be given with blocking: true")
 
+	// waits take no MaxParallel slot: 4 parallel waits of 1 s with
+	// MaxParallel 1 end in about 1 s, not 4
+	wf := filepath.Join(t.TempDir(), "wf.dig")
+	require.NoError(t, os.WriteFile(wf, []byte("+w:\n  loop>: 4\n  _parallel: true\n  _do:\n    wait>: 1s\n"), 0o644))
+	parsed, err := workflow.ParseFile(wf)
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = (&workflow.Runner{Operators: Operators(nil), MaxParallel: 1, RunsDir: filepath.Join(filepath.Dir(wf), "runs")}).Run(context.Background(), parsed)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 3*time.Second)
+
 	// cancellation ends the wait
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	start := time.Now()
+	start = time.Now()
 	_, sum, _, err := runProject(t, ctx, map[string]string{"wf.dig": "+wait:\n  wait>: 1h\n"}, nil)
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 5*time.Second)

@@ -88,6 +88,10 @@ func requireConfig(tc *workflow.TaskContext) (requireSettings, error) {
 	return s, nil
 }
 
+// Idle implements workflow.Idler: waiting for the other session takes
+// no MaxParallel slot (its run has slots of its own).
+func (Require) Idle() {}
+
 // Validate implements workflow.Validator.
 func (Require) Validate(tc *workflow.TaskContext) error {
 	if _, err := requireConfig(tc); err != nil {
