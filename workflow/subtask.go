@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"path/filepath"
+	"sort"
 	"strconv"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -155,10 +156,34 @@ func WithExport(do *yaml.Node, export map[string]any, order []string) *yaml.Node
 		ex.Content = append(ex.Content, deref(old).Content...)
 	}
 	for _, k := range order {
-		SetKey(ex, k, ValueNode(export[k]))
+		mergeKey(ex, k, export[k])
 	}
 	SetKey(out, "_export", ex)
 	return out
+}
+
+// mergeKey sets key to v in mapping m; a map merges into a mapping m
+// already has there (td_for_each>'s td.each beside an _export's own
+// td.database), which is copied, never changed: the _do it comes from is
+// shared by every iteration.
+func mergeKey(m *yaml.Node, key string, v any) {
+	sub, isMap := v.(map[string]any)
+	old := mapValue(m, key)
+	if !isMap || old == nil || deref(old).Kind != yaml.MappingNode {
+		SetKey(m, key, ValueNode(v))
+		return
+	}
+	cp := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: deref(old).Line}
+	cp.Content = append(cp.Content, deref(old).Content...)
+	keys := make([]string, 0, len(sub))
+	for k := range sub {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		mergeKey(cp, k, sub[k])
+	}
+	SetKey(m, key, cp)
 }
 
 // ParallelNode is t's _parallel setting as a node, for a generated group

@@ -76,3 +76,17 @@ _export:
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "x.dig:3: _do belongs to"), err.Error())
 }
+
+// WithExport merges a map into the _export's own mapping of that name
+// (td_for_each>'s td.each beside td.database) and leaves _do unchanged.
+func TestWithExportMerges(t *testing.T) {
+	wf := parse(t, "+t:\n  loop>: 1\n  _do:\n    _export:\n      td:\n        database: db\n    echo>: x\n")
+	do := wf.Root.Children[0].DoNode
+	got := WithExport(do, map[string]any{"td": map[string]any{"each": map[string]any{"a": 1}}}, []string{"td"})
+	v, err := Eval(mapValue(got, "_export"), nil, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"td": map[string]any{"database": "db", "each": map[string]any{"a": int64(1)}}}, v)
+	v, err = Eval(mapValue(do, "_export"), nil, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"td": map[string]any{"database": "db"}}, v, "_do itself is unchanged")
+}
