@@ -110,6 +110,11 @@ func (c *checker) collect(t *Task) {
 			c.anywhere[n] = true
 		}
 	}
+	if d, ok := c.r.Operators[t.Operator].(SubtaskDefiner); ok {
+		for _, n := range d.SubtaskDefines(t) {
+			c.anywhere[n] = true
+		}
+	}
 	if t.Error != nil {
 		c.anywhere["error"] = true
 	}
@@ -118,6 +123,8 @@ func (c *checker) collect(t *Task) {
 	}
 	c.collect(t.Error)
 	c.collect(t.Do)
+	c.collect(t.ElseDo)
+	c.collect(t.Check)
 }
 
 type exported struct {
@@ -322,20 +329,7 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 				}
 			}
 		case !ok:
-			known := make([]string, 0, len(c.r.Operators)+1)
-			for k := range c.r.Operators {
-				known = append(known, k+">")
-			}
-			known = append(known, "for_each>")
-			sort.Strings(known)
-			switch {
-			case digdagOperators[t.Operator]:
-				c.errorf(t.OpLine, "%s: %s> is a digdag operator tdctl does not support (tdctl has %s)", t.Path, t.Operator, strings.Join(known, ", "))
-			case ClosestKey(t.Operator+">", known) != "":
-				c.errorf(t.OpLine, "%s: unknown operator %s> (did you mean %s?)", t.Path, t.Operator, ClosestKey(t.Operator+">", known))
-			default:
-				c.errorf(t.OpLine, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
-			}
+			c.unknownOperator(t)
 		default:
 			// own keys in the order the run evaluates them, each seeing
 			// those before it
@@ -375,6 +369,31 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 					stored[n] = true
 				}
 			}
+			// _do and _else_do run as generated subtasks: they see the
+			// task's params as its children do, and the names the
+			// operator gives them; what they store may reach the tasks
+			// after it
+			inner := copySet(defined)
+			if d, ok := op.(SubtaskDefiner); ok {
+				for _, n := range d.SubtaskDefines(t) {
+					inner[n] = true
+				}
+			}
+			for _, do := range []*Task{t.Do, t.ElseDo} {
+				if do != nil {
+					for n := range c.task(do, inner) {
+						defined[n] = true
+						stored[n] = true
+					}
+				}
+			}
+		}
+	}
+	if t.Check != nil {
+		// ^check runs after the task, with what it stored
+		for n := range c.task(t.Check, defined) {
+			defined[n] = true
+			stored[n] = true
 		}
 	}
 	if t.Parallel {
@@ -393,8 +412,29 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 			}
 		}
 	} else {
+		// a _background child starts with the group: it sees what was
+		// defined then; what it stores is known from the next child on
+		start := copySet(defined)
+		var pending []map[string]bool
 		for _, ch := range t.Children {
+			if ch.Background {
+				pending = append(pending, c.task(ch, start))
+				continue
+			}
+			for _, st := range pending {
+				for n := range st {
+					defined[n] = true
+					stored[n] = true
+				}
+			}
+			pending = nil
 			for n := range c.task(ch, defined) {
+				defined[n] = true
+				stored[n] = true
+			}
+		}
+		for _, st := range pending {
+			for n := range st {
 				defined[n] = true
 				stored[n] = true
 			}
@@ -406,6 +446,24 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 		c.task(t.Error, ed)
 	}
 	return stored
+}
+
+// unknownOperator reports t's operator, which the runner lacks.
+func (c *checker) unknownOperator(t *Task) {
+	known := make([]string, 0, len(c.r.Operators)+1)
+	for k := range c.r.Operators {
+		known = append(known, k+">")
+	}
+	known = append(known, "for_each>")
+	sort.Strings(known)
+	switch {
+	case digdagOperators[t.Operator]:
+		c.errorf(t.OpLine, "%s: %s> is a digdag operator tdctl does not support (tdctl has %s)", t.Path, t.Operator, strings.Join(known, ", "))
+	case ClosestKey(t.Operator+">", known) != "":
+		c.errorf(t.OpLine, "%s: unknown operator %s> (did you mean %s?)", t.Path, t.Operator, ClosestKey(t.Operator+">", known))
+	default:
+		c.errorf(t.OpLine, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
+	}
 }
 
 // staticValue is the value of n when it holds no ${...}.
@@ -420,6 +478,11 @@ func staticValue(n *yaml.Node) (any, bool) {
 // staticContext is the TaskContext of t that Validator.Validate gets: the
 // values written literally, and the names of those holding ${...}.
 func staticContext(t *Task, wf *Workflow) *TaskContext {
+	if t.dir != "" { // a called workflow's task works in its directory
+		c := *wf
+		c.Dir = t.dir
+		wf = &c
+	}
 	tc := &TaskContext{Task: t, Workflow: wf, Scope: Scope{}, Config: map[string]any{}, Dynamic: map[string]bool{}}
 	static := func(n *yaml.Node, key string) (any, bool) {
 		v, ok := staticValue(n)

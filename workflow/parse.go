@@ -2,9 +2,11 @@
 // `_export`, nested `+task` groups run in order, `${...}` interpolation,
 // `_parallel` (true or {limit: N}), `for_each>` with `_do`, `_error`,
 // `_retry` (N or {limit, interval, interval_type, max_interval}),
-// `!include`, and operators
-// supplied by the caller (td>, td_result_export>, param_get>, param_set>,
-// sh>, echo> in tdctl).
+// `_background`, `_check`, `!include`, and operators supplied by the caller
+// (td>, td_for_each>, td_result_export>, param_get>, param_set>, sh>, echo>,
+// if>, fail>, loop>, for_range>, wait>, call> in tdctl). An operator may
+// generate subtasks (Result.Subtasks), run as the task's ^sub child: the
+// way if>, loop>, for_range>, td_for_each> and call> run their tasks.
 //
 // Every task sees digdag's built-in params (session_time and its forms,
 // last_session_*/next_session_* from `schedule:`, last_executed_session_*,
@@ -101,7 +103,25 @@ type Task struct {
 	Keys     []string
 	Children []*Task
 	Error    *Task // _error
-	Do       *Task // _do (for_each>)
+	// Do and ElseDo are _do and _else_do, parsed (for Check); DoNode and
+	// ElseDoNode are the same mappings as written, for an operator that
+	// generates its subtasks from them (see Result.Subtasks).
+	Do         *Task
+	ElseDo     *Task
+	DoNode     *yaml.Node
+	ElseDoNode *yaml.Node
+	// Check is _check: a task run after this one has succeeded (its
+	// operator, and the subtasks it generated), seeing what it stored; it
+	// is named ^check, as digdag names it.
+	Check *Task
+	// Background is `_background: true`: in a group that is not
+	// _parallel, the task starts with the group and runs beside the tasks
+	// before it; the next task without _background waits for it (digdag's
+	// WorkflowCompiler makes it an upstream of that task).
+	Background bool
+	// dir, set on the tasks of a called workflow (call>), is the directory
+	// its operators work in (Workflow.Dir for them); "" is the workflow's.
+	dir string
 }
 
 // Param is one operator parameter.
@@ -199,6 +219,17 @@ func ParsePartial(file string, data []byte) (*Workflow, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: root.Line, Msg: "a workflow must be a YAML mapping of +tasks and settings"}
 	}
+	p := newParser(file, wf)
+	wf.Root = p.task(name, "+"+name, root, root.Line, true)
+	if err := p.errs.err(); err != nil {
+		wf.problems = p.errs
+		return wf, err
+	}
+	return wf, nil
+}
+
+// newParser parses the tasks of file, a file of wf's project.
+func newParser(file string, wf *Workflow) *parser {
 	p := &parser{file: file, wf: wf}
 	if abs, err := filepath.Abs(file); err == nil {
 		if real, err := filepath.EvalSymlinks(abs); err == nil {
@@ -208,12 +239,15 @@ func ParsePartial(file string, data []byte) (*Workflow, error) {
 		}
 		p.project, p.stack = filepath.Dir(abs), []string{abs}
 	}
-	wf.Root = p.task(name, "+"+name, root, root.Line, true)
-	if err := p.errs.err(); err != nil {
-		wf.problems = p.errs
-		return wf, err
+	if wf.Root != nil { // a generated subtask: includes stay in the workflow's project
+		if abs, err := filepath.Abs(wf.Dir); err == nil {
+			if real, err := filepath.EvalSymlinks(abs); err == nil {
+				abs = real
+			}
+			p.project = abs
+		}
 	}
-	return wf, nil
+	return p
 }
 
 // Limits on what YAML aliases may make of a document. The parser keeps the
@@ -338,7 +372,12 @@ func (p *parser) errorf(line int, format string, args ...any) {
 }
 
 // directives are the _keys a task may have.
-var directives = []string{"_export", "_parallel", "_retry", "_error", "_do", "_env", "_k8s"}
+var directives = []string{"_export", "_parallel", "_retry", "_error", "_do", "_else_do", "_check", "_background", "_env", "_k8s"}
+
+// doOperators are the operators that read _do (and if> _else_do) and run
+// it as generated subtasks; on any other task they are refused. _parallel
+// applies to their generated subtasks too (digdag's ParallelControl).
+var doOperators = map[string]bool{"for_each": true, "if": true, "loop": true, "for_range": true, "td_for_each": true}
 
 // dockerRefused: digdag runs sh> (and py>, rb>) in a container given by
 // docker:; tdctl does not, and running the script on the host instead would
@@ -451,7 +490,22 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 			t.Error = p.task(name+"^error", path+"^error", v, k.Line, false)
 		case key == "_do":
 			t.Do = p.task(name+"^do", path+"^do", v, k.Line, false)
-		case key == "_check", key == "_background", key == "_secrets":
+			t.DoNode = v
+		case key == "_else_do":
+			t.ElseDo = p.task(name+"^else_do", path+"^else_do", v, k.Line, false)
+			t.ElseDoNode = v
+		case key == "_check":
+			t.Check = p.task(name+"^check", path+"^check", v, k.Line, false)
+		case key == "_background":
+			b, err := strconv.ParseBool(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil {
+				p.errorf(v.Line, "_background must be true or false (got %s)", v.Value)
+			}
+			if root && b {
+				p.errorf(k.Line, "_background applies to a +task of a group, not to the workflow")
+			}
+			t.Background = b
+		case key == "_secrets":
 			p.errorf(k.Line, "%s is a digdag directive tdctl does not support: remove it (tdctl would not do what digdag does with it)", key)
 		case strings.HasPrefix(key, "_"):
 			if c := ClosestKey(key, directives); c != "" {
@@ -474,21 +528,35 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 	if t.Operator == "" && len(t.Params) > 0 {
 		p.errorf(t.Params[0].Node.Line, "%s: parameter %q given but the task has no operator (did you mean %s>?)", name, t.Params[0].Key, t.Params[0].Key)
 	}
-	if t.Do != nil && t.Operator != "for_each" {
-		p.errorf(t.Do.Line, "_do belongs to a for_each> task")
+	if t.Do != nil && !doOperators[t.Operator] {
+		p.errorf(t.Do.Line, "_do belongs to a for_each>, if>, loop>, for_range> or td_for_each> task")
+	}
+	if t.ElseDo != nil && t.Operator != "if" {
+		p.errorf(t.ElseDo.Line, "_else_do belongs to an if> task")
 	}
 	switch {
-	case t.Operator == "for_each" && len(t.Children) > 0:
-		p.errorf(t.Children[0].Line, "for_each> repeats only its _do: block; move %s into _do", t.Children[0].Name)
+	case doOperators[t.Operator] && len(t.Children) > 0:
+		p.errorf(t.Children[0].Line, "%s> runs only its _do: block; move %s into _do", t.Operator, t.Children[0].Name)
 	case t.Operator != "" && len(t.Children) > 0:
 		// digdag: "A task can't have subtasks" (WorkflowCompiler)
 		p.errorf(t.Children[0].Line, "task %s has both an operator (%s>) and subtasks (%s): a task runs an operator or groups +subtasks, not both; move %s> into a +subtask of its own", name, t.Operator, t.Children[0].Name, t.Operator)
 	}
-	if t.Operator == "for_each" && t.Do == nil {
-		p.errorf(t.Line, "for_each> needs a _do: block with the tasks to repeat")
+	if t.Check != nil && t.Operator == "" {
+		p.errorf(t.Check.Line, "_check applies to a task with an operator (it runs after the operator succeeds), not to a group")
 	}
-	if t.Parallel && t.Operator != "" && t.Operator != "for_each" {
-		p.errorf(t.Line, "_parallel applies to a group of +subtasks or a for_each>, not to a %s> task", t.Operator)
+	if t.Parallel {
+		for _, c := range t.Children {
+			if c.Background {
+				// digdag's WorkflowCompiler refuses it too
+				p.errorf(c.Line, "_background: true is not needed in %s: its group %s is _parallel already", c.Name, name)
+			}
+		}
+	}
+	if t.Do == nil && t.Operator != "if" && doOperators[t.Operator] {
+		p.errorf(t.Line, "%s> needs a _do: block with the tasks to run", t.Operator)
+	}
+	if t.Parallel && t.Operator != "" && (!doOperators[t.Operator] || t.Operator == "if") {
+		p.errorf(t.Line, "_parallel applies to a group of +subtasks or a for_each>, loop>, for_range> or td_for_each>, not to a %s> task", t.Operator)
 	}
 	if !root && !broken && t.Operator == "" && len(t.Children) == 0 && t.Error == nil {
 		p.errorf(t.Line, "task %s has neither an operator nor +subtasks", name)

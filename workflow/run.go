@@ -82,6 +82,9 @@ type TaskContext struct {
 	Instance    string
 	Attempt     int // 0 for the first try
 	SessionTime time.Time
+	// Runner is the runner running the task (require> starts another
+	// workflow's session with a copy of it).
+	Runner *Runner
 	// State is kept across the attempts (_retry) of this task: an operator
 	// records there what it has started (td> its job), so that a retry
 	// re-attaches to it instead of starting it again. It starts empty for
@@ -138,6 +141,37 @@ type Result struct {
 	// JobID and NumRecords show in the run summary.
 	JobID      string
 	NumRecords *int64
+	// Subtasks, when set, is a task mapping as a .dig file writes one
+	// (+children, or an operator and its keys; _export, _parallel,
+	// _retry, _error...): digdag's generated subtask config
+	// (TaskResult.subtaskConfig). The runner parses it, checks it (known
+	// operators, their Validator) and runs it right after the operator, as
+	// the task's child named ^sub — +wf+task^sub, its children
+	// +wf+task^sub+loop-0... — the way digdag names generated tasks.
+	//
+	// Scoping is digdag's for a child: the subtasks see the task's params
+	// as its +children would (its _export and everything inherited, what
+	// the tasks before it stored, and this Result's Store), not the task's
+	// own keys (a loop>'s count:); give them params of their own with an
+	// _export in the config (WithExport). What they store reaches the
+	// tasks after the task, as a group's children's stores do. A subtask
+	// failing fails the task: its _retry runs the operator and its
+	// subtasks again, its _error runs. An empty mapping runs nothing.
+	//
+	// if>, loop>, for_range>, td_for_each> and call> (internal/operators)
+	// are built on it; an operator reading _do finds it as Task.DoNode (the
+	// parser lets only the operators it lists in doOperators have _do) and
+	// declares the names it gives _do with SubtaskDefiner, so that Check
+	// knows them. A config held as Go values (py>'s
+	// digdag.env.add_subtask, as JSON) becomes a node with ValueNode; the
+	// keys of a map then come in sorted order, so give +tasks whose order
+	// matters as NewMapping and SetKey in order.
+	Subtasks *yaml.Node
+	// SubtaskFile is the file Subtasks was read from, for file:line in
+	// errors and for !include ("" is the task's own file). The operators of
+	// subtasks from a file in another directory (call> sub/child.dig) work
+	// in that directory, as digdag's do.
+	SubtaskFile string
 }
 
 // Task states in a run summary.
@@ -596,19 +630,26 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 			}
 		}
 		store(scope, stored, res)
-	}
-	if len(t.Children) == 0 {
-		return nil
-	}
-	if !t.Parallel {
-		for _, c := range t.Children {
-			st, err := ru.task(ctx, c, scope, path+c.Name)
+		if res != nil && res.Subtasks != nil {
+			st, err := ru.subtasks(ctx, t, res, scope, path)
 			mergeStored(scope, stored, st)
 			if err != nil {
 				return err
 			}
 		}
+		if t.Check != nil {
+			st, err := ru.task(ctx, t.Check, scope, path+"^check")
+			mergeStored(scope, stored, st)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if len(t.Children) == 0 {
 		return nil
+	}
+	if !t.Parallel {
+		return ru.sequence(ctx, t, scope, stored, path)
 	}
 	// _parallel: {limit: N} runs batches of N, each after the batch
 	// before has ended and seeing what it stored (digdag chains each batch
@@ -634,6 +675,58 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 		}
 	}
 	return nil
+}
+
+// sequence runs t's children one after the other. A child with
+// _background starts with the group, beside the children before it; the
+// next child without _background starts once it has ended too, and sees
+// what it stored (merged in declaration order).
+func (ru *run) sequence(ctx context.Context, t *Task, scope, stored Scope, path string) error {
+	type bg struct {
+		done  chan struct{}
+		store map[string]any
+		err   error
+	}
+	bgs := map[int]*bg{}
+	start := scope.Clone()
+	for i, c := range t.Children {
+		if c.Background {
+			b := &bg{done: make(chan struct{})}
+			bgs[i] = b
+			go func() {
+				defer close(b.done)
+				b.store, b.err = ru.task(ctx, c, start, path+c.Name)
+			}()
+		}
+	}
+	// join waits for the background children before index end, merges
+	// what they stored and returns their errors
+	joined := 0
+	join := func(end int) error {
+		var errs []error
+		for ; joined < end; joined++ {
+			if b := bgs[joined]; b != nil {
+				<-b.done
+				mergeStored(scope, stored, b.store)
+				errs = append(errs, b.err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for i, c := range t.Children {
+		if c.Background {
+			continue
+		}
+		if err := join(i); err != nil {
+			return errors.Join(err, join(len(t.Children)))
+		}
+		st, err := ru.task(ctx, c, scope, path+c.Name)
+		mergeStored(scope, stored, st)
+		if err != nil {
+			return errors.Join(err, join(len(t.Children)))
+		}
+	}
+	return join(len(t.Children))
 }
 
 // mergeStored merges what a subtask stored into the scope of the tasks
@@ -834,7 +927,13 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 	// before it as params (digdag's ConfigEvalEngine); a key that
 	// overrides an inherited param takes its place, first.
 	local, failed := ru.resolve(scope)
-	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: local, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
+	wf := ru.wf
+	if t.dir != "" { // a called workflow's task works in its directory
+		c := *wf
+		c.Dir = t.dir
+		wf = &c
+	}
+	tc := &TaskContext{Task: t, Workflow: wf, Runner: ru.r, Scope: local, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
 	tc.Config = map[string]any{}
 	for _, key := range ownKeyOrder(t, scope) {
 		var n *yaml.Node
@@ -894,7 +993,11 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 		return finish(nil, err)
 	}
 	// MaxParallel bounds operators running at once. Only leaf runs take a
-	// slot, so nested parallel groups can never wait on each other.
+	// slot, so nested parallel groups can never wait on each other; an
+	// operator that only waits (Idler) takes none.
+	if _, idle := op.(Idler); idle {
+		return finish(op.Run(ctx, tc))
+	}
 	select {
 	case ru.sem <- struct{}{}:
 	case <-ctx.Done():

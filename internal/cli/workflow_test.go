@@ -287,3 +287,22 @@ func TestWorkflowExamplePgHTTP(t *testing.T) {
 	assert.Equal(t, auth, gotAuth)
 	assert.NotContains(t, r.stdout+r.stderr, "hook-SECRET-token")
 }
+
+// examples/workflows/control_flow.dig: _background, _check, loop>,
+// for_range>, if> and call>, run through the CLI.
+func TestWorkflowControlFlowExample(t *testing.T) {
+	e, _, _ := wfEnv(t)
+	r := e.run("workflow", "run", filepath.Join(examplesDir(t), "control_flow.dig"))
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, line := range []string{
+		"+control_flow+batches^sub+loop-1: batch 1 of 2\n",
+		"+control_flow+ranges^sub+range-from=18&to=25: rows 18 to 25 (slice 2)\n",
+		"+control_flow+size^sub: a small day\n",
+		"+control_flow+report^sub+report: processed 25 rows in 2 batches\n",
+	} {
+		assert.Contains(t, r.stdout, line)
+	}
+	assert.NotContains(t, r.stdout, "batch 2 of 2")
+	r = e.run("workflow", "check", filepath.Join(examplesDir(t), "control_flow.dig"))
+	require.Equal(t, 0, r.code, r.stderr)
+}

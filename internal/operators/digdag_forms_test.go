@@ -238,7 +238,7 @@ func TestShellParamsAreEnvironment(t *testing.T) {
 }
 
 // `_export: docker:` would run the script in a container on digdag; tdctl
-// refuses it instead of running the script on the host. _background too.
+// refuses it instead of running the script on the host. _secrets too.
 func TestUnimplementedDirectivesRefused(t *testing.T) {
 	ops := Operators(nil)
 	err := checkWorkflow(t, "_export:\n  docker:\n    image: python:3\n+a:\n  sh>: echo hi\n", nil, ops)
@@ -247,9 +247,9 @@ func TestUnimplementedDirectivesRefused(t *testing.T) {
 	err = checkWorkflow(t, "+a:\n  sh>: echo hi\n  docker:\n    image: python:3\n", nil, ops)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "docker: is not supported by tdctl")
-	err = checkWorkflow(t, "+a:\n  sh>: echo hi\n  _background: true\n", nil, ops)
+	err = checkWorkflow(t, "+a:\n  sh>: echo hi\n  _secrets:\n    x: y\n", nil, ops)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "_background is a digdag directive tdctl does not support")
+	assert.Contains(t, err.Error(), "_secrets is a digdag directive tdctl does not support")
 }
 
 // Every operator reports the keys it does not use, at check time.

@@ -118,7 +118,7 @@ func (h *HTTP) boolSetting(tc *workflow.TaskContext, key string, def bool) (bool
 	if b, ok := v.(bool); ok {
 		return b, nil
 	}
-	b, err := boolSetting(workflow.Format(v))
+	b, err := boolText(workflow.Format(v))
 	if err != nil {
 		return false, fmt.Errorf("http> %s %v", key, err)
 	}

@@ -1,9 +1,10 @@
 // Package operators implements every workflow operator once, for the
 // workflow runner and the CLI: td>, td_result_export>, td_run>, td_wait>,
 // td_ddl>, td_wait_table>, td_partial_delete>, td_table_export>,
-// param_get>, param_set>, sh> (a local shell, or a Kubernetes pod for a
-// task with _k8s settings), echo>, pg>, redshift> and http>. Operators
-// returns the whole set over an Env;
+// td_for_each>, param_get>, param_set>, sh> (a local shell, or a
+// Kubernetes pod for a task with _k8s settings), echo>, pg>, redshift>,
+// http>, and the control-flow operators if>, fail>, loop>, for_range>,
+// wait>, call> and require>. Operators returns the whole set over an Env;
 // the CLI only builds the Env.
 package operators
 
@@ -116,7 +117,7 @@ func Operators(env *Env) map[string]workflow.Operator {
 		"td":                &Query{Env: env},
 		"td_result_export":  &ResultExport{Env: env},
 		"td_run":            &Run{Env: env},
-		"td_wait":           &Wait{Env: env},
+		"td_wait":           &TDWait{Env: env},
 		"param_get":         &ParamGet{Env: env},
 		"param_set":         &ParamSet{Env: env},
 		"pg":                &SQL{Env: env, Kind: "pg"},
@@ -126,6 +127,14 @@ func Operators(env *Env) map[string]workflow.Operator {
 		"td_wait_table":     &WaitTable{Env: env},
 		"td_partial_delete": &PartialDelete{Env: env},
 		"td_table_export":   &TableExport{Env: env},
+		"if":                If{},
+		"fail":              Fail{},
+		"loop":              Loop{},
+		"for_range":         ForRange{},
+		"wait":              Wait{},
+		"call":              Call{},
+		"td_for_each":       &TdForEach{Env: env},
+		"require":           Require{},
 	}
 }
 

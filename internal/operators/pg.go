@@ -141,7 +141,9 @@ func pgTableRef(s string) ([]string, error) {
 	return []string{s}, nil
 }
 
-func boolSetting(v string) (bool, error) {
+// boolText reads the text of a true/false setting of pg>, redshift> and
+// http>, where digdag's YAML 1.1 reading also takes yes/no and on/off.
+func boolText(v string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "true", "yes", "on":
 		return true, nil
@@ -190,7 +192,7 @@ func (s *SQL) settings(tc *workflow.TaskContext) (*sqlTask, error) {
 	}{{"ssl", &st.ssl}, {"strict_transaction", &st.strict}} {
 		key, dst := b.key, b.dst
 		if v, ok := get(key); ok && !dyn(key) {
-			b, err := boolSetting(v)
+			b, err := boolText(v)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s %v", op, key, err)
 			}

@@ -1054,3 +1054,35 @@ func TestTDLastResultsReplacedByEachQuery(t *testing.T) {
 	assert.Contains(t, r.out, "+wf+post: {\"a\":\"A2\",\"d\":\"D\"}\n")
 	assert.Contains(t, r.out, "+wf+post_empty: {}\n")
 }
+
+// digdag's TdForEachIT (acceptance/td/td_for_each/td_for_each.dig): the
+// query's rows each run _do with ${td.each.COLUMN}, as +td-for-each-N.
+func TestTdForEachLikeDigdagIT(t *testing.T) {
+	h := newTDHarness(t)
+	outdir := t.TempDir()
+	r := h.run(t, `
+timezone: UTC
+
++task:
+  td_for_each>:
+    data: |
+      select 'a1' as a, 'b1' as b
+      UNION
+      select 'a2' as a, 'b2' as b
+  _do:
+    sh>: touch `+outdir+`/out-${td.each.a}-${td.each.b}
+  database: wfdb
++after:
+  echo>: job ${td.last_job_id}
+`, nil, nil)
+	require.NoError(t, r.err, r.out)
+	for _, f := range []string{"out-a1-b1", "out-a2-b2"} {
+		assert.True(t, exists(outdir, f), f)
+	}
+	assert.Len(t, r.sum.FindTask("+wf+task^sub+td-for-each-1"), 1)
+	assert.Regexp(t, `\+wf\+after: job \d+\n`, r.out)
+
+	err := checkWorkflow(t, "+t:\n  td_for_each>: q.sql\n  database: d\n  store_last_results: true\n  _do:\n    echo>: ${td.each.a}\n", map[string]string{"q.sql": "select 1"}, h.ops)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unknown td_for_each> key store_last_results")
+}

@@ -27,7 +27,7 @@ var digdagOnly = map[string]string{
 
 var runSpec = keySpec{op: "td_run", known: []string{"database", "session_time", "download_file", "store_last_results", "preview"}, digdag: digdagOnly}
 
-var waitSpec = keySpec{op: "td_wait",
+var tdWaitSpec = keySpec{op: "td_wait",
 	known: []string{"database", "engine", "interval", "priority", "job_retry", "presto_pool_name", "hive_pool_name",
 		"engine_version", "hive_engine_version", "query", "data"}, digdag: digdagOnly}
 
@@ -171,14 +171,14 @@ func (r *Run) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Resu
 	})
 }
 
-// Wait is td_wait>: it runs a query for the session time every interval
+// TDWait is td_wait>: it runs a query for the session time every interval
 // (default 30s; digdag's bounds, 30s to 2 days, unless Env.WaitMinInterval
 // lowers the minimum) until the first column of its first row is true —
 // not null, not false and not 0, as digdag reads it; no row is false. Each
 // job is waited for with the SDK's back-off; a job that fails fails the
 // task; cancelling the task kills the job it waits for. Like digdag's
 // td_wait>, it stores nothing.
-type Wait struct{ Env *Env }
+type TDWait struct{ Env *Env }
 
 // Limits of td_wait>'s interval (digdag's AbstractWaitOperatorFactory).
 const (
@@ -187,20 +187,20 @@ const (
 	MaxWaitInterval     = 48 * time.Hour
 )
 
-// waitSettings are a td_wait> task's settings, checked.
-type waitSettings struct {
+// tdWaitSettings are a td_wait> task's settings, checked.
+type tdWaitSettings struct {
 	req      *td.IssueRequest
 	interval time.Duration
 }
 
-func (w *Wait) minInterval() time.Duration {
+func (w *TDWait) minInterval() time.Duration {
 	if w.Env != nil && w.Env.WaitMinInterval > 0 {
 		return w.Env.WaitMinInterval
 	}
 	return MinWaitInterval
 }
 
-func (w *Wait) settings(tc *workflow.TaskContext) (*waitSettings, error) {
+func (w *TDWait) settings(tc *workflow.TaskContext) (*tdWaitSettings, error) {
 	sql, err := queryText(tc, "td_wait")
 	if err != nil {
 		return nil, err
@@ -217,7 +217,7 @@ func (w *Wait) settings(tc *workflow.TaskContext) (*waitSettings, error) {
 	if db == "" && !validating {
 		return nil, errors.New("td_wait>: no database: add database: NAME or _export: {td: {database: NAME}}")
 	}
-	ws := &waitSettings{interval: DefaultWaitInterval}
+	ws := &tdWaitSettings{interval: DefaultWaitInterval}
 	if v := settingString(tc, "interval"); v != "" && !tc.Dynamic["interval"] {
 		d, err := parseDigdagDuration(v)
 		if err != nil {
@@ -261,8 +261,8 @@ func (w *Wait) settings(tc *workflow.TaskContext) (*waitSettings, error) {
 }
 
 // Validate implements workflow.Validator.
-func (w *Wait) Validate(tc *workflow.TaskContext) error {
-	if err := waitSpec.check(tc.Task, queryFileText(tc)); err != nil {
+func (w *TDWait) Validate(tc *workflow.TaskContext) error {
+	if err := tdWaitSpec.check(tc.Task, queryFileText(tc)); err != nil {
 		return err
 	}
 	_, err := w.settings(tc)
@@ -274,7 +274,7 @@ func (w *Wait) Validate(tc *workflow.TaskContext) error {
 const statePolls = "td_wait.polls"
 
 // Run implements workflow.Operator.
-func (w *Wait) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
+func (w *TDWait) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Result, error) {
 	ws, err := w.settings(tc)
 	if err != nil {
 		return nil, err

@@ -132,7 +132,7 @@ func TestTDRunAndWaitCheck(t *testing.T) {
 // config.td_wait.min_poll_interval, as TdWaitIT sets it).
 func fastWaitHarness(t *testing.T, opts emulator.Options) *tdHarness {
 	h := newTDHarnessOpts(t, opts)
-	h.ops["td_wait"].(*Wait).Env.WaitMinInterval = time.Second
+	h.ops["td_wait"].(*TDWait).Env.WaitMinInterval = time.Second
 	return h
 }
 
