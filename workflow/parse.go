@@ -344,11 +344,6 @@ func (p *parser) errorf(line int, format string, args ...any) {
 // directives are the _keys a task may have.
 var directives = []string{"_export", "_parallel", "_retry", "_error", "_do", "_env", "_k8s"}
 
-// dockerRefused: digdag runs sh> (and py>, rb>) in a container given by
-// docker:; tdctl does not, and running the script on the host instead would
-// be silently different.
-const dockerRefused = "docker: is not supported by tdctl (digdag would run the script in a container; tdctl would run it on this host): remove it, or run the script in a pod with _k8s: {image: ...} on sh>"
-
 // top-level keys that configure the workflow, not a task
 var workflowKeys = map[string]bool{"timezone": true, "schedule": true, "sla": true}
 
@@ -396,9 +391,6 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 				if name := v.Content[j].Value; p.wf.IsBuiltin(name) {
 					p.errorf(v.Content[j].Line, "%v", BuiltinError("_export", name))
 				}
-				if v.Content[j].Value == "docker" {
-					p.errorf(v.Content[j].Line, dockerRefused)
-				}
 			}
 			t.Export = v
 		case key == "_env":
@@ -423,8 +415,6 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 				continue
 			}
 			p.errorf(k.Line, "unknown directive %s (supported: %s)", key, strings.Join(directives, ", "))
-		case key == "docker":
-			p.errorf(k.Line, dockerRefused)
 		case root && workflowKeys[key]:
 			// workflow settings
 		default:

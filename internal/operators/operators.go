@@ -1,7 +1,7 @@
 // Package operators implements every workflow operator once, for the
 // workflow runner and the CLI: td>, td_result_export>, param_get>,
-// param_set>, sh> (a local shell, or a Kubernetes pod for a task with
-// _k8s settings) and echo>. Operators returns the whole set over an Env;
+// param_set>, sh> and py> (locally, or in a Kubernetes pod for a task with
+// _k8s or docker: settings) and echo>. Operators returns the whole set over an Env;
 // the CLI only builds the Env.
 package operators
 
@@ -95,6 +95,7 @@ func Operators(env *Env) map[string]workflow.Operator {
 	return map[string]workflow.Operator{
 		"echo":             Echo{},
 		"sh":               &Shell{Env: env},
+		"py":               &Py{Env: env},
 		"td":               &Query{Env: env},
 		"td_result_export": &ResultExport{Env: env},
 		"param_get":        &ParamGet{Env: env},
