@@ -237,16 +237,14 @@ func TestShellParamsAreEnvironment(t *testing.T) {
 	assert.Contains(t, o, `+shell_envvar+typed: n=3 m={"a":1,"b":["x","<y>"]} ok=true td=[] sd=2016-01-02 env=from_env`+"\n")
 }
 
-// `_export: docker:` would run the script in a container on digdag; tdctl
-// refuses it instead of running the script on the host. _background too.
+// docker: runs the script in a pod (TestPodDocker*); its settings tdctl
+// does not read are refused, and so is _background.
 func TestUnimplementedDirectivesRefused(t *testing.T) {
 	ops := Operators(nil)
-	err := checkWorkflow(t, "_export:\n  docker:\n    image: python:3\n+a:\n  sh>: echo hi\n", nil, ops)
+	require.NoError(t, checkWorkflow(t, "_export:\n  docker:\n    image: python:3\n+a:\n  sh>: echo hi\n", nil, ops))
+	err := checkWorkflow(t, "+a:\n  sh>: echo hi\n  docker:\n    image: python:3\n    build: [x]\n", nil, ops)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "docker: is not supported by tdctl")
-	err = checkWorkflow(t, "+a:\n  sh>: echo hi\n  docker:\n    image: python:3\n", nil, ops)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "docker: is not supported by tdctl")
+	assert.Contains(t, err.Error(), "docker: build is a digdag setting tdctl does not support")
 	err = checkWorkflow(t, "+a:\n  sh>: echo hi\n  _background: true\n", nil, ops)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "_background is a digdag directive tdctl does not support")
@@ -392,9 +390,9 @@ func TestShellEnvLikeDigdagShIT(t *testing.T) {
 
 // digdag operators tdctl lacks are named as such; a typo gets the closest.
 func TestDigdagOperatorsTdctlLacks(t *testing.T) {
-	err := checkWorkflow(t, "+a:\n  py>: tasks.MyWorkflow.step1\n", nil, Operators(nil))
+	err := checkWorkflow(t, "+a:\n  rb>: Tasks.step1\n", nil, Operators(nil))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "py> is a digdag operator tdctl does not support")
+	assert.Contains(t, err.Error(), "rb> is a digdag operator tdctl does not support")
 	err = checkWorkflow(t, "+a:\n  eho>: hi\n", nil, Operators(nil))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "unknown operator eho> (did you mean echo>?)")

@@ -70,7 +70,7 @@ var errPyCommand = errors.New("py> needs a module and a method, e.g. py>: tasks.
 var pyKeys = []string{"python", "docker"}
 
 func checkPyCommand(cmd string) error {
-	if cmd == "" {
+	if !strings.Contains(cmd, ".") {
 		return errPyCommand
 	}
 	if !pyCommand.MatchString(cmd) {

@@ -45,13 +45,17 @@ def resolve(command):
     module = ".".join(parts[:-1])
     try:
         mod = __import__(module, fromlist=[name])
-    except ImportError:
+    except ImportError as first:
+        # module.Class.method: the module is one name shorter
         if len(parts) < 3:
             raise
         cls_name = parts[-2]
-        mod = __import__(".".join(parts[:-2]), fromlist=[cls_name])
+        try:
+            mod = __import__(".".join(parts[:-2]), fromlist=[cls_name])
+        except ImportError:
+            raise first
         if not hasattr(mod, cls_name):
-            raise AttributeError("module '%s' has no attribute '%s'" % (mod.__name__, cls_name))
+            raise first
         return getattr(mod, cls_name), name
     if not hasattr(mod, name):
         raise AttributeError("module '%s' has no attribute '%s'" % (module, name))
