@@ -32,7 +32,7 @@ func runPodSpec(ctx context.Context, tc *workflow.TaskContext, spec k8sexec.Spec
 	if err != nil {
 		if kubeconfig == "" && kubeContext == "" {
 			// docker: or _k8s without a cluster: never run on this host
-			return nil, fmt.Errorf("%s> runs in a Kubernetes pod (docker: or _k8s:) but no cluster is configured: set KUBECONFIG or a kube context, or _k8s: {kubeconfig: ..., context: ...} (%w)", tc.Task.Operator, err)
+			return nil, fmt.Errorf("%s> runs in a Kubernetes pod (docker: or _k8s:), never on this host: %w; name the cluster with KUBECONFIG, a kube context, or _k8s: {kubeconfig: ..., context: ...}", tc.Task.Operator, err)
 		}
 		return nil, err
 	}

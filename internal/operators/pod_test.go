@@ -51,10 +51,17 @@ type fakeCluster struct {
 	factory  []string      // kubeconfig, context of each factory call
 	kubelet  chan struct{} // closed when the kubelet is done
 	exitCode int32
+	log      string
+	// play, when set, runs the container and gives its exit code and log
+	play func(*corev1.Pod) (int32, string)
 }
 
 func newFakeCluster(t *testing.T, exitCode int32, log string) *fakeCluster {
-	f := &fakeCluster{cs: fake.NewClientset(), kubelet: make(chan struct{}), exitCode: exitCode}
+	return newPlayingCluster(t, exitCode, log, nil)
+}
+
+func newPlayingCluster(t *testing.T, exitCode int32, log string, play func(*corev1.Pod) (int32, string)) *fakeCluster {
+	f := &fakeCluster{cs: fake.NewClientset(), kubelet: make(chan struct{}), exitCode: exitCode, log: log, play: play}
 	f.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -65,7 +72,9 @@ func newFakeCluster(t *testing.T, exitCode int32, log string) *fakeCluster {
 		if a.GetSubresource() != "log" {
 			return false, nil, nil
 		}
-		return true, &runtime.Unknown{Raw: []byte(log)}, nil
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return true, &runtime.Unknown{Raw: []byte(f.log)}, nil
 	})
 	podsGVR := corev1.SchemeGroupVersion.WithResource("pods")
 	w, err := f.cs.Tracker().Watch(podsGVR, "jobs")
@@ -81,6 +90,12 @@ func newFakeCluster(t *testing.T, exitCode int32, log string) *fakeCluster {
 				return
 			}
 			name = ev.Object.(*corev1.Pod).Name
+			if f.play != nil {
+				code, log := f.play(ev.Object.(*corev1.Pod))
+				f.mu.Lock()
+				f.exitCode, f.log = code, log
+				f.mu.Unlock()
+			}
 		case <-time.After(5 * time.Second):
 			t.Errorf("kubelet: no pod created")
 			return

@@ -1,0 +1,214 @@
+package operators
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/tdctl/tdctl/workflow"
+)
+
+// runContainer plays the container of pod on this machine, as a kubelet
+// would run it: the files of its ConfigMap volume are written to a
+// directory that stands for the mount (the mount path is rewritten to it
+// in the command, the environment and the files), and the container's
+// command runs there with its environment added. It returns the exit code
+// and the output as a kubelet's timestamped log.
+func runContainer(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (int32, string) {
+	t.Helper()
+	c := pod.Spec.Containers[0]
+	dir := t.TempDir()
+	files := map[string]string{}
+	mount := ""
+	for _, v := range pod.Spec.Volumes {
+		if v.ConfigMap == nil {
+			continue
+		}
+		cm, err := cs.CoreV1().ConfigMaps(pod.Namespace).Get(context.Background(), v.ConfigMap.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("container: configmap %s: %v", v.ConfigMap.Name, err)
+			return 127, ""
+		}
+		files = cm.Data
+		for _, m := range c.VolumeMounts {
+			if m.Name == v.Name {
+				mount = m.MountPath
+			}
+		}
+	}
+	local := func(s string) string {
+		if mount == "" {
+			return s
+		}
+		return strings.ReplaceAll(s, mount, dir)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(local(body)), 0o600); err != nil {
+			t.Errorf("container: %v", err)
+			return 127, ""
+		}
+	}
+	argv := append(append([]string{}, c.Command...), c.Args...)
+	for i := range argv {
+		argv[i] = local(argv[i])
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	for _, e := range c.Env {
+		cmd.Env = append(cmd.Env, e.Name+"="+local(e.Value))
+	}
+	out, err := cmd.CombinedOutput()
+	code := int32(0)
+	if err != nil {
+		code = 1
+		if xe, ok := err.(*exec.ExitError); ok {
+			code = int32(xe.ExitCode())
+		}
+	}
+	var log strings.Builder
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	now := time.Now().UTC()
+	for sc.Scan() {
+		log.WriteString(now.Format(time.RFC3339Nano) + " " + sc.Text() + "\n")
+	}
+	return code, log.String()
+}
+
+// runPodProject runs dig (beside files) with the operators over f.
+func runPodProject(t *testing.T, f *fakeCluster, dig string, files map[string]string) (string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	file := filepath.Join(dir, "wf.dig")
+	require.NoError(t, os.WriteFile(file, []byte(dig), 0o644))
+	wf, err := workflow.ParseFile(file)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	r := &workflow.Runner{Operators: Operators(&Env{PodRunner: f.newRunner}), RunsDir: filepath.Join(dir, "runs"), Output: &out}
+	require.NoError(t, r.Check(wf))
+	_, err = r.Run(ctx, wf)
+	select {
+	case <-f.kubelet:
+	case <-time.After(10 * time.Second):
+		t.Fatal("kubelet still playing")
+	}
+	return out.String(), err
+}
+
+const dockerPyWorkflow = `
+_export:
+  docker:
+    image: python:3.13-slim
+  greeting: hello
++store:
+  py>: scripts.jobs.Job.store
+  n: 2
++after:
+  echo>: rows=${rows} who=${who.name}
+`
+
+var dockerPyFiles = map[string]string{
+	"scripts/__init__.py": "",
+	"scripts/jobs.py": `
+import digdag
+class Job:
+    def __init__(self, greeting):
+        self.greeting = greeting
+    def store(self, n):
+        print("%s from the pod, n=%s" % (self.greeting, n))
+        digdag.env.store({"rows": 21 * n, "who": {"name": "pod"}})
+`,
+}
+
+// digdag's docker: (the TD Custom Scripts model): the py> task runs in a
+// pod of the image with the project, the digdag module and the params;
+// what it stores reaches the next task.
+func TestPodPyDockerRunsInPod(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	var f *fakeCluster
+	f = newPlayingCluster(t, 0, "", func(p *corev1.Pod) (int32, string) { return runContainer(t, f.cs, p) })
+	out, err := runPodProject(t, f, dockerPyWorkflow, dockerPyFiles)
+	require.NoError(t, err, out)
+	pod := f.created(t)
+	assert.Equal(t, "python:3.13-slim", pod.Spec.Containers[0].Image)
+	assert.Equal(t, []string{"", ""}, f.factory, "the default kube context")
+	assert.Contains(t, out, "hello from the pod, n=2")
+	assert.Contains(t, out, "+wf+after: rows=42 who=pod\n")
+}
+
+// A script error in the pod fails the task; its traceback is in the log.
+func TestPodPyErrorFailsTask(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	var f *fakeCluster
+	f = newPlayingCluster(t, 0, "", func(p *corev1.Pod) (int32, string) { return runContainer(t, f.cs, p) })
+	out, err := runPodProject(t, f, "+a:\n  py>: bad.run\n  docker:\n    image: python:3\n",
+		map[string]string{"bad.py": "def run():\n    raise ValueError('no rows')\n"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "py> bad.run failed in its pod")
+	assert.Contains(t, out, "ValueError: no rows")
+	assert.NotContains(t, out, "::set-param")
+}
+
+// docker: on sh> runs the script in a pod of the image, too; _k8s adds
+// its settings (and its own image wins).
+func TestPodShellDocker(t *testing.T) {
+	f := newFakeCluster(t, 0, "2026-11-25T09:00:00.1Z ::set-param rows=7\n")
+	out, err := runPodProject(t, f, `
++a:
+  sh>: ./job.sh
+  docker:
+    image: alpine:3
+  _k8s:
+    memory: 64Mi
++b:
+  echo>: rows=${rows}
+`, nil)
+	require.NoError(t, err, out)
+	pod := f.created(t)
+	assert.Equal(t, "alpine:3", pod.Spec.Containers[0].Image)
+	assert.Equal(t, "64Mi", qty(pod.Spec.Containers[0].Resources.Limits, corev1.ResourceMemory))
+	assert.Contains(t, out, "+wf+b: rows=7\n")
+}
+
+// Without a cluster a docker: task fails naming what to configure; the
+// script never runs on this host.
+func TestDockerWithoutClusterNeverRunsOnHost(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", filepath.Join(home, "none.yaml"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	marker := filepath.Join(home, "ran")
+	for _, dig := range []string{
+		"+a:\n  sh>: touch " + marker + "\n  docker:\n    image: alpine\n",
+		"_export:\n  docker:\n    image: python:3\n+a:\n  py>: m.f\n",
+	} {
+		_, err := runProject(t, dig, map[string]string{"m.py": "open(" + "'" + marker + "', 'w').close()\ndef f(): pass\n"})
+		require.Error(t, err, dig)
+		assert.Contains(t, err.Error(), "runs in a Kubernetes pod (docker: or _k8s:), never on this host: k8sexec: no Kubernetes cluster configured", dig)
+		assert.Contains(t, err.Error(), "_k8s: {kubeconfig: ..., context: ...}")
+		assert.NotContains(t, err.Error(), "\n")
+		assert.NoFileExists(t, marker)
+	}
+}
