@@ -224,4 +224,3 @@ func SetStatus(ctx context.Context, cs kubernetes.Interface, namespace, name str
 	_, err = cs.CoreV1().Pods(namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 	return err
 }
-

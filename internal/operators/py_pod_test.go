@@ -25,8 +25,8 @@ import (
 // directory that stands for the mount (the mount path is rewritten to it
 // in the command, the environment and the files), and the container's
 // command runs there with its environment added. It returns the exit code
-// and the output as a kubelet's timestamped log.
-func runContainer(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (int32, string) {
+// and the output's lines.
+func runContainer(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (int32, []string) {
 	t.Helper()
 	c := pod.Spec.Containers[0]
 	dir := t.TempDir()
@@ -39,7 +39,7 @@ func runContainer(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (int32
 		cm, err := cs.CoreV1().ConfigMaps(pod.Namespace).Get(context.Background(), v.ConfigMap.Name, metav1.GetOptions{})
 		if err != nil {
 			t.Errorf("container: configmap %s: %v", v.ConfigMap.Name, err)
-			return 127, ""
+			return 127, nil
 		}
 		files = cm.Data
 		for _, m := range c.VolumeMounts {
@@ -57,7 +57,7 @@ func runContainer(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (int32
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(local(body)), 0o600); err != nil {
 			t.Errorf("container: %v", err)
-			return 127, ""
+			return 127, nil
 		}
 	}
 	argv := append(append([]string{}, c.Command...), c.Args...)
@@ -78,13 +78,26 @@ func runContainer(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (int32
 			code = int32(xe.ExitCode())
 		}
 	}
-	var log strings.Builder
+	var lines []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
-	now := time.Now().UTC()
 	for sc.Scan() {
-		log.WriteString(now.Format(time.RFC3339Nano) + " " + sc.Text() + "\n")
+		lines = append(lines, sc.Text())
 	}
-	return code, log.String()
+	return code, lines
+}
+
+// playContainer is runContainer for a fakeCluster: the lines become a
+// timestamped log.
+func playContainer(t *testing.T, f **fakeCluster) func(*corev1.Pod) (int32, string) {
+	return func(pod *corev1.Pod) (int32, string) {
+		code, lines := runContainer(t, (*f).cs, pod)
+		var log strings.Builder
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		for _, l := range lines {
+			log.WriteString(now + " " + l + "\n")
+		}
+		return code, log.String()
+	}
 }
 
 // runPodProject runs dig (beside files) with the operators over f.
@@ -146,7 +159,7 @@ func TestPodPyDockerRunsInPod(t *testing.T) {
 		t.Skip("python3 not installed")
 	}
 	var f *fakeCluster
-	f = newPlayingCluster(t, 0, "", func(p *corev1.Pod) (int32, string) { return runContainer(t, f.cs, p) })
+	f = newPlayingCluster(t, 0, "", playContainer(t, &f))
 	out, err := runPodProject(t, f, dockerPyWorkflow, dockerPyFiles)
 	require.NoError(t, err, out)
 	pod := f.created(t)
@@ -162,7 +175,7 @@ func TestPodPyErrorFailsTask(t *testing.T) {
 		t.Skip("python3 not installed")
 	}
 	var f *fakeCluster
-	f = newPlayingCluster(t, 0, "", func(p *corev1.Pod) (int32, string) { return runContainer(t, f.cs, p) })
+	f = newPlayingCluster(t, 0, "", playContainer(t, &f))
 	out, err := runPodProject(t, f, "+a:\n  py>: bad.run\n  docker:\n    image: python:3\n",
 		map[string]string{"bad.py": "def run():\n    raise ValueError('no rows')\n"})
 	require.Error(t, err)
