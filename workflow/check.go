@@ -104,6 +104,11 @@ func (c *checker) collect(t *Task) {
 			c.anywhere[n] = true
 		}
 	}
+	if d, ok := c.r.Operators[t.Operator].(SubtaskDefiner); ok {
+		for _, n := range d.SubtaskDefines(t) {
+			c.anywhere[n] = true
+		}
+	}
 	if t.Error != nil {
 		c.anywhere["error"] = true
 	}
@@ -112,6 +117,7 @@ func (c *checker) collect(t *Task) {
 	}
 	c.collect(t.Error)
 	c.collect(t.Do)
+	c.collect(t.ElseDo)
 }
 
 type exported struct {
@@ -316,20 +322,7 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 				}
 			}
 		case !ok:
-			known := make([]string, 0, len(c.r.Operators)+1)
-			for k := range c.r.Operators {
-				known = append(known, k+">")
-			}
-			known = append(known, "for_each>")
-			sort.Strings(known)
-			switch {
-			case digdagOperators[t.Operator]:
-				c.errorf(t.OpLine, "%s: %s> is a digdag operator tdctl does not support (tdctl has %s)", t.Path, t.Operator, strings.Join(known, ", "))
-			case ClosestKey(t.Operator+">", known) != "":
-				c.errorf(t.OpLine, "%s: unknown operator %s> (did you mean %s?)", t.Path, t.Operator, ClosestKey(t.Operator+">", known))
-			default:
-				c.errorf(t.OpLine, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
-			}
+			c.unknownOperator(t)
 		default:
 			// own keys in the order the run evaluates them, each seeing
 			// those before it
@@ -369,6 +362,24 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 					stored[n] = true
 				}
 			}
+			// _do and _else_do run as generated subtasks: they see the
+			// task's params as its children do, and the names the
+			// operator gives them; what they store may reach the tasks
+			// after it
+			inner := copySet(defined)
+			if d, ok := op.(SubtaskDefiner); ok {
+				for _, n := range d.SubtaskDefines(t) {
+					inner[n] = true
+				}
+			}
+			for _, do := range []*Task{t.Do, t.ElseDo} {
+				if do != nil {
+					for n := range c.task(do, inner) {
+						defined[n] = true
+						stored[n] = true
+					}
+				}
+			}
 		}
 	}
 	if t.Parallel {
@@ -400,6 +411,24 @@ func (c *checker) task(t *Task, before map[string]bool) map[string]bool {
 		c.task(t.Error, ed)
 	}
 	return stored
+}
+
+// unknownOperator reports t's operator, which the runner lacks.
+func (c *checker) unknownOperator(t *Task) {
+	known := make([]string, 0, len(c.r.Operators)+1)
+	for k := range c.r.Operators {
+		known = append(known, k+">")
+	}
+	known = append(known, "for_each>")
+	sort.Strings(known)
+	switch {
+	case digdagOperators[t.Operator]:
+		c.errorf(t.OpLine, "%s: %s> is a digdag operator tdctl does not support (tdctl has %s)", t.Path, t.Operator, strings.Join(known, ", "))
+	case ClosestKey(t.Operator+">", known) != "":
+		c.errorf(t.OpLine, "%s: unknown operator %s> (did you mean %s?)", t.Path, t.Operator, ClosestKey(t.Operator+">", known))
+	default:
+		c.errorf(t.OpLine, "%s: unknown operator %s> (known: %s)", t.Path, t.Operator, strings.Join(known, ", "))
+	}
 }
 
 // staticValue is the value of n when it holds no ${...}.

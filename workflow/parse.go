@@ -99,7 +99,16 @@ type Task struct {
 	Keys     []string
 	Children []*Task
 	Error    *Task // _error
-	Do       *Task // _do (for_each>)
+	// Do and ElseDo are _do and _else_do, parsed (for Check); DoNode and
+	// ElseDoNode are the same mappings as written, for an operator that
+	// generates its subtasks from them (see Result.Subtasks).
+	Do         *Task
+	ElseDo     *Task
+	DoNode     *yaml.Node
+	ElseDoNode *yaml.Node
+	// dir, set on the tasks of a called workflow (call>), is the directory
+	// its operators work in (Workflow.Dir for them); "" is the workflow's.
+	dir string
 }
 
 // Param is one operator parameter.
@@ -182,15 +191,7 @@ func Parse(file string, data []byte) (*Workflow, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: root.Line, Msg: "a workflow must be a YAML mapping of +tasks and settings"}
 	}
-	p := &parser{file: file, wf: wf}
-	if abs, err := filepath.Abs(file); err == nil {
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			abs = real
-		} else if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
-			abs = filepath.Join(real, filepath.Base(abs))
-		}
-		p.project, p.stack = filepath.Dir(abs), []string{abs}
-	}
+	p := newParser(file, wf)
 	// timezone: first: schedule: is read in its zone
 	if n := mapValue(root, "timezone"); n != nil {
 		n = deref(n)
@@ -218,6 +219,28 @@ func Parse(file string, data []byte) (*Workflow, error) {
 		return nil, err
 	}
 	return wf, nil
+}
+
+// newParser parses the tasks of file, a file of wf's project.
+func newParser(file string, wf *Workflow) *parser {
+	p := &parser{file: file, wf: wf}
+	if abs, err := filepath.Abs(file); err == nil {
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
+		} else if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+			abs = filepath.Join(real, filepath.Base(abs))
+		}
+		p.project, p.stack = filepath.Dir(abs), []string{abs}
+	}
+	if wf.Root != nil { // a generated subtask: includes stay in the workflow's project
+		if abs, err := filepath.Abs(wf.Dir); err == nil {
+			if real, err := filepath.EvalSymlinks(abs); err == nil {
+				abs = real
+			}
+			p.project = abs
+		}
+	}
+	return p
 }
 
 // Limits on what YAML aliases may make of a document. The parser keeps the
@@ -342,7 +365,12 @@ func (p *parser) errorf(line int, format string, args ...any) {
 }
 
 // directives are the _keys a task may have.
-var directives = []string{"_export", "_parallel", "_retry", "_error", "_do", "_env", "_k8s"}
+var directives = []string{"_export", "_parallel", "_retry", "_error", "_do", "_else_do", "_env", "_k8s"}
+
+// doOperators are the operators that read _do (and if> _else_do) and run
+// it as generated subtasks; on any other task they are refused. _parallel
+// applies to their generated subtasks too (digdag's ParallelControl).
+var doOperators = map[string]bool{"for_each": true, "if": true, "loop": true, "for_range": true, "td_for_each": true}
 
 // top-level keys that configure the workflow, not a task
 var workflowKeys = map[string]bool{"timezone": true, "schedule": true, "sla": true}
@@ -407,6 +435,10 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 			t.Error = p.task(name+"^error", path+"^error", v, k.Line, false)
 		case key == "_do":
 			t.Do = p.task(name+"^do", path+"^do", v, k.Line, false)
+			t.DoNode = v
+		case key == "_else_do":
+			t.ElseDo = p.task(name+"^else_do", path+"^else_do", v, k.Line, false)
+			t.ElseDoNode = v
 		case key == "_check", key == "_background", key == "_secrets":
 			p.errorf(k.Line, "%s is a digdag directive tdctl does not support: remove it (tdctl would not do what digdag does with it)", key)
 		case strings.HasPrefix(key, "_"):
@@ -426,21 +458,24 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 	if t.Operator == "" && len(t.Params) > 0 {
 		p.errorf(t.Params[0].Node.Line, "%s: parameter %q given but the task has no operator (did you mean %s>?)", name, t.Params[0].Key, t.Params[0].Key)
 	}
-	if t.Do != nil && t.Operator != "for_each" {
-		p.errorf(t.Do.Line, "_do belongs to a for_each> task")
+	if t.Do != nil && !doOperators[t.Operator] {
+		p.errorf(t.Do.Line, "_do belongs to a for_each>, if>, loop>, for_range> or td_for_each> task")
+	}
+	if t.ElseDo != nil && t.Operator != "if" {
+		p.errorf(t.ElseDo.Line, "_else_do belongs to an if> task")
 	}
 	switch {
-	case t.Operator == "for_each" && len(t.Children) > 0:
-		p.errorf(t.Children[0].Line, "for_each> repeats only its _do: block; move %s into _do", t.Children[0].Name)
+	case doOperators[t.Operator] && len(t.Children) > 0:
+		p.errorf(t.Children[0].Line, "%s> runs only its _do: block; move %s into _do", t.Operator, t.Children[0].Name)
 	case t.Operator != "" && len(t.Children) > 0:
 		// digdag: "A task can't have subtasks" (WorkflowCompiler)
 		p.errorf(t.Children[0].Line, "task %s has both an operator (%s>) and subtasks (%s): a task runs an operator or groups +subtasks, not both; move %s> into a +subtask of its own", name, t.Operator, t.Children[0].Name, t.Operator)
 	}
-	if t.Operator == "for_each" && t.Do == nil {
-		p.errorf(t.Line, "for_each> needs a _do: block with the tasks to repeat")
+	if t.Do == nil && t.Operator != "if" && doOperators[t.Operator] {
+		p.errorf(t.Line, "%s> needs a _do: block with the tasks to run", t.Operator)
 	}
-	if t.Parallel && t.Operator != "" && t.Operator != "for_each" {
-		p.errorf(t.Line, "_parallel applies to a group of +subtasks or a for_each>, not to a %s> task", t.Operator)
+	if t.Parallel && t.Operator != "" && (!doOperators[t.Operator] || t.Operator == "if") {
+		p.errorf(t.Line, "_parallel applies to a group of +subtasks or a for_each>, loop>, for_range> or td_for_each>, not to a %s> task", t.Operator)
 	}
 	if !root && !broken && t.Operator == "" && len(t.Children) == 0 && t.Error == nil {
 		p.errorf(t.Line, "task %s has neither an operator nor +subtasks", name)

@@ -116,6 +116,32 @@ type Result struct {
 	// JobID and NumRecords show in the run summary.
 	JobID      string
 	NumRecords *int64
+	// Subtasks, when set, is a task mapping as a .dig file writes one
+	// (+children, or an operator and its keys; _export, _parallel,
+	// _retry, _error...): digdag's generated subtask config
+	// (TaskResult.subtaskConfig). The runner parses it, checks it (known
+	// operators, their Validator) and runs it right after the operator, as
+	// the task's child named ^sub — +wf+task^sub, its children
+	// +wf+task^sub+loop-0... — the way digdag names generated tasks.
+	//
+	// Scoping is digdag's for a child: the subtasks see the task's params
+	// as its +children would (its _export and everything inherited, what
+	// the tasks before it stored, and this Result's Store), not the task's
+	// own keys (a loop>'s count:); give them params of their own with an
+	// _export in the config (WithExport). What they store reaches the
+	// tasks after the task, as a group's children's stores do. A subtask
+	// failing fails the task: its _retry runs the operator and its
+	// subtasks again, its _error runs. An empty mapping runs nothing.
+	//
+	// if>, loop>, for_range> and call> (internal/operators) are built on
+	// it; an operator reading _do finds it as Task.DoNode and declares the
+	// names it gives _do with SubtaskDefiner, so that Check knows them.
+	Subtasks *yaml.Node
+	// SubtaskFile is the file Subtasks was read from, for file:line in
+	// errors and for !include ("" is the task's own file). The operators of
+	// subtasks from a file in another directory (call> sub/child.dig) work
+	// in that directory, as digdag's do.
+	SubtaskFile string
 }
 
 // Task states in a run summary.
@@ -524,6 +550,13 @@ func (ru *run) body(ctx context.Context, t *Task, scope Scope, path string, atte
 			}
 		}
 		store(scope, stored, res)
+		if res != nil && res.Subtasks != nil {
+			st, err := ru.subtasks(ctx, t, res, scope, path)
+			mergeStored(scope, stored, st)
+			if err != nil {
+				return err
+			}
+		}
 	}
 	if len(t.Children) == 0 {
 		return nil
@@ -756,7 +789,13 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 	// before it as params (digdag's ConfigEvalEngine); a key that
 	// overrides an inherited param takes its place, first.
 	local, failed := ru.resolve(scope)
-	tc := &TaskContext{Task: t, Workflow: ru.wf, Scope: local, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
+	wf := ru.wf
+	if t.dir != "" { // a called workflow's task works in its directory
+		c := *wf
+		c.Dir = t.dir
+		wf = &c
+	}
+	tc := &TaskContext{Task: t, Workflow: wf, Scope: local, Log: lw, RunID: ru.id, Instance: path, Attempt: attempt, SessionTime: ru.session, State: state}
 	tc.Config = map[string]any{}
 	for _, key := range ownKeyOrder(t, scope) {
 		var n *yaml.Node

@@ -257,7 +257,7 @@ func TestParallelLimit(t *testing.T) {
 		"+g:\n  _parallel: {limit: 0}\n  +a:\n    echo>: x\n":   "test.dig:2: _parallel must be true, false or {limit: N}",
 		"+g:\n  _parallel: {limt: 2}\n  +a:\n    echo>: x\n":    "_parallel: unknown key limt",
 		"+g:\n  _parallel: [1]\n  +a:\n    echo>: x\n":          "test.dig:2: _parallel must be true, false or {limit: N}",
-		"+a:\n  _parallel: true\n  echo>: x\n":                  "_parallel applies to a group of +subtasks or a for_each>, not to a echo> task",
+		"+a:\n  _parallel: true\n  echo>: x\n":                  "_parallel applies to a group of +subtasks or a for_each>, loop>, for_range> or td_for_each>, not to a echo> task",
 		"+g:\n  _parallel: {limit: two}\n  +a:\n    echo>: x\n": "_parallel must be true, false or {limit: N}",
 	} {
 		_, err := Parse("test.dig", []byte(src))

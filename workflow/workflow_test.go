@@ -341,7 +341,7 @@ func TestLogNamesNeverCollide(t *testing.T) {
 
 func TestForEachWithSubtasksIsRejected(t *testing.T) {
 	_, err := Parse("f.dig", []byte("+l:\n  for_each>:\n    v: [1]\n  _do:\n    echo>: ${v}\n  +after:\n    echo>: x\n"))
-	require.ErrorContains(t, err, "f.dig:6: for_each> repeats only its _do: block; move +after into _do")
+	require.ErrorContains(t, err, "f.dig:6: for_each> runs only its _do: block; move +after into _do")
 }
 
 func TestMultiLineSecretMasked(t *testing.T) {
