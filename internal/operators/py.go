@@ -11,11 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/tdctl/tdctl/k8sexec"
 	"github.com/tdctl/tdctl/workflow"
@@ -41,10 +45,13 @@ var pyLib embed.FS
 //	    print(digdag.env.params["my_value"])
 //	    digdag.env.store({"rows": 42})   # ${rows} in the tasks after this one
 //
-// digdag.env.export({...}) is accepted as in digdag, where it reaches only
-// the tasks a script generates; digdag.env.add_subtask(...) is not
-// supported and fails the task saying so. The digdag module is tdctl's own,
-// shipped inside tdctl and put on PYTHONPATH.
+// digdag.env.add_subtask(Class.method, k=v) or add_subtask({"echo>":
+// "hi"}) generates tasks that run right after the method, as the task's
+// child ^sub (workflow.Result.Subtasks): one after the other, or in
+// parallel when the script sets digdag.env.subtask_config["_parallel"] =
+// True. digdag.env.export({...}) gives them params (as in digdag, it reaches
+// no other task). The digdag module is tdctl's own, shipped inside tdctl
+// and put on PYTHONPATH.
 //
 // python: [python3, -u] (beside py>, a param, or _export: {py: {python:
 // ...}}) chooses the interpreter; default python3. The environment is
@@ -55,8 +62,9 @@ var pyLib embed.FS
 // script runs in a pod of that image instead, which must have python3:
 // the project's files, the digdag module and the params are put in the pod
 // (a ConfigMap of at most 1 MiB), and the stored params come back as a
-// ::set-param line in the pod's log. A docker: task without a cluster fails;
-// it never runs on this host.
+// ::set-param line in the pod's log (add_subtask fails there: a log does
+// not carry tasks back). A docker: task without a cluster fails; it never
+// runs on this host.
 type Py struct{ Env *Env }
 
 // pyCommand is the shape of a py> value: a module and a function, or a
@@ -157,7 +165,7 @@ func (p *Py) Defines(*workflow.Task) []string { return []string{workflow.AnyName
 type pyOutput struct {
 	Store    map[string]any `json:"store"`
 	Export   map[string]any `json:"export"`
-	Subtasks map[string]any `json:"subtasks"`
+	Subtasks json.RawMessage `json:"subtasks"`
 	Error    *struct {
 		Class   string `json:"class"`
 		Message string `json:"message"`
@@ -187,7 +195,7 @@ func (p *Py) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Resul
 	if err != nil {
 		return nil, err
 	}
-	input := map[string]any{"params": pyParams(tc)}
+	input := map[string]any{"params": pyParams(tc), "subtasks_refused": nil}
 	inPod, err := podSettings(tc)
 	if err != nil {
 		return nil, err
@@ -239,8 +247,9 @@ func (p *Py) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Resul
 	if readErr != nil {
 		return nil, fmt.Errorf("py> %s: the runner's output is unreadable: %w", command, readErr)
 	}
-	if len(res.Subtasks) > 0 {
-		return nil, errors.New("py>: digdag.env.add_subtask is not supported by tdctl")
+	sub, err := pySubtasks(res.Subtasks, res.Export)
+	if err != nil {
+		return nil, err
 	}
 	store, err := storeValues(sc.params)
 	if err != nil {
@@ -252,7 +261,56 @@ func (p *Py) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Resul
 	for k, v := range res.Store {
 		store[k] = v // digdag.env.store wins over a printed ::set-param
 	}
-	return &workflow.Result{Store: store}, nil
+	return &workflow.Result{Store: store, Subtasks: sub}, nil
+}
+
+// pySubtasks turns digdag.env.subtask_config (JSON, keys in the order the
+// script added them) into the task's generated subtasks, with what the
+// script exported as their _export, as digdag's exportParams reach the
+// generated tasks only. nil when the script generated nothing.
+func pySubtasks(raw json.RawMessage, export map[string]any) (*yaml.Node, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "{}" || string(bytes.TrimSpace(raw)) == "null" {
+		return nil, nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("py>: digdag.env.subtask_config is not a mapping of tasks: %s", raw)
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if strings.HasPrefix(m.Content[i].Value, "+") {
+			typeKeys(m.Content[i+1])
+		}
+	}
+	if len(export) > 0 {
+		m = workflow.WithExport(m, export, slices.Sorted(maps.Keys(export)))
+	}
+	return m, nil
+}
+
+// typeKeys writes digdag's internal form of a generated task, _type: echo
+// and _command: hi, as the .dig form echo>: hi.
+func typeKeys(n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	var op string
+	command := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+	var keep []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "_type":
+			op = n.Content[i+1].Value
+		case "_command":
+			command = n.Content[i+1]
+		default:
+			keep = append(keep, n.Content[i], n.Content[i+1])
+		}
+	}
+	if op == "" {
+		return
+	}
+	n.Content = append([]*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: op + ">"}, command}, keep...)
 }
 
 // oneLine keeps the first line of an exception's message (the traceback
@@ -374,6 +432,8 @@ func (p *Py) runPod(ctx context.Context, tc *workflow.TaskContext, command strin
 	}
 	dir := k8sexec.DefaultFilesDir
 	input["archive"] = dir + "/project.tgz.b64"
+	// a pod's log carries stored params back, not generated tasks
+	input["subtasks_refused"] = "digdag.env.add_subtask is not supported in a pod (docker: or _k8s:) by tdctl: generate the tasks from a py> task that runs locally, or list them in the .dig file"
 	in, err := json.Marshal(input)
 	if err != nil {
 		return nil, fmt.Errorf("py>: params are not JSON: %w", err)

@@ -184,6 +184,21 @@ func TestPodPyErrorFailsTask(t *testing.T) {
 	assert.NotContains(t, out, "::set-param")
 }
 
+// Generated tasks cannot come back through a pod's log: add_subtask in a
+// pod fails the task saying so.
+func TestPodPyAddSubtaskRefused(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	var f *fakeCluster
+	f = newPlayingCluster(t, 0, "", playContainer(t, &f))
+	out, err := runPodProject(t, f, "+a:\n  py>: gen.f\n  docker:\n    image: python:3\n",
+		map[string]string{"gen.py": "import digdag\ndef f():\n    digdag.env.add_subtask({'echo>': 'x'})\n"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "py> gen.f failed in its pod")
+	assert.Contains(t, out, "digdag.env.add_subtask is not supported in a pod (docker: or _k8s:) by tdctl")
+}
+
 // docker: on sh> runs the script in a pod of the image, too; _k8s adds
 // its settings (and its own image wins).
 func TestPodShellDocker(t *testing.T) {

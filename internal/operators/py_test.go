@@ -3,6 +3,7 @@ package operators
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,17 +232,71 @@ def show():
 	assert.Contains(t, err.Error(), "py> env.show (/no/such/python)")
 }
 
-// add_subtask is refused until the runner runs generated tasks; export is
-// accepted (in digdag it reaches only generated tasks).
-func TestPyAddSubtaskRefused(t *testing.T) {
-	out, err := runProject(t, "+a:\n  py>: gen.split\n", map[string]string{"gen.py": `
+// digdag's python_api docs ("Generating child tasks") and
+// examples/python_generate_subtasks.dig: add_subtask with a method and its
+// params, or with a task's settings (digdag's _type/_command form or the
+// .dig form); subtask_config["_parallel"] runs them in parallel; what the
+// script exports reaches the generated tasks only; what they store reaches
+// the tasks after the generating one.
+func TestPyAddSubtask(t *testing.T) {
+	out, err := runProject(t, `
++split:
+  py>: gen.ParallelProcess.split
++run:
+  py>: gen.ParallelProcess.run
++other:
+  py>: gen.other
++after:
+  py>: gen.after
+`, map[string]string{"gen.py": `
 import digdag
-def split():
-    digdag.env.export({'x': 1})
-    digdag.env.add_subtask({'_type': 'echo', 'echo>': 'hi'})
+class ParallelProcess(object):
+    def split(self):
+        digdag.env.store({"task_count": 3})
+    def run(self, task_count):
+        for i in range(task_count):
+            digdag.env.add_subtask(ParallelProcess.subtask, index=i)
+        digdag.env.subtask_config["_parallel"] = True
+    def subtask(self, index):
+        print("Processing " + str(index))
+
+def other():
+    digdag.env.export({"x": "exported"})
+    digdag.env.add_subtask({"_type": "echo", "_command": "typed ${x}"})
+    digdag.env.add_subtask({"echo>": "dig form ${x}"})
+    digdag.env.add_subtask(store_last, value="from subtask")
+
+def store_last(value):
+    digdag.env.store({"last": value})
+
+def after(last):
+    print("last=%s x=%s" % (last, digdag.env.params.get("x")))
 `})
-	require.Error(t, err, out)
-	assert.Contains(t, err.Error(), "digdag.env.add_subtask is not supported by tdctl")
+	require.NoError(t, err, out)
+	for i := range 3 {
+		assert.Contains(t, out, fmt.Sprintf("+wf+run^sub+subtask%d: Processing %d\n", i, i))
+	}
+	assert.Contains(t, out, "+wf+other^sub+subtask0: typed exported\n")
+	assert.Contains(t, out, "+wf+other^sub+subtask1: dig form exported\n")
+	assert.Contains(t, out, "+wf+after: last=from subtask x=None\n", "the export reaches the generated tasks only")
+}
+
+func TestPyAddSubtaskErrors(t *testing.T) {
+	_, err := runProject(t, "+a:\n  py>: gen.f\n", map[string]string{"gen.py": `
+import digdag
+def f():
+    digdag.env.add_subtask({"echo>": "x"}, arg=object())
+`})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "add_subtask: parameters must be JSON values")
+
+	_, err = runProject(t, "+a:\n  py>: gen.f\n", map[string]string{"gen.py": `
+import digdag
+def f():
+    digdag.env.add_subtask({"nope>": "x"})
+`})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nope>")
 }
 
 func TestPyValidate(t *testing.T) {

@@ -26,8 +26,10 @@ class Env(object):
         self.export_params = {}
         self.state_params = {}
         self.subtask_config = {}
-        # tdctl sets this when its runner can run generated tasks.
-        self.subtasks_supported = False
+        self._subtasks = 0
+        # why add_subtask cannot run here; tdctl's runner clears it where
+        # it runs generated tasks
+        self.subtasks_refused = "digdag.env.add_subtask needs tdctl's py> runner"
 
     def store(self, params=None, **kw):
         """Params for the tasks that run after this one."""
@@ -43,13 +45,12 @@ class Env(object):
         _merge(self.state_params, params, kw)
 
     def add_subtask(self, function=None, **params):
-        """Generate a task to run after this one: a py> method (given as
-        the function itself) with params, or an operator's settings as a
-        dict, e.g. {'_type': 'echo', 'echo>': 'hi'}."""
-        if not self.subtasks_supported:
-            raise NotImplementedError(
-                "digdag.env.add_subtask is not supported by tdctl yet: "
-                "list the tasks in the .dig file (for_each> repeats tasks over a list)")
+        """Generate a task to run after this one, as its child: a py>
+        method (given as the function itself) with params, or a task's
+        settings as a dict, e.g. {'echo>': 'hi'} or {'_type': 'echo',
+        '_command': 'hi'}."""
+        if self.subtasks_refused:
+            raise NotImplementedError(self.subtasks_refused)
         if isinstance(function, dict):
             config = dict(function)
             config.update(params)
@@ -63,7 +64,8 @@ class Env(object):
             json.dumps(config)
         except (TypeError, ValueError) as e:
             raise TypeError("add_subtask: parameters must be JSON values: %s" % e)
-        self.subtask_config["+subtask%d" % len(self.subtask_config)] = config
+        self.subtask_config["+subtask%d" % self._subtasks] = config
+        self._subtasks += 1
 
 
 env = Env()

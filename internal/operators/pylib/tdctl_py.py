@@ -1,7 +1,8 @@
 """tdctl's py> runner: python3 tdctl_py.py COMMAND INPUT OUTPUT.
 
 COMMAND is module.function, module.Class.method or module.Class (its run
-method). INPUT is a JSON file {"params": {...}, "archive": PATH or null};
+method). INPUT is a JSON file {"params": {...}, "archive": PATH or null,
+"subtasks_refused": why add_subtask cannot be used, or null};
 an archive (base64 of a tar.gz of the project, for a pod) is unpacked into
 a temporary directory that becomes the working directory. The project
 directory is searched for the module after the standard library, as in
@@ -100,6 +101,7 @@ def main():
         data = json.load(f)
     params = data.get("params") or {}
     digdag.env.params = params
+    digdag.env.subtasks_refused = data.get("subtasks_refused")
     if data.get("archive"):
         os.chdir(unpack(data["archive"]))
     # the project after the standard library and site-packages, as digdag
@@ -118,6 +120,8 @@ def main():
     sys.stderr.flush()
 
     env = digdag.env
+    if not error and env.subtasks_refused and any(k.startswith("+") for k in env.subtask_config):
+        error = {"class": "NotImplementedError", "message": env.subtasks_refused}
     out = {"store": env.store_params, "export": env.export_params,
            "subtasks": env.subtask_config}
     if error:
