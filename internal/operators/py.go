@@ -163,8 +163,8 @@ func (p *Py) Defines(*workflow.Task) []string { return []string{workflow.AnyName
 
 // pyOutput is what the runner writes (pylib/tdctl_py.py).
 type pyOutput struct {
-	Store    map[string]any `json:"store"`
-	Export   map[string]any `json:"export"`
+	Store    map[string]any  `json:"store"`
+	Export   map[string]any  `json:"export"`
 	Subtasks json.RawMessage `json:"subtasks"`
 	Error    *struct {
 		Class   string `json:"class"`
