@@ -26,18 +26,33 @@ import (
 // does.
 func checkWorkflow(t *testing.T, dig string, files map[string]string, ops map[string]workflow.Operator) error {
 	t.Helper()
+	dir := writeProject(t, "wf.dig", dig, files)
+	wf, err := workflow.ParseFile(filepath.Join(dir, "wf.dig"))
+	if err != nil {
+		return err
+	}
+	return (&workflow.Runner{Operators: ops, RunsDir: filepath.Join(dir, "runs")}).Check(wf)
+}
+
+// writeProject writes a project directory: dig as name, files beside it.
+func writeProject(t *testing.T, name, dig string, files map[string]string) string {
+	t.Helper()
 	dir := t.TempDir()
 	for name, body := range files {
 		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
 	}
-	file := filepath.Join(dir, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte(dig), 0o644))
-	wf, err := workflow.ParseFile(file)
-	if err != nil {
-		return err
-	}
-	return (&workflow.Runner{Operators: ops, RunsDir: filepath.Join(dir, "runs")}).Check(wf)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(dig), 0o644))
+	return dir
+}
+
+// parseProject writes a project (writeProject) and parses its wf.dig.
+func parseProject(t *testing.T, dig string, files map[string]string) (*workflow.Workflow, string) {
+	t.Helper()
+	dir := writeProject(t, "wf.dig", dig, files)
+	wf, err := workflow.ParseFile(filepath.Join(dir, "wf.dig"))
+	require.NoError(t, err)
+	return wf, dir
 }
 
 // digdag's docs (operators/param_set.md, operators/param_get.md) write the

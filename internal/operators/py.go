@@ -103,21 +103,8 @@ func pythonSetting(tc *workflow.TaskContext) ([]string, error) {
 	if !ok || v == nil {
 		return []string{"python3"}, nil
 	}
-	var out []string
-	switch x := v.(type) {
-	case string:
-		out = []string{x}
-	case []any:
-		for _, e := range x {
-			s, isString := e.(string)
-			if !isString {
-				out = nil
-				break
-			}
-			out = append(out, s)
-		}
-	}
-	if len(out) == 0 || out[0] == "" {
+	out := commandList(v)
+	if out == nil {
 		return nil, fmt.Errorf("py> python: must be a command such as python3 or a list such as [python3, -u] (got %s)", workflow.Format(v))
 	}
 	return out, nil

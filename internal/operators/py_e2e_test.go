@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -49,15 +48,7 @@ func TestPyDockerE2E(t *testing.T) {
 	var stored *corev1.Pod
 	go func() { played <- playNode(ctx, t, cs, kl, ns, node, &stored) }()
 
-	dir := t.TempDir()
-	for name, body := range dockerPyFiles {
-		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
-	}
-	file := filepath.Join(dir, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte(dockerPyWorkflow), 0o644))
-	wf, err := workflow.ParseFile(file)
-	require.NoError(t, err)
+	wf, dir := parseProject(t, dockerPyWorkflow, dockerPyFiles)
 	var out bytes.Buffer
 	env := &Env{PodRunner: func(kubeconfig, kubeContext string) (*k8sexec.Runner, error) {
 		// docker: alone uses the default kube context: here, the test's
@@ -66,7 +57,7 @@ func TestPyDockerE2E(t *testing.T) {
 	}}
 	r := &workflow.Runner{Operators: Operators(env), RunsDir: filepath.Join(dir, "runs"), Output: &out}
 	require.NoError(t, r.Check(wf))
-	_, err = r.Run(ctx, wf)
+	_, err := r.Run(ctx, wf)
 	require.NoError(t, <-played, "node")
 	require.NoError(t, err, out.String())
 	assert.Contains(t, out.String(), "hello from the pod, n=2")

@@ -103,26 +103,10 @@ func playContainer(t *testing.T, f **fakeCluster) func(*corev1.Pod) (int32, stri
 // runPodProject runs dig (beside files) with the operators over f.
 func runPodProject(t *testing.T, f *fakeCluster, dig string, files map[string]string) (string, error) {
 	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
-	}
-	file := filepath.Join(dir, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte(dig), 0o644))
-	wf, err := workflow.ParseFile(file)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	wf, dir := parseProject(t, dig, files)
 	var out bytes.Buffer
 	r := &workflow.Runner{Operators: Operators(&Env{PodRunner: f.newRunner}), RunsDir: filepath.Join(dir, "runs"), Output: &out}
-	require.NoError(t, r.Check(wf))
-	_, err = r.Run(ctx, wf)
-	select {
-	case <-f.kubelet:
-	case <-time.After(10 * time.Second):
-		t.Fatal("kubelet still playing")
-	}
+	err := f.run(t, r, wf)
 	return out.String(), err
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -21,18 +20,10 @@ func runProject(t *testing.T, dig string, files map[string]string) (string, erro
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
 	}
-	dir := t.TempDir()
-	for name, body := range files {
-		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
-	}
-	file := filepath.Join(dir, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte(dig), 0o644))
-	wf, err := workflow.ParseFile(file)
-	require.NoError(t, err)
+	wf, dir := parseProject(t, dig, files)
 	var out bytes.Buffer
 	r := &workflow.Runner{Operators: Operators(nil), RunsDir: filepath.Join(dir, "runs"), Output: &out}
-	_, err = r.Run(context.Background(), wf)
+	_, err := r.Run(context.Background(), wf)
 	return out.String(), err
 }
 

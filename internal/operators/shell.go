@@ -153,6 +153,17 @@ func shellSetting(tc *workflow.TaskContext) ([]string, error) {
 	if !ok || v == nil {
 		return nil, nil
 	}
+	out := commandList(v)
+	if out == nil {
+		return nil, fmt.Errorf("sh>: shell must be a list such as [bash] or [bash, -eu] (got %s)", workflow.Format(v))
+	}
+	return out, nil
+}
+
+// commandList reads an interpreter setting (sh>'s shell:, py>'s python:):
+// a command, or a list of it and its arguments. nil when v is neither or
+// names no command.
+func commandList(v any) []string {
 	var out []string
 	switch x := v.(type) {
 	case string:
@@ -163,9 +174,9 @@ func shellSetting(tc *workflow.TaskContext) ([]string, error) {
 		}
 	}
 	if len(out) == 0 || out[0] == "" {
-		return nil, fmt.Errorf("sh>: shell must be a list such as [bash] or [bash, -eu] (got %s)", workflow.Format(v))
+		return nil
 	}
-	return out, nil
+	return out
 }
 
 // Validate implements workflow.Validator.
