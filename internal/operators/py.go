@@ -60,8 +60,8 @@ var pyLib embed.FS
 //
 // With _k8s settings (Shell's doc) or digdag's docker: {image: IMAGE} the
 // script runs in a pod of that image instead, which must have python3:
-// the project's files, the digdag module and the params are put in the pod
-// (a ConfigMap of at most 1 MiB), and the stored params come back as a
+// the project's files and the digdag module are put in the pod (a ConfigMap
+// of at most 1 MiB), the params in its Secret, and the stored params come back as a
 // ::set-param line in the pod's log (add_subtask fails there: a log does
 // not carry tasks back). A docker: task without a cluster fails; it never
 // runs on this host.
@@ -405,6 +405,13 @@ func projectArchive(dir string) (string, error) {
 	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
+// pyParamsVar carries a pod's params to the runner; maxPodParams keeps
+// it under the 128 KiB an environment string may have on Linux.
+const (
+	pyParamsVar  = "TDCTL_PY_PARAMS"
+	maxPodParams = 120 << 10
+)
+
 func errProjectTooBig(dir string) error {
 	return fmt.Errorf("py>: the project directory %s packs to over %d KiB, more than a pod's files may hold; keep large data out of it (or build it into the image)", dir, maxProjectArchive>>10)
 }
@@ -417,6 +424,16 @@ func (p *Py) runPod(ctx context.Context, tc *workflow.TaskContext, command strin
 	if err != nil {
 		return nil, err
 	}
+	// the params may hold secrets: they go in the run's Secret (as an
+	// environment variable), not in its ConfigMap with the files
+	params, err := json.Marshal(input["params"])
+	if err != nil {
+		return nil, fmt.Errorf("py>: params are not JSON: %w", err)
+	}
+	if len(params) > maxPodParams {
+		return nil, fmt.Errorf("py>: the params are %d KiB as JSON, more than a pod's environment variable may hold (%d KiB): store large values elsewhere (a table, a file in the image)", len(params)>>10, maxPodParams>>10)
+	}
+	delete(input, "params")
 	dir := k8sexec.DefaultFilesDir
 	input["archive"] = dir + "/project.tgz.b64"
 	// a pod's log carries stored params back, not generated tasks
@@ -444,6 +461,7 @@ func (p *Py) runPod(ctx context.Context, tc *workflow.TaskContext, command strin
 	}
 	env["PYTHONPATH"] = dir
 	spec.Env = env
+	spec.Secrets = map[string]string{pyParamsVar: string(params)}
 	res, err := runPodSpec(ctx, tc, spec, p.Env.podRunner)
 	if err != nil {
 		var xe *ExitError

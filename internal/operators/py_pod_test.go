@@ -68,7 +68,19 @@ func runContainer(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (int32
 	cmd.Dir = dir
 	cmd.Env = os.Environ()
 	for _, e := range c.Env {
-		cmd.Env = append(cmd.Env, e.Name+"="+local(e.Value))
+		v := e.Value
+		if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil {
+			sec, err := cs.CoreV1().Secrets(pod.Namespace).Get(context.Background(), ref.SecretKeyRef.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Errorf("container: secret %s: %v", ref.SecretKeyRef.Name, err)
+				return 127, nil
+			}
+			v = string(sec.Data[ref.SecretKeyRef.Key])
+			if v == "" {
+				v = sec.StringData[ref.SecretKeyRef.Key]
+			}
+		}
+		cmd.Env = append(cmd.Env, e.Name+"="+local(v))
 	}
 	out, err := cmd.CombinedOutput()
 	code := int32(0)
@@ -143,7 +155,16 @@ func TestPodPyDockerRunsInPod(t *testing.T) {
 		t.Skip("python3 not installed")
 	}
 	var f *fakeCluster
-	f = newPlayingCluster(t, 0, "", playContainer(t, &f))
+	play := playContainer(t, &f)
+	f = newPlayingCluster(t, 0, "", func(p *corev1.Pod) (int32, string) {
+		// the params (which may hold secrets) are not in the ConfigMap
+		cms, err := f.cs.CoreV1().ConfigMaps(p.Namespace).List(context.Background(), metav1.ListOptions{})
+		if assert.NoError(t, err) && assert.Len(t, cms.Items, 1) {
+			assert.NotContains(t, cms.Items[0].Data["input.json"], "greeting")
+			assert.Contains(t, cms.Items[0].Data, "digdag.py")
+		}
+		return play(p)
+	})
 	out, err := runPodProject(t, f, dockerPyWorkflow, dockerPyFiles)
 	require.NoError(t, err, out)
 	pod := f.created(t)

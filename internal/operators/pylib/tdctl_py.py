@@ -1,7 +1,8 @@
 """tdctl's py> runner: python3 tdctl_py.py COMMAND INPUT OUTPUT.
 
 COMMAND is module.function, module.Class.method or module.Class (its run
-method). INPUT is a JSON file {"params": {...}, "archive": PATH or null,
+method). INPUT is a JSON file {"params": {...} (else the environment
+variable TDCTL_PY_PARAMS holds them), "archive": PATH or null,
 "subtasks_refused": why add_subtask cannot be used, or null};
 an archive (base64 of a tar.gz of the project, for a pod) is unpacked into
 a temporary directory that becomes the working directory. The project
@@ -99,7 +100,10 @@ def main():
     command, in_path, out_path = sys.argv[1:4]
     with open(in_path) as f:
         data = json.load(f)
-    params = data.get("params") or {}
+    if "params" in data:
+        params = data["params"] or {}
+    else:  # in a pod: from the run's Secret, not its files
+        params = json.loads(os.environ.pop("TDCTL_PY_PARAMS", "{}"))
     digdag.env.params = params
     digdag.env.subtasks_refused = data.get("subtasks_refused")
     if data.get("archive"):
