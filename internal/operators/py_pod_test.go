@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/tdctl/tdctl/k8sexec"
 	"github.com/tdctl/tdctl/workflow"
 )
 
@@ -244,4 +247,27 @@ func TestDockerWithoutClusterNeverRunsOnHost(t *testing.T) {
 		assert.NotContains(t, err.Error(), "\n")
 		assert.NoFileExists(t, marker)
 	}
+}
+
+// What cannot fit a pod is refused before anything is created: params
+// over an environment variable's size, a project over a ConfigMap's.
+func TestPodPyLimits(t *testing.T) {
+	py := &Py{Env: &Env{PodRunner: func(string, string) (*k8sexec.Runner, error) {
+		t.Fatal("no cluster is needed")
+		return nil, nil
+	}}}
+	task := func(dir string, config map[string]any) *workflow.TaskContext {
+		config["docker"] = map[string]any{"image": "python:3"}
+		return &workflow.TaskContext{Task: &workflow.Task{Operator: "py"}, Workflow: &workflow.Workflow{Name: "w", Dir: dir},
+			Command: "m.f", Config: config, Log: io.Discard}
+	}
+	_, err := py.Run(context.Background(), task(t.TempDir(), map[string]any{"big": strings.Repeat("x", 130<<10)}))
+	assert.ErrorContains(t, err, "py>: the params are 130 KiB as JSON, more than a pod's environment variable may hold (120 KiB)")
+
+	dir := t.TempDir()
+	noise := make([]byte, 1<<20)
+	_, _ = rand.Read(noise)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "data.bin"), noise, 0o644))
+	_, err = py.Run(context.Background(), task(dir, map[string]any{}))
+	assert.ErrorContains(t, err, "packs to over 900 KiB, more than a pod's files may hold")
 }
