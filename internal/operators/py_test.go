@@ -272,6 +272,12 @@ def after(last):
 	assert.Contains(t, out, "+wf+after: last=from subtask x=None\n", "the export reaches the generated tasks only")
 }
 
+func TestPyStoreOfNoJSONValueIsOneLine(t *testing.T) {
+	_, err := runProject(t, "+a:\n  py>: m.f\n", map[string]string{"m.py": "import digdag\ndef f():\n    digdag.env.store({'x': object()})\n"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "py> m.f failed: digdag.env.store: values must be JSON values: Object of type object is not JSON serializable (TypeError)")
+}
+
 func TestPyAddSubtaskErrors(t *testing.T) {
 	_, err := runProject(t, "+a:\n  py>: gen.f\n", map[string]string{"gen.py": `
 import digdag

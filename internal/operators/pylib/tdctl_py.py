@@ -128,6 +128,14 @@ def main():
         error = {"class": "NotImplementedError", "message": env.subtasks_refused}
     out = {"store": env.store_params, "export": env.export_params,
            "subtasks": env.subtask_config}
+    for name, what in (("store", "digdag.env.store"), ("export", "digdag.env.export"),
+                       ("subtasks", "digdag.env.subtask_config")):
+        try:
+            json.dumps(out[name])
+        except (TypeError, ValueError) as e:
+            out[name] = {}
+            if not error:
+                error = {"class": "TypeError", "message": "%s: values must be JSON values: %s" % (what, e)}
     if error:
         out["error"] = error
     if out_path == "-":
