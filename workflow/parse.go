@@ -379,11 +379,6 @@ var directives = []string{"_export", "_parallel", "_retry", "_error", "_do", "_e
 // applies to their generated subtasks too (digdag's ParallelControl).
 var doOperators = map[string]bool{"for_each": true, "if": true, "loop": true, "for_range": true, "td_for_each": true}
 
-// dockerRefused: digdag runs sh> (and py>, rb>) in a container given by
-// docker:; tdctl does not, and running the script on the host instead would
-// be silently different.
-const dockerRefused = "docker: is not supported by tdctl (digdag would run the script in a container; tdctl would run it on this host): remove it, or run the script in a pod with _k8s: {image: ...} on sh>"
-
 // top-level keys that configure the workflow, not a task
 var workflowKeys = map[string]bool{"timezone": true, "schedule": true, "sla": true}
 
@@ -471,9 +466,6 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 				if name := v.Content[j].Value; p.wf.IsBuiltin(name) {
 					p.errorf(v.Content[j].Line, "%v", BuiltinError("_export", name))
 				}
-				if v.Content[j].Value == "docker" {
-					p.errorf(v.Content[j].Line, dockerRefused)
-				}
 			}
 			t.Export = v
 		case key == "_env":
@@ -513,8 +505,6 @@ func (p *parser) task(name, path string, n *yaml.Node, line int, root bool) *Tas
 				continue
 			}
 			p.errorf(k.Line, "unknown directive %s (supported: %s)", key, strings.Join(directives, ", "))
-		case key == "docker":
-			p.errorf(k.Line, dockerRefused)
 		case root && workflowKeys[key]:
 			// workflow settings, read once every key (an !include may
 			// bring them) is known

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -228,6 +229,22 @@ func TestWorkflowShellEnvvarExample(t *testing.T) {
 	} {
 		assert.Contains(t, r.stdout, want)
 	}
+}
+
+// examples/python.dig: py> methods with arguments from params, a stored
+// param, generated parallel subtasks and what they store.
+func TestWorkflowPythonExample(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	e, _, _ := wfEnv(t)
+	r := e.run("workflow", "run", filepath.Join(examplesDir(t), "python.dig"))
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Regexp(t, `\+python\+count: hello: 3 rows on \d{4}-\d{2}-\d{2}\n`, r.stdout)
+	for i := range 3 {
+		assert.Contains(t, r.stdout, fmt.Sprintf("+python+fan_out^sub+subtask%d: batch %d\n", i, i))
+	}
+	assert.Contains(t, r.stdout, "+python+report: done: 3 batches, the last stored 2\n", "parallel stores merge in declaration order")
 }
 
 func TestWorkflowCheckAndFailureExitCodes(t *testing.T) {

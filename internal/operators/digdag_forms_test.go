@@ -26,18 +26,33 @@ import (
 // does.
 func checkWorkflow(t *testing.T, dig string, files map[string]string, ops map[string]workflow.Operator) error {
 	t.Helper()
+	dir := writeProject(t, "wf.dig", dig, files)
+	wf, err := workflow.ParseFile(filepath.Join(dir, "wf.dig"))
+	if err != nil {
+		return err
+	}
+	return (&workflow.Runner{Operators: ops, RunsDir: filepath.Join(dir, "runs")}).Check(wf)
+}
+
+// writeProject writes a project directory: dig as name, files beside it.
+func writeProject(t *testing.T, name, dig string, files map[string]string) string {
+	t.Helper()
 	dir := t.TempDir()
 	for name, body := range files {
 		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
 	}
-	file := filepath.Join(dir, "wf.dig")
-	require.NoError(t, os.WriteFile(file, []byte(dig), 0o644))
-	wf, err := workflow.ParseFile(file)
-	if err != nil {
-		return err
-	}
-	return (&workflow.Runner{Operators: ops, RunsDir: filepath.Join(dir, "runs")}).Check(wf)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(dig), 0o644))
+	return dir
+}
+
+// parseProject writes a project (writeProject) and parses its wf.dig.
+func parseProject(t *testing.T, dig string, files map[string]string) (*workflow.Workflow, string) {
+	t.Helper()
+	dir := writeProject(t, "wf.dig", dig, files)
+	wf, err := workflow.ParseFile(filepath.Join(dir, "wf.dig"))
+	require.NoError(t, err)
+	return wf, dir
 }
 
 // digdag's docs (operators/param_set.md, operators/param_get.md) write the
@@ -237,16 +252,14 @@ func TestShellParamsAreEnvironment(t *testing.T) {
 	assert.Contains(t, o, `+shell_envvar+typed: n=3 m={"a":1,"b":["x","<y>"]} ok=true td=[] sd=2016-01-02 env=from_env`+"\n")
 }
 
-// `_export: docker:` would run the script in a container on digdag; tdctl
-// refuses it instead of running the script on the host. _secrets too.
+// docker: runs the script in a pod (TestPodDocker*); its settings tdctl
+// does not read are refused, and so is _secrets.
 func TestUnimplementedDirectivesRefused(t *testing.T) {
 	ops := Operators(nil)
-	err := checkWorkflow(t, "_export:\n  docker:\n    image: python:3\n+a:\n  sh>: echo hi\n", nil, ops)
+	require.NoError(t, checkWorkflow(t, "_export:\n  docker:\n    image: python:3\n+a:\n  sh>: echo hi\n", nil, ops))
+	err := checkWorkflow(t, "+a:\n  sh>: echo hi\n  docker:\n    image: python:3\n    build: [x]\n", nil, ops)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "docker: is not supported by tdctl")
-	err = checkWorkflow(t, "+a:\n  sh>: echo hi\n  docker:\n    image: python:3\n", nil, ops)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "docker: is not supported by tdctl")
+	assert.Contains(t, err.Error(), "docker: build is a digdag setting tdctl does not support")
 	err = checkWorkflow(t, "+a:\n  sh>: echo hi\n  _secrets:\n    x: y\n", nil, ops)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "_secrets is a digdag directive tdctl does not support")
@@ -392,9 +405,9 @@ func TestShellEnvLikeDigdagShIT(t *testing.T) {
 
 // digdag operators tdctl lacks are named as such; a typo gets the closest.
 func TestDigdagOperatorsTdctlLacks(t *testing.T) {
-	err := checkWorkflow(t, "+a:\n  py>: tasks.MyWorkflow.step1\n", nil, Operators(nil))
+	err := checkWorkflow(t, "+a:\n  rb>: Tasks.step1\n", nil, Operators(nil))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "py> is a digdag operator tdctl does not support")
+	assert.Contains(t, err.Error(), "rb> is a digdag operator tdctl does not support")
 	err = checkWorkflow(t, "+a:\n  eho>: hi\n", nil, Operators(nil))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "unknown operator eho> (did you mean echo>?)")

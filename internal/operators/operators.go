@@ -1,10 +1,11 @@
 // Package operators implements every workflow operator once, for the
 // workflow runner and the CLI: td>, td_result_export>, td_run>, td_wait>,
 // td_ddl>, td_wait_table>, td_partial_delete>, td_table_export>,
-// td_for_each>, param_get>, param_set>, sh> (a local shell, or a
-// Kubernetes pod for a task with _k8s settings), echo>, pg>, redshift>,
-// http>, and the control-flow operators if>, fail>, loop>, for_range>,
-// wait>, call> and require>. Operators returns the whole set over an Env;
+// td_for_each>, param_get>, param_set>, sh> and py> (locally, or in a
+// Kubernetes pod for a task with _k8s or docker: settings), echo>, pg>,
+// redshift>, http>, and the control-flow operators if>, fail>, loop>,
+// for_range>, wait>, call> and require>. Operators returns the whole set
+// over an Env;
 // the CLI only builds the Env.
 package operators
 
@@ -135,6 +136,7 @@ func Operators(env *Env) map[string]workflow.Operator {
 		"call":              Call{},
 		"td_for_each":       &TdForEach{Env: env},
 		"require":           Require{},
+		"py":                &Py{Env: env},
 	}
 }
 

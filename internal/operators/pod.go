@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,8 +21,19 @@ func runPod(ctx context.Context, tc *workflow.TaskContext, script string, newRun
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRunner(k8sString(tc, "kubeconfig"), k8sString(tc, "context"))
+	return runPodSpec(ctx, tc, spec, newRunner)
+}
+
+// runPodSpec runs spec, built by podSpec, and returns its ::set-param
+// lines as stored params.
+func runPodSpec(ctx context.Context, tc *workflow.TaskContext, spec k8sexec.Spec, newRunner func(kubeconfig, context string) (*k8sexec.Runner, error)) (*workflow.Result, error) {
+	kubeconfig, kubeContext := k8sString(tc, "kubeconfig"), k8sString(tc, "context")
+	r, err := newRunner(kubeconfig, kubeContext)
 	if err != nil {
+		if kubeconfig == "" && kubeContext == "" {
+			// docker: or _k8s without a cluster: never run on this host
+			return nil, fmt.Errorf("%s> runs in a Kubernetes pod (docker: or _k8s:), never on this host: %w; name the cluster with KUBECONFIG, a kube context, or _k8s: {kubeconfig: ..., context: ...}", tc.Task.Operator, err)
+		}
 		return nil, err
 	}
 	res, err := r.Run(ctx, spec)
@@ -166,4 +178,70 @@ func k8sKeyError(err error) error {
 		}
 	}
 	return fmt.Errorf("_k8s: %w", err)
+}
+
+// knownDockerKeys is what tdctl reads of digdag's docker: setting; the
+// others digdag reads are refused (dockerDigdagKeys says why).
+var knownDockerKeys = []string{"image"}
+
+var dockerDigdagKeys = map[string]string{
+	"pull_always":   "the cluster's image pull policy applies",
+	"build":         "build the image beforehand and give it as image:",
+	"build_options": "build the image beforehand and give it as image:",
+	"run_options":   "give resources and settings under _k8s:",
+	"docker":        "the pod runs on Kubernetes, not with a docker command",
+	"selinux":       "the pod's security context is tdctl's (see _k8s)",
+}
+
+// dockerSetting is digdag's docker: setting of a task (its own key, or an
+// exported param): the image to run the script in, "" when not set.
+func dockerSetting(tc *workflow.TaskContext) (string, error) {
+	v, ok := tc.Config["docker"]
+	if !ok {
+		v, ok = tc.Scope["docker"]
+	}
+	if !ok || v == nil {
+		return "", nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return "", fmt.Errorf("docker: must be a mapping such as docker: {image: python:3.13-slim} (got %s)", workflow.Format(v))
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if slices.Contains(knownDockerKeys, k) {
+			continue
+		}
+		if why, ok := dockerDigdagKeys[k]; ok {
+			return "", fmt.Errorf("docker: %s is a digdag setting tdctl does not support: %s", k, why)
+		}
+		if near := workflow.ClosestKey(k, knownDockerKeys); near != "" {
+			return "", fmt.Errorf("docker: unknown key %q (did you mean %s?)", k, near)
+		}
+		return "", fmt.Errorf("docker: unknown key %q; tdctl reads image: (other settings go under _k8s:)", k)
+	}
+	image := workflow.Format(m["image"])
+	if image == "" {
+		return "", errors.New("docker: needs image:, e.g. docker: {image: python:3.13-slim}")
+	}
+	return image, nil
+}
+
+// podSettings folds docker: into the task's _k8s settings: with docker:
+// {image: X} the task runs in a pod of image X (unless _k8s names its own
+// image), on the cluster of _k8s or the default kube context. It reports
+// whether the task runs in a pod.
+func podSettings(tc *workflow.TaskContext) (bool, error) {
+	image, err := dockerSetting(tc)
+	if err != nil {
+		return false, err
+	}
+	if image != "" {
+		if tc.K8s == nil {
+			tc.K8s = map[string]any{}
+		}
+		if k8sString(tc, "image") == "" {
+			tc.K8s["image"] = image
+		}
+	}
+	return tc.K8s != nil || tc.Task.K8s != nil, nil
 }

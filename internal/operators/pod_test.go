@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -51,10 +50,17 @@ type fakeCluster struct {
 	factory  []string      // kubeconfig, context of each factory call
 	kubelet  chan struct{} // closed when the kubelet is done
 	exitCode int32
+	log      string
+	// play, when set, runs the container and gives its exit code and log
+	play func(*corev1.Pod) (int32, string)
 }
 
 func newFakeCluster(t *testing.T, exitCode int32, log string) *fakeCluster {
-	f := &fakeCluster{cs: fake.NewClientset(), kubelet: make(chan struct{}), exitCode: exitCode}
+	return newPlayingCluster(t, exitCode, log, nil)
+}
+
+func newPlayingCluster(t *testing.T, exitCode int32, log string, play func(*corev1.Pod) (int32, string)) *fakeCluster {
+	f := &fakeCluster{cs: fake.NewClientset(), kubelet: make(chan struct{}), exitCode: exitCode, log: log, play: play}
 	f.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -65,7 +71,9 @@ func newFakeCluster(t *testing.T, exitCode int32, log string) *fakeCluster {
 		if a.GetSubresource() != "log" {
 			return false, nil, nil
 		}
-		return true, &runtime.Unknown{Raw: []byte(log)}, nil
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return true, &runtime.Unknown{Raw: []byte(f.log)}, nil
 	})
 	podsGVR := corev1.SchemeGroupVersion.WithResource("pods")
 	w, err := f.cs.Tracker().Watch(podsGVR, "jobs")
@@ -81,6 +89,12 @@ func newFakeCluster(t *testing.T, exitCode int32, log string) *fakeCluster {
 				return
 			}
 			name = ev.Object.(*corev1.Pod).Name
+			if f.play != nil {
+				code, log := f.play(ev.Object.(*corev1.Pod))
+				f.mu.Lock()
+				f.exitCode, f.log = code, log
+				f.mu.Unlock()
+			}
 		case <-time.After(5 * time.Second):
 			t.Errorf("kubelet: no pod created")
 			return
@@ -136,24 +150,29 @@ func (f *fakeCluster) created(t *testing.T) *corev1.Pod {
 // runPodWorkflow runs podWorkflow with the operators over f, as the CLI
 // does: it builds an Env, Operators gives the rest.
 func runPodWorkflow(t *testing.T, f *fakeCluster) (stdout string, err error) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "pod.dig")
-	require.NoError(t, os.WriteFile(file, []byte(podWorkflow), 0o600))
-	wf, err := workflow.ParseFile(file)
+	dir := writeProject(t, "pod.dig", podWorkflow, nil)
+	wf, err := workflow.ParseFile(filepath.Join(dir, "pod.dig"))
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
 	var out bytes.Buffer
 	r := &workflow.Runner{Operators: Operators(&Env{PodRunner: f.newRunner}), RunsDir: filepath.Join(dir, "runs"), Output: &out,
 		SessionTime: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	err = f.run(t, r, wf)
+	return out.String(), err
+}
+
+// run checks and runs wf with r, then waits for the kubelet to finish.
+func (f *fakeCluster) run(t *testing.T, r *workflow.Runner, wf *workflow.Workflow) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	require.NoError(t, r.Check(wf))
-	_, err = r.Run(ctx, wf)
+	_, err := r.Run(ctx, wf)
 	select {
 	case <-f.kubelet:
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("kubelet still playing")
 	}
-	return out.String(), err
+	return err
 }
 
 func TestPodShellRunsTaskInPod(t *testing.T) {

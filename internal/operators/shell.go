@@ -153,6 +153,17 @@ func shellSetting(tc *workflow.TaskContext) ([]string, error) {
 	if !ok || v == nil {
 		return nil, nil
 	}
+	out := commandList(v)
+	if out == nil {
+		return nil, fmt.Errorf("sh>: shell must be a list such as [bash] or [bash, -eu] (got %s)", workflow.Format(v))
+	}
+	return out, nil
+}
+
+// commandList reads an interpreter setting (sh>'s shell:, py>'s python:):
+// a command, or a list of it and its arguments. nil when v is neither or
+// names no command.
+func commandList(v any) []string {
 	var out []string
 	switch x := v.(type) {
 	case string:
@@ -163,16 +174,20 @@ func shellSetting(tc *workflow.TaskContext) ([]string, error) {
 		}
 	}
 	if len(out) == 0 || out[0] == "" {
-		return nil, fmt.Errorf("sh>: shell must be a list such as [bash] or [bash, -eu] (got %s)", workflow.Format(v))
+		return nil
 	}
-	return out, nil
+	return out
 }
 
 // Validate implements workflow.Validator.
 func (s *Shell) Validate(tc *workflow.TaskContext) error {
+	inPod, err := podSettings(tc)
+	if err != nil {
+		return err
+	}
 	if _, ok := tc.Config["shell"]; ok {
-		if tc.Task.K8s != nil {
-			return errors.New("sh>: shell: is not supported with _k8s (the pod runs the script with its image's sh)")
+		if inPod {
+			return errors.New("sh>: shell: is not supported with _k8s or docker: (the pod runs the script with its image's sh)")
 		}
 		if _, err := shellSetting(tc); err != nil {
 			return err
@@ -181,6 +196,17 @@ func (s *Shell) Validate(tc *workflow.TaskContext) error {
 	if workflow.Format(tc.Command) == "" && !tc.Dynamic[""] {
 		return errShellCommand
 	}
+	if err := checkEnvKeys(tc); err != nil {
+		return err
+	}
+	if inPod {
+		return checkPod(tc)
+	}
+	return nil
+}
+
+// checkEnvKeys checks the names of a task's _env, as digdag does.
+func checkEnvKeys(tc *workflow.TaskContext) error {
 	if n := tc.Task.Env; n != nil {
 		if n.Kind != yaml.MappingNode {
 			return errors.New("_env must be a mapping of variable names to values")
@@ -191,9 +217,6 @@ func (s *Shell) Validate(tc *workflow.TaskContext) error {
 				return fmt.Errorf("_env key %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", k)
 			}
 		}
-	}
-	if tc.Task.K8s != nil {
-		return checkPod(tc)
 	}
 	return nil
 }
@@ -210,7 +233,14 @@ func (s *Shell) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Re
 	if script == "" {
 		return nil, errShellCommand
 	}
-	if tc.K8s != nil {
+	inPod, err := podSettings(tc)
+	if err != nil {
+		return nil, err
+	}
+	if inPod {
+		if _, ok := tc.Config["shell"]; ok {
+			return nil, errors.New("sh>: shell: is not supported with _k8s or docker: (the pod runs the script with its image's sh)")
+		}
 		return runPod(ctx, tc, script, s.Env.podRunner)
 	}
 	return runLocal(ctx, tc, script, s.Env.shellGrace())
@@ -244,16 +274,31 @@ func runLocal(ctx context.Context, tc *workflow.TaskContext, script string, grac
 	}
 	cmd.Dir = tc.Workflow.Dir
 	cmd.Env = append(os.Environ(), ParamEnv(tc)...)
+	sc, err := runGroup(ctx, tc, cmd, grace, "sh")
+	if err != nil {
+		return nil, err
+	}
+	store, err := storeValues(sc.params)
+	if err != nil {
+		return nil, err
+	}
+	return &workflow.Result{Store: store}, nil
+}
+
+// runGroup runs cmd in a process group of its own (Shell's doc has the
+// rules), its output to the task log; it returns the ::set-param lines
+// read from the output. op names the operator in errors.
+func runGroup(ctx context.Context, tc *workflow.TaskContext, cmd *exec.Cmd, grace time.Duration, op string) (*setParamScanner, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("sh>: %w", err)
+		return nil, fmt.Errorf("%s>: %w", op, err)
 	}
 	defer pr.Close()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	g, err := startGroup(cmd)
 	pw.Close() // the script's processes hold the only write ends now
 	if err != nil {
-		return nil, fmt.Errorf("sh>: %w", err)
+		return nil, fmt.Errorf("%s>: %w", op, err)
 	}
 	var sc setParamScanner
 	scanned := make(chan struct{})
@@ -299,7 +344,7 @@ func runLocal(ctx context.Context, tc *workflow.TaskContext, script string, grac
 	case <-time.After(outputDrain):
 		pr.Close() // ends the scan
 		<-scanned
-		fmt.Fprintln(tc.Log, "sh>: a process outside the script's process group still holds its output open; stopped reading")
+		fmt.Fprintf(tc.Log, "%s>: a process outside the script's process group still holds its output open; stopped reading\n", op)
 	}
 
 	if ctx.Err() != nil {
@@ -314,14 +359,10 @@ func runLocal(ctx context.Context, tc *workflow.TaskContext, script string, grac
 			}
 			return nil, xe
 		}
-		return nil, fmt.Errorf("sh>: %w", waitErr)
+		return nil, fmt.Errorf("%s>: %w", op, waitErr)
 	}
 	if sc.err != nil {
 		return nil, sc.err
 	}
-	store, err := storeValues(sc.params)
-	if err != nil {
-		return nil, err
-	}
-	return &workflow.Result{Store: store}, nil
+	return &sc, nil
 }
