@@ -2,11 +2,8 @@ package td
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"math"
-	"net"
 	"net/http"
 	"syscall"
 	"time"
@@ -154,32 +151,13 @@ func (b *budget) check(ctx context.Context, resp *http.Response, err error) (boo
 	return fits(ctx, b.wait), nil
 }
 
-// isTransientNetErr is false for errors a retry cannot fix: a host name
-// that does not exist, TLS that cannot work (an http port spoken to with
-// https, a certificate that does not verify), an answer that cannot be
-// decoded, a cancelled call.
+// isTransientNetErr is false for errors a retry cannot fix: an answer that
+// cannot be decoded (*ProtocolError), and those backoff.Transient refuses
+// (a host name that does not exist, TLS that cannot work, a cancelled call).
 func isTransientNetErr(err error) bool {
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return false
-	}
-	var recordErr tls.RecordHeaderError
-	var alertErr tls.AlertError
-	var verifyErr *tls.CertificateVerificationError
-	var authorityErr x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalidErr x509.CertificateInvalidError
 	var protoErr *ProtocolError
-	switch {
-	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &recordErr), errors.As(err, &alertErr),
-		errors.As(err, &verifyErr), errors.As(err, &authorityErr), errors.As(err, &hostErr), errors.As(err, &invalidErr):
-		return false
-	case errors.As(err, &protoErr):
-		return false
-	case errors.Is(err, context.Canceled):
+	if errors.As(err, &protoErr) {
 		return false
 	}
-	// A timeout that is not the caller's (their ctx is checked first) — a
-	// dial timeout, the read idle timeout — is worth another try.
-	return true
+	return backoff.Transient(err)
 }
