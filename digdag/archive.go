@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -142,30 +141,3 @@ func Archive(dir string) ([]byte, []string, error) {
 	return buf.Bytes(), names, nil
 }
 
-// Unarchive lists the names in a project archive (for tests and checks).
-func Unarchive(archive []byte) (map[string][]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(archive))
-	if err != nil {
-		return nil, err
-	}
-	tr := tar.NewReader(zr)
-	out := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if h.Typeflag == tar.TypeSymlink {
-			out[h.Name] = []byte("-> " + h.Linkname)
-			continue
-		}
-		data, err := io.ReadAll(io.LimitReader(tr, maxArchive))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", h.Name, err)
-		}
-		out[h.Name] = data
-	}
-}
