@@ -140,4 +140,3 @@ func Archive(dir string) ([]byte, []string, error) {
 	sort.Strings(names)
 	return buf.Bytes(), names, nil
 }
-

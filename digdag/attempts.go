@@ -313,4 +313,3 @@ type waitTimeout struct{ msg string }
 
 func (e *waitTimeout) Error() string        { return e.msg }
 func (e *waitTimeout) Is(target error) bool { return target == td.ErrWaitTimeout }
-

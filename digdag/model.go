@@ -207,15 +207,31 @@ type ScheduleSummary struct {
 
 // The collections digdag wraps lists in.
 type (
-	projectCollection  struct{ Projects []*Project `json:"projects"` }
-	revisionCollection struct{ Revisions []*Revision `json:"revisions"` }
-	workflowCollection struct{ Workflows []*Workflow `json:"workflows"` }
-	sessionCollection  struct{ Sessions []*Session `json:"sessions"` }
-	attemptCollection  struct{ Attempts []*Attempt `json:"attempts"` }
-	taskCollection     struct{ Tasks []*Task `json:"tasks"` }
-	logFileCollection  struct{ Files []*LogFile `json:"files"` }
-	scheduleCollection struct{ Schedules []*Schedule `json:"schedules"` }
-	secretList         struct {
+	projectCollection struct {
+		Projects []*Project `json:"projects"`
+	}
+	revisionCollection struct {
+		Revisions []*Revision `json:"revisions"`
+	}
+	workflowCollection struct {
+		Workflows []*Workflow `json:"workflows"`
+	}
+	sessionCollection struct {
+		Sessions []*Session `json:"sessions"`
+	}
+	attemptCollection struct {
+		Attempts []*Attempt `json:"attempts"`
+	}
+	taskCollection struct {
+		Tasks []*Task `json:"tasks"`
+	}
+	logFileCollection struct {
+		Files []*LogFile `json:"files"`
+	}
+	scheduleCollection struct {
+		Schedules []*Schedule `json:"schedules"`
+	}
+	secretList struct {
 		Secrets []struct {
 			Key string `json:"key"`
 		} `json:"secrets"`

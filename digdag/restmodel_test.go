@@ -30,12 +30,12 @@ import (
 )
 
 var restModels = map[string][]string{
-	"RestProject":            {"id", "name", "revision", "createdAt", "updatedAt", "deletedAt?", "archiveType", "archiveMd5?"},
-	"RestRevision":           {"revision", "createdAt", "archiveType", "archiveMd5?", "userInfo?"},
-	"RestWorkflowDefinition": {"id", "name", "project", "revision", "timezone", "config"},
+	"RestProject":             {"id", "name", "revision", "createdAt", "updatedAt", "deletedAt?", "archiveType", "archiveMd5?"},
+	"RestRevision":            {"revision", "createdAt", "archiveType", "archiveMd5?", "userInfo?"},
+	"RestWorkflowDefinition":  {"id", "name", "project", "revision", "timezone", "config"},
 	"RestWorkflowSessionTime": {"project", "revision", "sessionTime", "timezone"},
-	"RestSession":            {"id", "project", "workflow", "sessionUuid", "sessionTime", "lastAttempt?"},
-	"RestSession.Attempt":    {"id", "retryAttemptName?", "done", "success", "cancelRequested", "params", "createdAt", "finishedAt?"},
+	"RestSession":             {"id", "project", "workflow", "sessionUuid", "sessionTime", "lastAttempt?"},
+	"RestSession.Attempt":     {"id", "retryAttemptName?", "done", "success", "cancelRequested", "params", "createdAt", "finishedAt?"},
 	"RestSessionAttempt": {"id", "index", "project", "workflow", "sessionId", "sessionUuid", "sessionTime",
 		"retryAttemptName?", "done", "success", "cancelRequested", "params", "createdAt", "finishedAt?", "status?"},
 	"RestTask": {"id", "fullName", "parentId?", "config", "upstreams", "isGroup", "state", "cancelRequested",
