@@ -21,6 +21,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/output"
 	"github.com/tdctl/tdctl/internal/cli/paramcmd"
+	"github.com/tdctl/tdctl/internal/cli/workflowcmd/remote"
 	"github.com/tdctl/tdctl/internal/operators"
 	"github.com/tdctl/tdctl/k8sexec"
 	"github.com/tdctl/tdctl/td"
@@ -95,7 +96,17 @@ Every task's output goes to its own log under the run directory; the run ends wi
 		}
 		return o
 	}
-	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil), newCmdUI(opts(), nil))
+	logs := &logsOptions{Options: opts(), Remote: func(ctx context.Context, id, task string, follow bool, format output.Format) error {
+		ro := remote.NewOptions(f)
+		ro.Ctx, ro.Format = ctx, format
+		return remote.LogsRun(&remote.LogsOptions{Options: ro, ID: id, Task: task, Follow: follow})
+	}}
+	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdCheck(opts(), nil), newLogsCmd(logs, nil), newCmdUI(opts(), nil))
+	// the workflow server's commands (package remote)
+	remote.AddEndpointFlag(cmd, f)
+	ropts := func() *remote.Options { return remote.NewOptions(f) }
+	cmd.AddCommand(remote.Commands(ropts)...)
+	cmd.AddCommand(remote.NewCmdRetry(ropts(), nil, nil))
 	return cmd
 }
 
