@@ -179,15 +179,18 @@ func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errorf(http.StatusBadRequest, "sessionTime %q: expected an instant like 2016-01-02T03:04:05Z", req.SessionTime)
 	}
-	if req.Resume != nil {
-		return errorf(http.StatusBadRequest, "resume (mode %q) is not supported by the dev-server: retry the whole workflow (digdag retry --all)", req.Resume.Mode)
-	}
 	def, err := s.workflowByID(wfID)
 	if errors.Is(err, errNotFound) {
 		return errorf(http.StatusNotFound, "workflow id=%d does not exist", wfID)
 	}
 	if err != nil {
 		return err
+	}
+	var res *resume
+	if req.Resume != nil {
+		if res, err = s.resumeOf(def, req.Resume.Mode, req.Resume.AttemptID, req.Resume.From); err != nil {
+			return err
+		}
 	}
 	if _, err := s.liveProject(def.ProjectID); err != nil {
 		return err
@@ -204,7 +207,7 @@ func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) error {
 	if endpoint == "" {
 		endpoint = "http://" + r.Host
 	}
-	a, conflict, err := s.newAttempt(def, st, req.RetryAttemptName, string(params), key, endpoint)
+	a, conflict, err := s.newAttempt(def, st, req.RetryAttemptName, string(params), key, endpoint, res)
 	if err != nil {
 		return err
 	}
@@ -227,7 +230,7 @@ func apiKeyOf(r *http.Request) string {
 
 // newAttempt records an attempt and starts it; conflict reports an existing
 // attempt of the same session and name (returned instead, not started).
-func (s *Server) newAttempt(def *workflowDef, sessionTime time.Time, name *string, params, key, endpoint string) (*attemptRow, bool, error) {
+func (s *Server) newAttempt(def *workflowDef, sessionTime time.Time, name *string, params, key, endpoint string, res *resume) (*attemptRow, bool, error) {
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
 	if s.ctx.Err() != nil {
@@ -264,12 +267,16 @@ func (s *Server) newAttempt(def *workflowDef, sessionTime time.Time, name *strin
 	if err := tx.QueryRow(`SELECT COALESCE(MAX(idx), 0) + 1 FROM attempts WHERE session_id = ?`, sessionID).Scan(&idx); err != nil {
 		return nil, false, err
 	}
-	res, err := tx.Exec(`INSERT INTO attempts (session_id, workflow_id, idx, retry_attempt_name, params, timezone, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		sessionID, def.ID, idx, name, params, def.Timezone, time.Now().Unix())
+	var resumedFrom *int64
+	if res != nil {
+		resumedFrom = &res.attemptID
+	}
+	ins, err := tx.Exec(`INSERT INTO attempts (session_id, workflow_id, idx, retry_attempt_name, params, timezone, created_at, resumed_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		sessionID, def.ID, idx, name, params, def.Timezone, time.Now().Unix(), resumedFrom)
 	if err != nil {
 		return nil, false, err
 	}
-	id, _ := res.LastInsertId()
+	id, _ := ins.LastInsertId()
 	if err := tx.Commit(); err != nil {
 		return nil, false, err
 	}
@@ -285,7 +292,7 @@ func (s *Server) newAttempt(def *workflowDef, sessionTime time.Time, name *strin
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
-		s.run(ctx, a, def, key, endpoint)
+		s.run(ctx, a, def, key, endpoint, res)
 	}()
 	return a, false, nil
 }
@@ -296,7 +303,7 @@ const runErrorFile = "attempt-error.txt"
 
 // run runs one attempt with the runner and operators of `tdctl workflow
 // run`, then records its end.
-func (s *Server) run(ctx context.Context, a *attemptRow, def *workflowDef, key, endpoint string) {
+func (s *Server) run(ctx context.Context, a *attemptRow, def *workflowDef, key, endpoint string, res *resume) {
 	dir := s.runsDir(a.ID)
 	success := false
 	defer func() {
@@ -344,7 +351,11 @@ func (s *Server) run(ctx context.Context, a *attemptRow, def *workflowDef, key, 
 	r := &workflow.Runner{Operators: operators.Operators(env), Secrets: workflow.SecretMap(secrets), Params: params,
 		SessionTime: a.SessionTime, RunsDir: dir}
 	s.logf("wfserver: attempt %d of %s started", a.ID, def.Name)
-	_, err = r.Run(ctx, wf)
+	if res != nil {
+		_, err = r.Resume(ctx, wf, res.prev, res.opt)
+	} else {
+		_, err = r.Run(ctx, wf)
+	}
 	if err != nil && !errors.As(err, new(*workflow.RunError)) {
 		fail(err) // the run did not start
 		return
@@ -478,4 +489,71 @@ func (s *Server) listAttemptsOfSession(id int64, q url.Values) (any, error) {
 		return nil, err
 	}
 	return s.restAttempts(as)
+}
+
+// resume is what a new attempt restores: the run of an earlier attempt
+// and which of its tasks run again.
+type resume struct {
+	attemptID int64
+	prev      *workflow.Summary
+	opt       workflow.ResumeOptions
+}
+
+// resumeOf reads a request's resume as digdag's retry sends it: mode
+// "failed" (retry --resume: the tasks that succeeded are not run again)
+// or "from" (retry --resume-from TASK: that task and those after it run
+// again, the ones before it are restored), of attemptId.
+func (s *Server) resumeOf(def *workflowDef, mode string, rawID json.RawMessage, from string) (*resume, error) {
+	prevID, ok := parseID(rawID)
+	if !ok {
+		return nil, errorf(http.StatusBadRequest, "resume.attemptId %s is not an attempt id", rawID)
+	}
+	prev, err := s.findAttempt(prevID)
+	if err != nil {
+		return nil, err
+	}
+	if prev.ProjectID != def.ProjectID || prev.WorkflowName != def.Name {
+		return nil, errorf(http.StatusBadRequest, "attempt id=%d is not an attempt of workflow %s", prevID, def.Name)
+	}
+	if !prev.Done {
+		return nil, errorf(http.StatusConflict, "attempt id=%d is still running: kill it or wait for it before resuming it", prevID)
+	}
+	res := &resume{attemptID: prevID}
+	switch mode {
+	case "failed":
+		if prev.Success {
+			return nil, errorf(http.StatusBadRequest, "Resuming successfully completed attempts is not supported")
+		}
+	case "from":
+		if from == "" {
+			return nil, errorf(http.StatusBadRequest, "resume.from is required with mode \"from\"")
+		}
+		res.opt.From, res.opt.Strict = from, true
+		wf, err := s.parseWorkflow(def)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "%v", err)
+		}
+		if !hasTask(wf.Root, from) {
+			return nil, errorf(http.StatusBadRequest, "no task of workflow %s matches %q", def.Name, from)
+		}
+	default:
+		return nil, errorf(http.StatusBadRequest, "Unknown resuming mode: %s", mode)
+	}
+	sum, _ := s.attemptRun(prev)
+	res.prev = sum // nil when the attempt never ran a task: everything runs
+	return res, nil
+}
+
+// hasTask tells whether name is a task's full name or the end of one
+// (+task), as digdag's task patterns match.
+func hasTask(t *workflow.Task, name string) bool {
+	if t.Path == name || strings.HasSuffix(t.Path, "+"+strings.TrimPrefix(name, "+")) {
+		return true
+	}
+	for _, c := range t.Children {
+		if hasTask(c, name) {
+			return true
+		}
+	}
+	return (t.Do != nil && hasTask(t.Do, name)) || (t.Error != nil && hasTask(t.Error, name))
 }

@@ -172,7 +172,7 @@ func (s *Server) runDue(now time.Time) error {
 			s.logf("wfserver: schedule %d: %v", r.ID, err)
 			continue
 		}
-		if _, _, err := s.newAttempt(def, r.NextSession, nil, "{}", s.opts.APIKey, s.opts.Endpoint); err != nil {
+		if _, _, err := s.newAttempt(def, r.NextSession, nil, "{}", s.opts.APIKey, s.opts.Endpoint, nil); err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) {
 				return err

@@ -312,13 +312,14 @@ func TestKill(t *testing.T) {
 }
 
 // A retry (digdag retry: PUT /api/attempts with the session's time and a
-// retryAttemptName) is a new attempt of the same session; it re-runs the
-// whole workflow (the dev-server has no resume yet: a resume request is
-// refused, never ignored).
+// retryAttemptName) is a new attempt of the same session. With resume
+// mode "failed" (retry --resume) the tasks that succeeded are restored,
+// not run again: the emulator sees no second query; without resume
+// (retry --all) the whole workflow runs again.
 func TestRetry(t *testing.T) {
 	h := newHarness(t)
 	flag := filepath.Join(t.TempDir(), "ok")
-	p := h.push("flaky", "r1", map[string]string{"flaky.dig": "+query:\n  td>:\n  data: SELECT 1\n  database: sample_datasets\n+check:\n  sh>: test -e ${flag}\n"})
+	p := h.push("flaky", "r1", map[string]string{"flaky.dig": "+query:\n  td>:\n  data: SELECT 1\n  database: sample_datasets\n+check:\n  sh>: test -e ${flag}\n+show:\n  echo>: job ${td.last_job_id}\n"})
 	wfID := h.workflowID(p.ID, "flaky")
 	_, first := h.start(wfID, "2026-01-02T00:00:00Z", nil, map[string]any{"flag": flag})
 	first = h.wait(first.ID)
@@ -326,43 +327,70 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("first attempt: %+v", first)
 	}
 	tasks := h.tasks(first.ID)
-	if tasks["+flaky+query"].State != "success" || tasks["+flaky+check"].State != "error" || tasks["+flaky"].State != "group_error" {
+	if tasks["+flaky+query"].State != "success" || tasks["+flaky+check"].State != "error" || tasks["+flaky"].State != "group_error" || tasks["+flaky+show"].State != "blocked" {
 		t.Fatalf("tasks: %+v", tasks)
 	}
 	if msg, _ := tasks["+flaky+check"].Error["message"].(string); msg == "" {
 		t.Errorf("no error message on +check: %+v", tasks["+flaky+check"])
 	}
+	if h.emu.JobCount() != 1 {
+		t.Fatalf("jobs: %d", h.emu.JobCount())
+	}
 	os.WriteFile(flag, nil, 0o600)
 
-	body := fmt.Sprintf(`{"workflowId":%q,"sessionTime":"2026-01-02T00:00:00Z","retryAttemptName":"r2","params":{"flag":%q},"resume":{"mode":"failed","attemptId":%q}}`, wfID, flag, first.ID)
-	var e map[string]any
-	if st := h.do("PUT", "/api/attempts", strings.NewReader(body), "application/json", &e); st != 400 || !strings.Contains(fmt.Sprint(e["message"]), "resume") {
-		t.Fatalf("resume: %d %v", st, e)
+	retry := func(name, resume string) (int, restSessionAttempt) {
+		body := fmt.Sprintf(`{"workflowId":%q,"sessionTime":"2026-01-02T00:00:00Z","retryAttemptName":%q,"params":{"flag":%q}%s}`, wfID, name, flag, resume)
+		var raw json.RawMessage
+		st := h.do("PUT", "/api/attempts", strings.NewReader(body), "application/json", &raw)
+		var a restSessionAttempt
+		if st == 200 {
+			json.Unmarshal(raw, &a)
+		}
+		return st, a
 	}
-	name := "r2"
-	st, second := h.start(wfID, "2026-01-02T00:00:00Z", &name, map[string]any{"flag": flag})
+	var e map[string]any
+	body := fmt.Sprintf(`{"workflowId":%q,"sessionTime":"2026-01-02T00:00:00Z","resume":{"mode":"sideways","attemptId":%q}}`, wfID, first.ID)
+	if st := h.do("PUT", "/api/attempts", strings.NewReader(body), "application/json", &e); st != 400 || e["message"] != "Unknown resuming mode: sideways" {
+		t.Errorf("unknown mode: %d %v", st, e)
+	}
+	st, second := retry("r2", fmt.Sprintf(`,"resume":{"mode":"failed","attemptId":%q}`, first.ID))
 	if st != 200 || second.SessionID != first.SessionID || second.Index != 2 || second.RetryAttemptName == nil || *second.RetryAttemptName != "r2" {
 		t.Fatalf("retry: %d %+v", st, second)
 	}
 	second = h.wait(second.ID)
 	if !second.Success {
-		t.Fatalf("retry: %+v", second)
+		t.Fatalf("retry: %+v %v", second, h.tasks(second.ID))
 	}
-	if n := h.emu.JobCount(); n != 2 {
-		t.Errorf("jobs after a full retry: %d, want 2 (the query ran again)", n)
+	if n := h.emu.JobCount(); n != 1 {
+		t.Errorf("jobs after a resumed retry: %d, want 1 (+query was restored)", n)
+	}
+	tasks = h.tasks(second.ID)
+	if tasks["+flaky+query"].State != "success" || tasks["+flaky+check"].State != "success" || tasks["+flaky"].State != "success" {
+		t.Errorf("resumed tasks: %+v", tasks)
+	}
+	if got := h.log(second.ID, "+flaky+show"); !strings.Contains(got, "job 1") {
+		t.Errorf("+show after a resume: %q (the restored query's job id should reach it)", got)
+	}
+	// a successful attempt cannot be resumed; retry --all runs everything
+	if st, _ := retry("r3", fmt.Sprintf(`,"resume":{"mode":"failed","attemptId":%q}`, second.ID)); st != 400 {
+		t.Errorf("resuming a successful attempt: %d", st)
+	}
+	st, third := retry("r3", "")
+	if st != 200 || !h.wait(third.ID).Success || h.emu.JobCount() != 2 {
+		t.Errorf("retry --all: %d %+v, jobs %d", st, third, h.emu.JobCount())
 	}
 	var retries struct{ Attempts []restSessionAttempt }
 	h.mustDo("GET", "/api/attempts/"+first.ID+"/retries", nil, "", &retries)
-	if len(retries.Attempts) != 2 {
+	if len(retries.Attempts) != 3 {
 		t.Errorf("retries: %+v", retries)
 	}
 	var list struct{ Attempts []restSessionAttempt }
 	h.mustDo("GET", "/api/attempts?project=flaky", nil, "", &list)
-	if len(list.Attempts) != 1 || list.Attempts[0].ID != second.ID {
+	if len(list.Attempts) != 1 || list.Attempts[0].ID != third.ID {
 		t.Errorf("attempts without include_retried: %+v", list)
 	}
 	h.mustDo("GET", "/api/attempts?project=flaky&include_retried=true", nil, "", &list)
-	if len(list.Attempts) != 2 {
+	if len(list.Attempts) != 3 {
 		t.Errorf("attempts with include_retried: %+v", list)
 	}
 }
