@@ -13,6 +13,7 @@ require (
 	github.com/klauspost/compress v1.20.5
 	github.com/mattn/go-runewidth v0.0.19
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/sabhiram/go-gitignore v0.0.0-20210923224102-525f6e181f06
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
