@@ -145,6 +145,16 @@ type TaskRecord struct {
 	Log        string        `json:"log"`
 	Error      string        `json:"error,omitempty"`
 	Attempts   int           `json:"attempts"`
+	// Store and Reset are what the task stored (Result.Store, Result.Reset)
+	// when it succeeded, kept for a resume (see Runner.Resume);
+	// StoreWithheld says it stored a secret, which is never written: a
+	// resume runs that task again.
+	Store         map[string]any `json:"store,omitempty"`
+	Reset         []string       `json:"reset,omitempty"`
+	StoreWithheld bool           `json:"store_withheld,omitempty"`
+	// ResumedFrom is set on a task a resume restored instead of running:
+	// the run where it last ran (its Log and JobID are that run's).
+	ResumedFrom string `json:"resumed_from,omitempty"`
 }
 
 // Summary describes a run; it is saved as summary.json in the run
@@ -177,6 +187,14 @@ type Summary struct {
 	// run (see LoadSummary).
 	PID  int    `json:"pid,omitempty"`
 	Host string `json:"host,omitempty"`
+	// Params are the run's -p/-P params (Runner.Params), for a retry;
+	// the names of those holding a secret are in ParamsWithheld instead.
+	Params         map[string]any `json:"params,omitempty"`
+	ParamsWithheld []string       `json:"params_withheld,omitempty"`
+	// ResumedFrom is the run this one is a new attempt of (Runner.Resume).
+	ResumedFrom string `json:"resumed_from,omitempty"`
+	// DryRun marks a Runner.DryRun run: nothing ran and nothing was kept.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // SaveInterval is how often, at most, a run rewrites its summary.json
@@ -205,6 +223,14 @@ type Runner struct {
 	MaxParallel int
 	// Warnings, when set, receives Check's warnings, one line each.
 	Warnings io.Writer
+	// DryRun evaluates every task and writes what it would run to its log,
+	// running no operator (no query, no script, no param store write);
+	// the run is kept in a temporary directory, removed when it ends, so
+	// the runs directory is left as it was (digdag run -d).
+	DryRun bool
+	// ShowParams writes the params each task gets to its log before it
+	// runs (digdag run -E).
+	ShowParams bool
 
 	// sleep waits between the attempts of a task with _retry (tests
 	// replace it); nil is a real, interruptible wait.
@@ -214,6 +240,7 @@ type Runner struct {
 type run struct {
 	r       *Runner
 	wf      *Workflow
+	plan    *plan // nil: a fresh run (see Resume)
 	id      string
 	dir     string
 	session time.Time
@@ -245,6 +272,11 @@ func NewRunID(now time.Time) string {
 // saved) whether or not the run succeeded; the error is the first task
 // failure.
 func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
+	return r.start(ctx, wf, nil)
+}
+
+// start runs wf, fresh (p nil) or as Resume planned it.
+func (r *Runner) start(ctx context.Context, wf *Workflow, p *plan) (*Summary, error) {
 	if r.RunsDir == "" {
 		return nil, errors.New("workflow: Runner.RunsDir is required")
 	}
@@ -255,10 +287,24 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 	if _, err := r.check(wf); err != nil {
 		return nil, err
 	}
+	if p != nil && p.session {
+		session = p.prev.SessionTime
+	}
 	ses := newSession(r.RunsDir, wf, session)
-	ru := &run{r: r, wf: wf, session: session, secrets: &secretSet{}, js: NewEngine()}
+	if p != nil && p.session && p.prev.SessionID > 0 && p.prev.SessionUUID != "" {
+		ses.id, ses.uuid = p.prev.SessionID, p.prev.SessionUUID
+	}
+	ru := &run{r: r, wf: wf, plan: p, session: session, secrets: &secretSet{}, js: NewEngine()}
 	ru.id = NewRunID(time.Now())
 	ru.dir = filepath.Join(r.RunsDir, ru.id)
+	if r.DryRun {
+		tmp, err := os.MkdirTemp("", "tdctl-dry-run-")
+		if err != nil {
+			return nil, fmt.Errorf("workflow: creating run directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		ru.dir = filepath.Join(tmp, ru.id)
+	}
 	if err := os.MkdirAll(filepath.Join(ru.dir, "tasks"), 0o700); err != nil {
 		return nil, fmt.Errorf("workflow: creating run directory: %w", err)
 	}
@@ -273,7 +319,11 @@ func (r *Runner) Run(ctx context.Context, wf *Workflow) (*Summary, error) {
 	host, _ := os.Hostname()
 	ru.sum = &Summary{RunID: ru.id, Workflow: wf.Name, File: wf.File, Dir: ru.dir, SessionTime: session, StartedAt: start,
 		Path: absPath(wf.File), Timezone: wf.ZoneName(), SessionID: ses.id, SessionUUID: ses.uuid, AttemptID: ses.attempt,
-		State: StateRunning, Tasks: []*TaskRecord{}, PID: os.Getpid(), Host: host}
+		State: StateRunning, Tasks: []*TaskRecord{}, PID: os.Getpid(), Host: host, DryRun: r.DryRun}
+	ru.sum.Params, ru.sum.ParamsWithheld = ru.keepParams(r.Params)
+	if p != nil && p.prev != nil {
+		ru.sum.ResumedFrom = p.prev.RunID
+	}
 	if err := ru.save(); err != nil {
 		return nil, fmt.Errorf("workflow: writing the run record: %w", err)
 	}
@@ -694,6 +744,9 @@ func (ru *run) forEach(ctx context.Context, t *Task, scope Scope, path string) (
 var unsafePath = regexp.MustCompile(`[^A-Za-z0-9._=,\-]+`)
 
 func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, attempt int, state map[string]any) (*Result, error) {
+	if res, ok := ru.fromPlan(t, path); ok {
+		return res, nil
+	}
 	op := ru.r.Operators[t.Operator]
 	label := strings.Trim(unsafePath.ReplaceAllString(strings.TrimPrefix(path, "+"), "_"), "_")
 	if len(label) > 80 {
@@ -726,6 +779,9 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 			rec.JobID, rec.NumRecords = res.JobID, res.NumRecords
 		}
 		rec.State = StateSuccess
+		if err == nil {
+			ru.keepStore(rec, res)
+		}
 		if err != nil {
 			rec.State = StateError
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -806,7 +862,15 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 	case <-ctx.Done():
 		return finish(nil, ctx.Err())
 	}
-	res, err := op.Run(ctx, tc)
+	if ru.r.ShowParams {
+		ru.showParams(tc)
+	}
+	var res *Result
+	if ru.r.DryRun {
+		ru.dryRun(tc)
+	} else {
+		res, err = op.Run(ctx, tc)
+	}
 	<-ru.sem
 	return finish(res, err)
 }

@@ -450,3 +450,7 @@ func (a *cronAlt) next(after time.Time, loc *time.Location) time.Time {
 	}
 	return scheduleEnd
 }
+
+// Delay is the schedule's `delay:` (digdag's run time is the session time
+// plus this).
+func (s *Schedule) Delay() time.Duration { return time.Duration(s.delay) * time.Second }

@@ -226,6 +226,13 @@ func TestWorkflowRetryAndSecrets(t *testing.T) {
 	r = e.run("workflow", "retry", "20261206T130000Z-1a2b3c")
 	assert.Equal(t, 1, r.code, "a local run id does not go to the server")
 	assert.Len(t, f.starts, 1)
+	r = e.run("workflow", "retry", "20261206T130000Z-1a2b3c", "--wait")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "--wait is for an attempt on the workflow server")
+	r = e.run("workflow", "retry", "100", "--runs-dir", e.home)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "--runs-dir is for a local run")
+	assert.Len(t, f.starts, 1)
 
 	e.stdin = "hunter2-pg-secret\n"
 	r = e.run("--debug", "workflow", "secrets", "set", "--project", "examples", "pg.password")

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,8 +39,13 @@ type Options struct {
 	Getenv     func(string) string
 	Ctx        context.Context
 
-	File        string
-	Params      []string
+	File   string
+	Params []string
+	// ParamsFile is -P/--params-file: a YAML/JSON mapping of params (a -p
+	// of the same name wins).
+	ParamsFile string
+	// baseParams are params under -P and -p: a retried run's own.
+	baseParams  map[string]any
 	SessionTime string
 	// ParamStoreURL and Site are the store and site as resolved by
 	// paramcmd.StoreFlags ("" = the default store).
@@ -52,6 +56,14 @@ type Options struct {
 	Format        output.Format
 	// JobPoll overrides the td> wait schedule (tests).
 	JobPoll *td.WaitOptions
+
+	// Resume holds digdag run's --rerun, --start, --goal, --end, --dry-run,
+	// --show-params and --max-task-threads (see resume.go).
+	Resume RunFlags
+
+	// Remote returns the options of the workflow server's commands
+	// (`workflow retry` of a numeric attempt id); nil: no server.
+	Remote func() *remote.Options
 
 	// PodRunner connects to the cluster of a sh> task with _k8s settings
 	// (nil: its kubeconfig, see operators.Env).
@@ -101,17 +113,18 @@ Every task's output goes to its own log under the run directory; the run ends wi
 		ro.Ctx, ro.Format = ctx, format
 		return remote.LogsRun(&remote.LogsOptions{Options: ro, ID: id, Task: task, Follow: follow})
 	}}
-	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdCheck(opts(), nil), newLogsCmd(logs, nil), newCmdUI(opts(), nil))
+	retry := opts()
+	retry.Remote = func() *remote.Options { return remote.NewOptions(f) }
+	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdRetry(retry, f.Config, nil), newCmdCheck(opts(), nil), newLogsCmd(logs, nil), newCmdUI(opts(), nil))
 	// the workflow server's commands (package remote)
 	remote.AddEndpointFlag(cmd, f)
-	ropts := func() *remote.Options { return remote.NewOptions(f) }
-	cmd.AddCommand(remote.Commands(ropts)...)
-	cmd.AddCommand(remote.NewCmdRetry(ropts(), nil, nil))
+	cmd.AddCommand(remote.Commands(func() *remote.Options { return remote.NewOptions(f) })...)
 	return cmd
 }
 
 func addCommonFlags(cmd *cobra.Command, o *Options) {
 	cmd.Flags().StringArrayVarP(&o.Params, "param", "p", nil, "set a param: -p key=value (repeatable; dotted keys like td.database=x)")
+	cmd.Flags().StringVarP(&o.ParamsFile, "params-file", "P", "", "read params from a YAML/JSON mapping (nested keys are ${a.b}); -p wins over it")
 	cmd.Flags().StringVar(&o.SecretsFile, "secrets", "", "YAML/JSON file of secret names to values")
 }
 
@@ -123,9 +136,12 @@ func newCmdRun(o *Options, cfg func() (*config.Config, error), runF func(*Option
 		Example: `  tdctl workflow run examples/workflows/num_records.dig
   tdctl workflow run daily.dig -p td.database=www_access --param-store postgres://postgres@127.0.0.1/test
   tdctl workflow run export.dig --secrets ~/.config/tdctl/secrets.yaml -o json`,
-		Args: cmdutil.ExactArgs(1),
+		Args: runArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.File, o.Ctx = args[0], cmd.Context()
+			if err := o.Resume.validate(cmd); err != nil {
+				return err
+			}
 			store, err := sf.Resolve(cmd)
 			if err != nil {
 				return err
@@ -143,6 +159,7 @@ func newCmdRun(o *Options, cfg func() (*config.Config, error), runF func(*Option
 	sf = paramcmd.AddStoreFlags(cmd.Flags(), "param-store", cfg)
 	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR; default ~/.local/state/tdctl/runs)")
 	output.AddFormatFlag(cmd, &o.Format)
+	o.Resume.addFlags(cmd)
 	return cmd
 }
 
@@ -212,13 +229,9 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 	if err != nil {
 		return nil, nil, nil, cmdutil.NewConfigError(err)
 	}
-	params := map[string]any{}
-	for _, p := range o.Params {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, nil, nil, cmdutil.FlagErrorf("-p %q: expected key=value", p)
-		}
-		params[strings.TrimSpace(k)] = v
+	params, err := o.params()
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	file, err := loadSecretsFile(o.Ctx, o.SecretsFile)
 	if err != nil {
@@ -233,7 +246,8 @@ func prepare(o *Options) (*workflow.Workflow, *workflow.Runner, *lazyStore, erro
 	secrets := &secretSource{getenv: o.getenv, file: file, apiKey: o.APIKey}
 	ps := &lazyStore{o: o}
 	env := &operators.Env{TD: o.TDClient, Wait: o.JobPoll, ParamStore: ps.get, PodRunner: o.PodRunner}
-	r := &workflow.Runner{Operators: operators.Operators(env), Secrets: secrets, Params: params, Warnings: o.IO.ErrOut}
+	r := &workflow.Runner{Operators: operators.Operators(env), Secrets: secrets, Params: params, Warnings: o.IO.ErrOut,
+		DryRun: o.Resume.DryRun, ShowParams: o.Resume.ShowParams, MaxParallel: o.Resume.MaxTaskThreads}
 	return wf, r, ps, nil
 }
 
@@ -340,6 +354,17 @@ func Run(o *Options) error {
 	if r.SessionTime, err = wf.ParseSessionTime(o.SessionTime, time.Now(), r.RunsDir); err != nil {
 		return cmdutil.NewFlagError(err)
 	}
+	p, err := o.outputs(r, wf)
+	if err != nil {
+		return err
+	}
+	sum, runErr := o.Resume.run(o.Ctx, r, wf)
+	return finishRun(o, p, sum, runErr)
+}
+
+// outputs points the runner's progress and task output at the streams
+// (stdout is kept for the summary when it is JSON) and checks wf.
+func (o *Options) outputs(r *workflow.Runner, wf *workflow.Workflow) (*output.Printer, error) {
 	p := output.New(o.IO, o.Format)
 	r.Progress = o.IO.ErrOut
 	if p.Structured() {
@@ -348,9 +373,13 @@ func Run(o *Options) error {
 		r.Output = o.IO.Out
 	}
 	if err := r.Check(wf); err != nil {
-		return cmdutil.NewConfigError(err)
+		return nil, cmdutil.NewConfigError(err)
 	}
-	sum, runErr := r.Run(o.Ctx, wf)
+	return p, nil
+}
+
+// finishRun prints a run's summary and turns its error into the exit.
+func finishRun(o *Options, p *output.Printer, sum *workflow.Summary, runErr error) error {
 	if sum == nil {
 		return runErr
 	}
