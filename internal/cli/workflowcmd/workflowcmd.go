@@ -92,7 +92,13 @@ iteration has its own scope: a param_get> inside one binds the value for that it
 
 Every task's output goes to its own log under the run directory; the run ends with a summary
 (task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again,
-'tdctl workflow ui' as a web page.`,
+'tdctl workflow ui' as a web page.
+
+On a workflow server (TD Workflow, any digdag server, tdctl dev-server): push sends a project
+directory, start/attempts/attempt/logs ID/kill/retry ID/sessions/schedules/secrets drive it over
+digdag's REST API. The server is --workflow-endpoint (TDCTL_WORKFLOW_ENDPOINT, a profile's
+workflow_endpoint), else derived from the TD endpoint (us01: api-workflow.treasuredata.com).
+logs and retry take a local run id, or a server attempt id (a number).`,
 	}
 	opts := func() *Options {
 		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore}

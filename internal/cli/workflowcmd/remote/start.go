@@ -2,7 +2,6 @@ package remote
 
 import (
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -10,6 +9,7 @@ import (
 	"github.com/tdctl/tdctl/digdag"
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/output"
+	"github.com/tdctl/tdctl/workflow"
 )
 
 // StartOptions are the inputs of `workflow start`.
@@ -63,41 +63,41 @@ or use 'workflow retry'.
 	return cmd
 }
 
-var (
-	localDate     = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
-	localDateTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}$`)
-)
-
-// sessionQuery turns --session into truncated_session_time's session_time
-// and mode, as digdag start does (last/schedule: the schedule's).
-func sessionQuery(session string, now time.Time) (at, mode string, err error) {
-	instant := now.UTC().Format("2006-01-02T15:04:05Z")
+// sessionTime turns --session into the session time, as digdag start
+// does: now as it is, hourly/daily truncated in the workflow's timezone,
+// a local date or time read in that zone, RFC 3339 as it is. last and
+// schedule are the schedule's last session time, which the server works
+// out (truncated_session_time, mode schedule): server is nil then.
+func sessionTime(session, zone string, now time.Time) (t time.Time, server bool, err error) {
+	loc, _, zerr := workflow.ParseZone(zone)
+	if zerr != nil {
+		loc = time.UTC
+	}
+	now = now.In(loc).Truncate(time.Second)
 	switch session {
 	case "", "now":
-		return instant, "", nil
+		return now, false, nil
 	case "hourly":
-		return instant, digdag.TruncateHour, nil
+		return time.Date(now.Year(), now.Month(), now.Day(), now.Hour(), 0, 0, 0, loc), false, nil
 	case "daily":
-		return instant, digdag.TruncateDay, nil
+		return time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc), false, nil
 	case "last", "schedule":
-		return instant, digdag.TruncateSchedule, nil
+		return time.Time{}, true, nil
 	}
-	switch {
-	case localDate.MatchString(session):
-		return session + "T00:00:00", "", nil
-	case localDateTime.MatchString(session):
-		return session[:10] + "T" + session[11:], "", nil
+	for _, layout := range []string{"2006-01-02", "2006-01-02 15:04:05", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, session, loc); err == nil {
+			return t, false, nil
+		}
 	}
 	if t, err := time.Parse(time.RFC3339, session); err == nil {
-		return t.UTC().Format("2006-01-02T15:04:05Z"), "", nil
+		return t, false, nil
 	}
-	return "", "", cmdutil.FlagErrorf(`--session %q: give now, hourly, daily, last, "yyyy-MM-dd", "yyyy-MM-dd HH:mm:ss" or an RFC 3339 time`, session)
+	return time.Time{}, false, cmdutil.FlagErrorf(`--session %q: give now, hourly, daily, last, "yyyy-MM-dd", "yyyy-MM-dd HH:mm:ss" or an RFC 3339 time`, session)
 }
 
 func startRun(o *StartOptions) error {
-	at, mode, err := sessionQuery(o.Session, o.Now())
-	if err != nil {
-		return err
+	if _, _, err := sessionTime(o.Session, "UTC", o.Now()); err != nil {
+		return err // a bad --session before any request
 	}
 	ps, err := params(o.Ctx, o.ParamsFile, o.Params)
 	if err != nil {
@@ -115,11 +115,18 @@ func startRun(o *StartOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.Workflows.TruncatedSessionTime(o.Ctx, wf.ID, at, mode)
+	at, server, err := sessionTime(o.Session, wf.Timezone, o.Now())
 	if err != nil {
 		return err
 	}
-	a, err := c.Attempts.Start(o.Ctx, &digdag.StartRequest{WorkflowID: wf.ID, SessionTime: st.SessionTime, RetryAttemptName: o.RetryName, Params: ps})
+	if server {
+		st, err := c.Workflows.TruncatedSessionTime(o.Ctx, wf.ID, o.Now().UTC().Format("2006-01-02T15:04:05Z"), digdag.TruncateSchedule)
+		if err != nil {
+			return err
+		}
+		at = st.SessionTime
+	}
+	a, err := c.Attempts.Start(o.Ctx, &digdag.StartRequest{WorkflowID: wf.ID, SessionTime: at, RetryAttemptName: o.RetryName, Params: ps})
 	if err != nil {
 		return err
 	}
