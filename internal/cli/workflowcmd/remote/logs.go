@@ -6,6 +6,7 @@ import (
 
 	"github.com/tdctl/tdctl/digdag"
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
+	"github.com/tdctl/tdctl/internal/cli/output"
 )
 
 // LogsOptions are the inputs of `workflow logs ATTEMPT_ID` (the workflow
@@ -18,14 +19,14 @@ type LogsOptions struct {
 }
 
 // LogsRun writes an attempt's task logs to stdout, oldest file first, each
-// under a "== task (file)" line on stderr when stdout is a terminal; with
+// under a "== task (file)" line when stdout is a terminal; with
 // Follow it keeps polling until the attempt is done, and exits 3 if it
 // failed.
 func LogsRun(o *LogsOptions) error {
 	if err := requireAttemptID(o.ID); err != nil {
 		return err
 	}
-	if o.Format != "" && o.Format != "auto" {
+	if o.Format != output.FormatAuto {
 		return cmdutil.FlagErrorf("-o is for a local run's summary; an attempt's logs are text")
 	}
 	c, err := o.Client()
