@@ -319,7 +319,7 @@ func TestKill(t *testing.T) {
 func TestRetry(t *testing.T) {
 	h := newHarness(t)
 	flag := filepath.Join(t.TempDir(), "ok")
-	p := h.push("flaky", "r1", map[string]string{"flaky.dig": "+query:\n  td>:\n  data: SELECT 1\n  database: sample_datasets\n+check:\n  sh>: test -e ${flag}\n+show:\n  echo>: job ${td.last_job_id}\n"})
+	p := h.push("flaky", "r1", map[string]string{"flaky.dig": "+query:\n  td>:\n  data: SELECT 1\n  database: sample_datasets\n+check:\n  sh>: test -e ${flag}\n+show:\n  echo>: job ${td.last_job_id} attempt ${attempt_id} session ${session_id} ${retry_attempt_name}\n"})
 	wfID := h.workflowID(p.ID, "flaky")
 	_, first := h.start(wfID, "2026-01-02T00:00:00Z", nil, map[string]any{"flag": flag})
 	first = h.wait(first.ID)
@@ -368,8 +368,9 @@ func TestRetry(t *testing.T) {
 	if tasks["+flaky+query"].State != "success" || tasks["+flaky+check"].State != "success" || tasks["+flaky"].State != "success" {
 		t.Errorf("resumed tasks: %+v", tasks)
 	}
-	if got := h.log(second.ID, "+flaky+show"); !strings.Contains(got, "job 1") {
-		t.Errorf("+show after a resume: %q (the restored query's job id should reach it)", got)
+	// the built-in params are the API's ids
+	if got, want := h.log(second.ID, "+flaky+show"), fmt.Sprintf("job 1 attempt %s session %s r2", second.ID, second.SessionID); !strings.Contains(got, want) {
+		t.Errorf("+show after a resume: %q, want %q (the restored query's job id should reach it)", got, want)
 	}
 	// a successful attempt cannot be resumed; retry --all runs everything
 	if st, _ := retry("r3", fmt.Sprintf(`,"resume":{"mode":"failed","attemptId":%q}`, second.ID)); st != 400 {
