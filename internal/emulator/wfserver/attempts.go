@@ -203,11 +203,7 @@ func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "params: %v", err)
 	}
 	key := apiKeyOf(r)
-	endpoint := s.opts.Endpoint
-	if endpoint == "" {
-		endpoint = "http://" + r.Host
-	}
-	a, conflict, err := s.newAttempt(def, st, req.RetryAttemptName, string(params), key, endpoint, res)
+	a, conflict, err := s.newAttempt(def, st, req.RetryAttemptName, string(params), key, s.endpoint(r), res)
 	if err != nil {
 		return err
 	}
@@ -221,6 +217,14 @@ func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, ra)
 	return nil
+}
+
+// endpoint is the TD API URL of the runs a request starts.
+func (s *Server) endpoint(r *http.Request) string {
+	if s.opts.Endpoint != "" {
+		return s.opts.Endpoint
+	}
+	return "http://" + r.Host
 }
 
 func apiKeyOf(r *http.Request) string {

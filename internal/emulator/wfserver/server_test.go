@@ -494,3 +494,51 @@ func TestSchedulesAndErrors(t *testing.T) {
 		t.Errorf("/v3/job/list: %d", res.StatusCode)
 	}
 }
+
+// Backfill (digdag backfill): the past sessions from fromTime up to the
+// schedule's next one, each an attempt of the given name.
+func TestBackfill(t *testing.T) {
+	h := newHarness(t)
+	h.push("hourly", "r1", map[string]string{"tick.dig": "schedule:\n  hourly>: 00:00\n+show:\n  echo>: ${session_time}\n"})
+	var sc struct{ Schedules []restSchedule }
+	h.mustDo("GET", "/api/schedules", nil, "", &sc)
+	if len(sc.Schedules) != 1 {
+		t.Fatalf("schedules: %+v", sc)
+	}
+	next, err := time.Parse(time.RFC3339, sc.Schedules[0].NextScheduleTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sc.Schedules[0].ID
+	from := next.Add(-3 * time.Hour).UTC().Format(time.RFC3339)
+	type collection struct {
+		ID       string
+		Attempts []restSessionAttempt
+	}
+	var dry collection
+	h.mustDo("POST", "/api/schedules/"+id+"/backfill", strings.NewReader(`{"fromTime":"`+from+`","attemptName":"bf","dryRun":true}`), "application/json", &dry)
+	if len(dry.Attempts) != 3 || dry.Attempts[0].ID != "0" || dry.ID != id {
+		t.Fatalf("dry run: %+v", dry)
+	}
+	var e map[string]any
+	if st := h.do("POST", "/api/schedules/"+id+"/backfill", strings.NewReader(`{"fromTime":"`+from+`","attemptName":"bf","count":4}`), "application/json", &e); st != 400 {
+		t.Errorf("count beyond the next session: %d %v", st, e)
+	}
+	var got collection
+	h.mustDo("POST", "/api/schedules/"+id+"/backfill", strings.NewReader(`{"fromTime":"`+from+`","attemptName":"bf","count":2}`), "application/json", &got)
+	if len(got.Attempts) != 2 {
+		t.Fatalf("backfill: %+v", got)
+	}
+	for i, a := range got.Attempts {
+		want := next.Add(time.Duration(i-3) * time.Hour).UTC().Format("2006-01-02T15:04:05+00:00")
+		if a.SessionTime != want || *a.RetryAttemptName != "bf" {
+			t.Errorf("attempt %d: %+v, want session %s", i, a, want)
+		}
+		if a = h.wait(a.ID); !a.Success {
+			t.Errorf("attempt %d: %+v", i, a)
+		}
+	}
+	if st := h.do("POST", "/api/schedules/"+id+"/backfill", strings.NewReader(`{"fromTime":"`+from+`","attemptName":"bf"}`), "application/json", &e); st != 409 {
+		t.Errorf("same name again: %d %v", st, e)
+	}
+}
