@@ -203,11 +203,7 @@ func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "params: %v", err)
 	}
 	key := apiKeyOf(r)
-	endpoint := s.opts.Endpoint
-	if endpoint == "" {
-		endpoint = "http://" + r.Host
-	}
-	a, conflict, err := s.newAttempt(def, st, req.RetryAttemptName, string(params), key, endpoint, res)
+	a, conflict, err := s.newAttempt(def, st, req.RetryAttemptName, string(params), key, s.endpoint(r), res)
 	if err != nil {
 		return err
 	}
@@ -221,6 +217,14 @@ func (s *Server) startAttempt(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, ra)
 	return nil
+}
+
+// endpoint is the TD API URL of the runs a request starts.
+func (s *Server) endpoint(r *http.Request) string {
+	if s.opts.Endpoint != "" {
+		return s.opts.Endpoint
+	}
+	return "http://" + r.Host
 }
 
 func apiKeyOf(r *http.Request) string {
@@ -348,8 +352,21 @@ func (s *Server) run(ctx context.Context, a *attemptRow, def *workflowDef, key, 
 		ParamStore: s.paramStore,
 		ShellGrace: s.opts.ShellGrace,
 	}
+	si := &workflow.SessionInfo{SessionID: a.SessionID, AttemptID: a.ID, ProjectID: a.ProjectID, SessionUUID: a.SessionUUID}
+	if a.RetryAttemptName != nil {
+		si.RetryAttemptName = *a.RetryAttemptName
+	}
+	// last_executed_session_*: the latest other session of the workflow
+	// started before this attempt
+	var last sql.NullInt64
+	if err := s.db.QueryRow(`SELECT s.session_time FROM attempts a JOIN sessions s ON s.id = a.session_id
+		WHERE s.project_id = ? AND s.workflow_name = ? AND a.session_id <> ? AND a.id < ? ORDER BY a.id DESC LIMIT 1`,
+		a.ProjectID, a.WorkflowName, a.SessionID, a.ID).Scan(&last); err == nil && last.Valid {
+		t := unixTime(last.Int64)
+		si.LastExecuted = &t
+	}
 	r := &workflow.Runner{Operators: operators.Operators(env), Secrets: workflow.SecretMap(secrets), Params: params,
-		SessionTime: a.SessionTime, RunsDir: dir}
+		SessionTime: a.SessionTime, RunsDir: dir, Session: si}
 	s.logf("wfserver: attempt %d of %s started", a.ID, def.Name)
 	if res != nil {
 		_, err = r.Resume(ctx, wf, res.prev, res.opt)

@@ -2,7 +2,9 @@ package wfserver
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,7 +16,8 @@ import (
 // schedule_from=); a later push keeps its next time, a push without the
 // workflow or its schedule: ends it. The scheduler starts each due
 // session as digdag's does (at the session time plus delay:), with the
-// project's secret td.apikey or Options.APIKey.
+// project's secret td.apikey or Options.APIKey. Backfill starts past
+// sessions; skip is not served.
 
 type scheduleRow struct {
 	ID, ProjectID, WorkflowID int64
@@ -185,4 +188,98 @@ func (s *Server) runDue(now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// backfill is POST /api/schedules/{id}/backfill: it starts the sessions
+// from fromTime up to the schedule's next one (or count of them), each
+// as an attempt named attemptName; a session that already has an attempt
+// of that name is a 409 before anything starts. With dryRun nothing
+// starts and the attempts have id 0.
+func (s *Server) backfill(id int64, r *http.Request) (any, error) {
+	var req struct {
+		FromTime    string `json:"fromTime"`
+		AttemptName string `json:"attemptName"`
+		DryRun      bool   `json:"dryRun"`
+		Count       *int   `json:"count"`
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "reading the body: %v", err)
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, errorf(http.StatusBadRequest, "the body is not a backfill request: %v", err)
+	}
+	if req.AttemptName == "" {
+		return nil, errorf(http.StatusBadRequest, "attemptName is required")
+	}
+	from, err := time.Parse(time.RFC3339, req.FromTime)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "fromTime %q: expected an instant like 2016-01-02T03:04:05Z", req.FromTime)
+	}
+	sched, err := s.schedule(id)
+	if err != nil {
+		return nil, err
+	}
+	def, err := s.workflowByID(sched.WorkflowID)
+	if err != nil {
+		return nil, err
+	}
+	wf, err := s.parseWorkflow(def)
+	if err != nil || wf.Schedule == nil {
+		return nil, errorf(http.StatusConflict, "workflow %s has no schedule any more", def.Name)
+	}
+	var times []time.Time
+	remaining := 0
+	if req.Count != nil {
+		remaining = *req.Count
+	}
+	for t := wf.Schedule.Next(from.Add(-time.Second)); t.Before(sched.NextSession); t = wf.Schedule.Next(t) {
+		if req.Count != nil {
+			if remaining <= 0 {
+				break
+			}
+			remaining--
+		}
+		times = append(times, t)
+	}
+	if req.Count != nil && remaining > 0 {
+		return nil, errorf(http.StatusBadRequest, "count is set to %d but there are only %d attempts until the next schedule time", *req.Count, *req.Count-remaining)
+	}
+	for _, t := range times {
+		var n int
+		if err := s.db.QueryRow(`SELECT COUNT(*) FROM attempts a JOIN sessions s ON s.id = a.session_id
+			WHERE s.project_id = ? AND s.workflow_name = ? AND s.session_time = ? AND a.retry_attempt_name = ?`,
+			def.ProjectID, def.Name, t.Unix(), req.AttemptName).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, errorf(http.StatusConflict, "Attempt of project id=%d workflow=%s instant=%s attempt name=%s already exists",
+				def.ProjectID, def.Name, instant(t), req.AttemptName)
+		}
+	}
+	rs, _, err := s.restSchedule(sched)
+	if err != nil {
+		return nil, err
+	}
+	out := []*restSessionAttempt{}
+	for _, t := range times {
+		name := req.AttemptName
+		if req.DryRun {
+			wid := idString(def.ID)
+			out = append(out, &restSessionAttempt{ID: "0", Project: rs.Project, Workflow: nameOptionalID{Name: def.Name, ID: &wid},
+				SessionID: "0", SessionUUID: "00000000-0000-0000-0000-000000000000", SessionTime: offsetTime(t, s.location(def.Timezone)),
+				RetryAttemptName: &name, Params: json.RawMessage("{}"), CreatedAt: instant(time.Now()), Status: "running"})
+			continue
+		}
+		a, _, err := s.newAttempt(def, t, &name, "{}", apiKeyOf(r), s.endpoint(r), nil)
+		if err != nil {
+			return nil, err
+		}
+		ra, err := s.restAttempt(a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ra)
+	}
+	return map[string]any{"id": rs.ID, "project": rs.Project, "workflow": rs.Workflow, "attempts": out}, nil
 }

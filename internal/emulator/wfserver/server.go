@@ -309,6 +309,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p []string) error
 		v, err = s.listSchedules(0, "", q)
 	case is(2, "GET", "schedules"):
 		v, err = withID(p[1], s.getSchedule)
+	case is(3, "POST", "schedules", "*", "backfill"):
+		v, err = withID(p[1], func(id int64) (any, error) { return s.backfill(id, r) })
 	case is(3, "POST", "schedules", "*", "disable"):
 		v, err = withID(p[1], func(id int64) (any, error) { return s.setScheduleDisabled(id, true) })
 	case is(3, "POST", "schedules", "*", "enable"):
@@ -324,10 +326,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p []string) error
 }
 
 // noRoute answers an unknown path 404 and a known path with another method
-// 405, as digdag's JAX-RS server does. Routes digdag has that this server
-// does not serve (backfill, skip, admin...) are named in the message.
+// 405, as digdag's JAX-RS server does. Schedule skip, which digdag has and
+// this server does not serve, is a 501 naming it.
 func (s *Server) noRoute(r *http.Request, p []string) error {
-	if len(p) == 3 && p[0] == "schedules" && (p[2] == "backfill" || p[2] == "skip") {
+	if len(p) == 3 && p[0] == "schedules" && p[2] == "skip" {
 		return errorf(http.StatusNotImplemented, "%s %s is not implemented by the dev-server (schedule %s)", r.Method, r.URL.Path, p[2])
 	}
 	for _, m := range []string{"GET", "PUT", "POST", "DELETE"} {
@@ -368,7 +370,7 @@ func (s *Server) knownRoute(r *http.Request, p []string) bool {
 	}
 	if len(p) == 3 {
 		switch p[0] + "/" + p[2] {
-		case "attempts/kill", "schedules/disable", "schedules/enable":
+		case "attempts/kill", "schedules/disable", "schedules/enable", "schedules/backfill":
 			return r.Method == "POST"
 		case "projects/secrets", "projects/revisions", "projects/workflows", "projects/workflow", "projects/archive",
 			"projects/schedules", "projects/sessions", "sessions/attempts", "attempts/retries", "attempts/tasks", "logs/files":

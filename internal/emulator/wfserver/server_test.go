@@ -319,7 +319,7 @@ func TestKill(t *testing.T) {
 func TestRetry(t *testing.T) {
 	h := newHarness(t)
 	flag := filepath.Join(t.TempDir(), "ok")
-	p := h.push("flaky", "r1", map[string]string{"flaky.dig": "+query:\n  td>:\n  data: SELECT 1\n  database: sample_datasets\n+check:\n  sh>: test -e ${flag}\n+show:\n  echo>: job ${td.last_job_id}\n"})
+	p := h.push("flaky", "r1", map[string]string{"flaky.dig": "+query:\n  td>:\n  data: SELECT 1\n  database: sample_datasets\n+check:\n  sh>: test -e ${flag}\n+show:\n  echo>: job ${td.last_job_id} attempt ${attempt_id} session ${session_id} ${retry_attempt_name}\n"})
 	wfID := h.workflowID(p.ID, "flaky")
 	_, first := h.start(wfID, "2026-01-02T00:00:00Z", nil, map[string]any{"flag": flag})
 	first = h.wait(first.ID)
@@ -368,8 +368,9 @@ func TestRetry(t *testing.T) {
 	if tasks["+flaky+query"].State != "success" || tasks["+flaky+check"].State != "success" || tasks["+flaky"].State != "success" {
 		t.Errorf("resumed tasks: %+v", tasks)
 	}
-	if got := h.log(second.ID, "+flaky+show"); !strings.Contains(got, "job 1") {
-		t.Errorf("+show after a resume: %q (the restored query's job id should reach it)", got)
+	// the built-in params are the API's ids
+	if got, want := h.log(second.ID, "+flaky+show"), fmt.Sprintf("job 1 attempt %s session %s r2", second.ID, second.SessionID); !strings.Contains(got, want) {
+		t.Errorf("+show after a resume: %q, want %q (the restored query's job id should reach it)", got, want)
 	}
 	// a successful attempt cannot be resumed; retry --all runs everything
 	if st, _ := retry("r3", fmt.Sprintf(`,"resume":{"mode":"failed","attemptId":%q}`, second.ID)); st != 400 {
@@ -491,5 +492,53 @@ func TestSchedulesAndErrors(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Errorf("/v3/job/list: %d", res.StatusCode)
+	}
+}
+
+// Backfill (digdag backfill): the past sessions from fromTime up to the
+// schedule's next one, each an attempt of the given name.
+func TestBackfill(t *testing.T) {
+	h := newHarness(t)
+	h.push("hourly", "r1", map[string]string{"tick.dig": "schedule:\n  hourly>: 00:00\n+show:\n  echo>: ${session_time}\n"})
+	var sc struct{ Schedules []restSchedule }
+	h.mustDo("GET", "/api/schedules", nil, "", &sc)
+	if len(sc.Schedules) != 1 {
+		t.Fatalf("schedules: %+v", sc)
+	}
+	next, err := time.Parse(time.RFC3339, sc.Schedules[0].NextScheduleTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sc.Schedules[0].ID
+	from := next.Add(-3 * time.Hour).UTC().Format(time.RFC3339)
+	type collection struct {
+		ID       string
+		Attempts []restSessionAttempt
+	}
+	var dry collection
+	h.mustDo("POST", "/api/schedules/"+id+"/backfill", strings.NewReader(`{"fromTime":"`+from+`","attemptName":"bf","dryRun":true}`), "application/json", &dry)
+	if len(dry.Attempts) != 3 || dry.Attempts[0].ID != "0" || dry.ID != id {
+		t.Fatalf("dry run: %+v", dry)
+	}
+	var e map[string]any
+	if st := h.do("POST", "/api/schedules/"+id+"/backfill", strings.NewReader(`{"fromTime":"`+from+`","attemptName":"bf","count":4}`), "application/json", &e); st != 400 {
+		t.Errorf("count beyond the next session: %d %v", st, e)
+	}
+	var got collection
+	h.mustDo("POST", "/api/schedules/"+id+"/backfill", strings.NewReader(`{"fromTime":"`+from+`","attemptName":"bf","count":2}`), "application/json", &got)
+	if len(got.Attempts) != 2 {
+		t.Fatalf("backfill: %+v", got)
+	}
+	for i, a := range got.Attempts {
+		want := next.Add(time.Duration(i-3) * time.Hour).UTC().Format("2006-01-02T15:04:05+00:00")
+		if a.SessionTime != want || *a.RetryAttemptName != "bf" {
+			t.Errorf("attempt %d: %+v, want session %s", i, a, want)
+		}
+		if a = h.wait(a.ID); !a.Success {
+			t.Errorf("attempt %d: %+v", i, a)
+		}
+	}
+	if st := h.do("POST", "/api/schedules/"+id+"/backfill", strings.NewReader(`{"fromTime":"`+from+`","attemptName":"bf"}`), "application/json", &e); st != 409 {
+		t.Errorf("same name again: %d %v", st, e)
 	}
 }
