@@ -84,7 +84,7 @@ func TestWorkflowServerEndToEnd(t *testing.T) {
 	r = e.run("workflow", "schedules", "--project", "examples", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
 	var scheds []struct {
-		ID       string `json:"id"`
+		ID       string                `json:"id"`
 		Workflow struct{ Name string } `json:"workflow"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &scheds), r.stdout)
