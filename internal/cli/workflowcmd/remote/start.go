@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/tdctl/tdctl/digdag"
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/output"
+	"github.com/tdctl/tdctl/td"
 	"github.com/tdctl/tdctl/workflow"
 )
 
@@ -121,6 +123,9 @@ func startRun(o *StartOptions) error {
 	}
 	if server {
 		st, err := c.Workflows.TruncatedSessionTime(o.Ctx, wf.ID, o.Now().UTC().Format("2006-01-02T15:04:05Z"), digdag.TruncateSchedule)
+		if errors.Is(err, td.ErrNotFound) {
+			return fmt.Errorf("--session %s: the workflow server cannot work out the schedule's last session (%w); give the session time", o.Session, err)
+		}
 		if err != nil {
 			return err
 		}
