@@ -244,3 +244,19 @@ func TestWorkflowRetryAndSecrets(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "pg.password\n", r.stdout)
 }
+
+// A plain digdag server behind an authenticator: the header comes from
+// TDCTL_WORKFLOW_HEADER, is sent in place of TD1, and never printed.
+func TestWorkflowHeaderForPlainDigdag(t *testing.T) {
+	e, f := remoteEnv(t)
+	e.vars["TDCTL_WORKFLOW_HEADER"] = "Authorization: Bearer tok-5ecret-5ecret"
+	r := e.run("--debug", "workflow", "attempt", "100")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "Bearer tok-5ecret-5ecret", f.auth[len(f.auth)-1])
+	assert.NotContains(t, r.stdout+r.stderr, "tok-5ecret")
+
+	e.vars["TDCTL_WORKFLOW_HEADER"] = "no colon"
+	r = e.run("workflow", "attempt", "100")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, `TDCTL_WORKFLOW_HEADER: expected "Name: value"`)
+}
