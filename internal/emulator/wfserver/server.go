@@ -444,20 +444,10 @@ func (s *Server) listProjects(q url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(`SELECT id FROM projects WHERE deleted_at IS NULL AND id > ? ORDER BY id`, last)
+	ids, err := s.queryIDs(`SELECT id FROM projects WHERE deleted_at IS NULL AND id > ? ORDER BY id`, last)
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	out := []*restProject{}
 	name, pattern := q.Get("name"), q.Get("name_pattern")
 	for _, id := range ids {
@@ -575,15 +565,7 @@ func (s *Server) restWorkflow(w *workflowDef) (*restWorkflow, error) {
 }
 
 func (s *Server) restWorkflows(ws []*workflowDef) ([]*restWorkflow, error) {
-	out := []*restWorkflow{}
-	for _, w := range ws {
-		rw, err := s.restWorkflow(w)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rw)
-	}
-	return out, nil
+	return each(ws, s.restWorkflow)
 }
 
 func (s *Server) revisionOf(projectID int64, name string) (*revision, error) {
