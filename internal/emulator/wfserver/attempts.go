@@ -97,10 +97,7 @@ func (s *Server) listAttempts(q url.Values) (any, error) {
 	where := []string{"1 = 1"}
 	var args []any
 	if name := q.Get("project"); name != "" {
-		p, err := s.projectByName(name)
-		if errors.Is(err, errNotFound) || (err == nil && p.DeletedAt != nil) {
-			return nil, errorf(http.StatusNotFound, "project name=%s does not exist", name)
-		}
+		p, err := s.liveProjectByName(name)
 		if err != nil {
 			return nil, err
 		}

@@ -499,14 +499,20 @@ func (s *Server) getProjectByName(name string) (any, error) {
 	if name == "" {
 		return nil, errorf(http.StatusBadRequest, "name= is required")
 	}
-	p, err := s.projectByName(name)
-	if errors.Is(err, errNotFound) || (err == nil && p.DeletedAt != nil) {
-		return nil, errorf(http.StatusNotFound, "project name=%s does not exist", name)
-	}
+	p, err := s.liveProjectByName(name)
 	if err != nil {
 		return nil, err
 	}
 	return s.restProject(p)
+}
+
+// liveProjectByName returns a project that is not deleted, or a 404.
+func (s *Server) liveProjectByName(name string) (*project, error) {
+	p, err := s.projectByName(name)
+	if errors.Is(err, errNotFound) || (err == nil && p.DeletedAt != nil) {
+		return nil, errorf(http.StatusNotFound, "project name=%s does not exist", name)
+	}
+	return p, err
 }
 
 func (s *Server) deleteProject(id int64) (any, error) {
@@ -576,15 +582,22 @@ func (s *Server) revisionOf(projectID int64, name string) (*revision, error) {
 	return rev, err
 }
 
-func (s *Server) listWorkflowsOfProject(id int64, revName, name string) (any, error) {
+// workflowsOf returns a live project's revision (latest when revName is
+// "") and its workflows.
+func (s *Server) workflowsOf(id int64, revName string) (*revision, []*workflowDef, error) {
 	if _, err := s.liveProject(id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rev, err := s.revisionOf(id, revName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ws, err := s.workflowsOfRevision(rev.ID)
+	return rev, ws, err
+}
+
+func (s *Server) listWorkflowsOfProject(id int64, revName, name string) (any, error) {
+	_, ws, err := s.workflowsOf(id, revName)
 	if err != nil {
 		return nil, err
 	}
@@ -608,14 +621,7 @@ func (s *Server) getWorkflowOfProject(id int64, name, revName string) (any, erro
 	if name == "" {
 		return nil, errorf(http.StatusBadRequest, "name= is required")
 	}
-	if _, err := s.liveProject(id); err != nil {
-		return nil, err
-	}
-	rev, err := s.revisionOf(id, revName)
-	if err != nil {
-		return nil, err
-	}
-	ws, err := s.workflowsOfRevision(rev.ID)
+	rev, ws, err := s.workflowsOf(id, revName)
 	if err != nil {
 		return nil, err
 	}
