@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"strings"
-	"time"
 
 	retryablehttp "github.com/hashicorp/go-retryablehttp"
 
@@ -237,21 +235,7 @@ func (c *Client) call(ctx context.Context, r *request, handle func(resp *http.Re
 		}
 		return handle(resp)
 	})
-	rc := &retryablehttp.Client{
-		HTTPClient:   c.hc,
-		RetryMax:     math.MaxInt32, // the budget decides
-		RetryWaitMin: c.retry.MinWait,
-		RetryWaitMax: c.retry.MaxWait,
-		CheckRetry:   b.Check,
-		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return b.Wait() },
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-		RequestLogHook: func(_ retryablehttp.Logger, req *http.Request, _ int) {
-			b.Used++
-			c.logRequest(req, b.Used)
-		},
-		ResponseLogHook: c.logResponse,
-	}
-	resp, err := rc.Do(req)
+	resp, err := b.Client(c.hc, c.logRequest, c.logResponse).Do(req)
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()
@@ -330,7 +314,7 @@ func (c *Client) logRequest(req *http.Request, n int) {
 	c.logger.Debug("digdag request", "method", req.Method, "url", c.red.Redact(req.URL.String()))
 }
 
-func (c *Client) logResponse(_ retryablehttp.Logger, resp *http.Response) {
+func (c *Client) logResponse(resp *http.Response) {
 	if c.logger == nil {
 		return
 	}

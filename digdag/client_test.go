@@ -3,7 +3,9 @@ package digdag
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -108,6 +110,9 @@ func TestGetsAreRetriedAndErrorsTyped(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 3, n.Load())
 	assert.Equal(t, "running", a.State())
+	var old Attempt // an older digdag writes no status: derived
+	require.NoError(t, json.Unmarshal([]byte(strings.Replace(fxFailed, `,"status":"error"`, "", 1)), &old))
+	assert.Equal(t, "error", old.Status)
 	assert.Equal(t, "+00:00", a.SessionTime.Format("-07:00"))
 
 	_, err = c.Attempts.Get(context.Background(), "404")
@@ -451,4 +456,7 @@ func TestErrorsMatchTD(t *testing.T) {
 	assert.True(t, errors.Is(&APIError{StatusCode: 500}, td.ErrServer))
 	assert.True(t, errors.Is(&APIError{StatusCode: 422}, td.ErrInvalidRequest))
 	assert.False(t, errors.Is(&APIError{StatusCode: 404}, td.ErrServer))
+	var te *td.APIError
+	require.True(t, errors.As(fmt.Errorf("wrapped: %w", &APIError{StatusCode: 413, Method: "PUT", Path: "/api/projects"}), &te))
+	assert.Equal(t, 413, te.StatusCode)
 }

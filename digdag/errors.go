@@ -47,6 +47,17 @@ func (e *APIError) Is(target error) bool {
 	return (&td.APIError{StatusCode: e.StatusCode}).Is(target)
 }
 
+// As gives e as a *td.APIError too (errors.As(err, &tdErr)): code that
+// handles td's API errors, tdctl's exit codes among it, handles the
+// workflow API's the same way.
+func (e *APIError) As(target any) bool {
+	if p, ok := target.(**td.APIError); ok {
+		*p = &td.APIError{StatusCode: e.StatusCode, Method: e.Method, Path: e.Path, Message: e.Message, RetryAfter: e.RetryAfter}
+		return true
+	}
+	return false
+}
+
 // AttemptConflictError is digdag's 409 on a start: a session for that
 // workflow and session time exists already (start it again with a retry
 // name, or retry the attempt). It matches td.ErrConflict.

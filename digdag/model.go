@@ -107,8 +107,21 @@ type Attempt struct {
 	CreatedAt        time.Time      `json:"createdAt"`
 	FinishedAt       *time.Time     `json:"finishedAt"`
 	// Status is digdag's derived status (success, error, killed,
-	// running); servers before it was added leave it empty: use State.
+	// running); filled in from State when a server (older digdag) leaves
+	// it out.
 	Status string `json:"status,omitempty"`
+}
+
+// UnmarshalJSON decodes an attempt and fills in Status when it is absent.
+func (a *Attempt) UnmarshalJSON(b []byte) error {
+	type plain Attempt
+	if err := json.Unmarshal(b, (*plain)(a)); err != nil {
+		return err
+	}
+	if a.Status == "" {
+		a.Status = a.State()
+	}
+	return nil
 }
 
 // State is the attempt's status as digdag derives it: success; error or

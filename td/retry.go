@@ -2,8 +2,6 @@ package td
 
 import (
 	"errors"
-	"math"
-	"net/http"
 	"time"
 
 	retryablehttp "github.com/hashicorp/go-retryablehttp"
@@ -46,21 +44,7 @@ func (c *Client) newBudget(retry bool) *budget {
 // retryClient returns go-retryablehttp's client for one call: it sends the
 // requests and sleeps between them, b decides whether and how long.
 func (c *Client) retryClient(b *budget) *retryablehttp.Client {
-	return &retryablehttp.Client{
-		HTTPClient:   c.transport,
-		RetryMax:     math.MaxInt32, // b.Check enforces the budget
-		RetryWaitMin: c.retry.MinWait,
-		RetryWaitMax: c.retry.MaxWait,
-		CheckRetry:   b.Check,
-		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return b.Wait() },
-		// Keep the last response so the caller sees the API's own message.
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-		RequestLogHook: func(_ retryablehttp.Logger, req *http.Request, _ int) {
-			b.Used++
-			c.logRequest(req, b.Used)
-		},
-		ResponseLogHook: c.logResponse,
-	}
+	return b.Client(c.transport, c.logRequest, c.logResponse)
 }
 
 // isTransientNetErr is false for errors a retry cannot fix: an answer that

@@ -3,9 +3,12 @@ package backoff
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"syscall"
 	"time"
+
+	retryablehttp "github.com/hashicorp/go-retryablehttp"
 )
 
 // Policy bounds the attempts of one call: MaxRetries after the first try,
@@ -121,4 +124,32 @@ func (b *Budget) Check(ctx context.Context, resp *http.Response, err error) (boo
 	}
 	// Do not sleep past the caller's deadline: give the error back now.
 	return Fits(ctx, b.wait), nil
+}
+
+// Client is go-retryablehttp's client for one call within b: it sends the
+// requests over hc and sleeps between them, b decides whether and how
+// long; the last response is kept so the caller sees the server's own
+// message. onRequest sees every request with its number from 1 (after b
+// counted it), onResponse every response; either may be nil.
+func (b *Budget) Client(hc *http.Client, onRequest func(req *http.Request, n int), onResponse func(*http.Response)) *retryablehttp.Client {
+	return &retryablehttp.Client{
+		HTTPClient:   hc,
+		RetryMax:     math.MaxInt32, // Check enforces the budget
+		RetryWaitMin: b.Policy.MinWait,
+		RetryWaitMax: b.Policy.MaxWait,
+		CheckRetry:   b.Check,
+		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return b.wait },
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		RequestLogHook: func(_ retryablehttp.Logger, req *http.Request, _ int) {
+			b.Used++
+			if onRequest != nil {
+				onRequest(req, b.Used)
+			}
+		},
+		ResponseLogHook: func(_ retryablehttp.Logger, resp *http.Response) {
+			if onResponse != nil {
+				onResponse(resp)
+			}
+		},
+	}
 }

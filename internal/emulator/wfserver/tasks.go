@@ -40,6 +40,9 @@ type taskNode struct {
 	updated  time.Time
 	err      string
 	children []int
+	// store is what the task stored, as digdag's td> does:
+	// td.last_job_id and td.last_job.{id, num_records}.
+	store map[string]any
 }
 
 // attemptRun reads an attempt's run record: nil before the runner wrote one.
@@ -154,6 +157,13 @@ func (s *Server) taskTree(a *attemptRow) ([]*taskNode, error) {
 			}
 			n.updated = rec.StartedAt.Add(rec.Duration)
 			n.err = rec.Error
+			if rec.JobID != "" {
+				last := map[string]any{"id": rec.JobID}
+				if rec.NumRecords != nil {
+					last["num_records"] = *rec.NumRecords
+				}
+				n.store = map[string]any{"td": map[string]any{"last_job_id": rec.JobID, "last_job": last}}
+			}
 			switch rec.State {
 			case workflow.StateSuccess, workflow.StateSkipped:
 				n.state = "success"
@@ -249,6 +259,9 @@ func (s *Server) listTasks(id int64) (any, error) {
 		t := &restTask{ID: tid(i), FullName: n.name, Config: n.config, Upstreams: []string{}, IsGroup: n.group, State: n.state,
 			CancelRequested: a.CancelRequested, ExportParams: map[string]any{}, StoreParams: map[string]any{}, StateParams: map[string]any{},
 			UpdatedAt: instant(n.updated), StartedAt: instantPtr(n.started), Error: map[string]any{}}
+		if n.store != nil {
+			t.StoreParams = n.store
+		}
 		if n.parent >= 0 {
 			p := tid(n.parent)
 			t.ParentID = &p
