@@ -283,6 +283,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p []string) error
 		v, err = s.listWorkflows(q)
 	case is(2, "GET", "workflows"):
 		v, err = withID(p[1], func(id int64) (any, error) { return s.getWorkflow(id) })
+	case is(3, "GET", "workflows", "*", "truncated_session_time"):
+		v, err = withID(p[1], func(id int64) (any, error) { return s.truncatedSessionTime(id, q) })
 	case is(1, "GET", "sessions"):
 		v, err = s.listSessions(0, "", q)
 	case is(2, "GET", "sessions"):
@@ -373,7 +375,7 @@ func (s *Server) knownRoute(r *http.Request, p []string) bool {
 		case "attempts/kill", "schedules/disable", "schedules/enable", "schedules/backfill":
 			return r.Method == "POST"
 		case "projects/secrets", "projects/revisions", "projects/workflows", "projects/workflow", "projects/archive",
-			"projects/schedules", "projects/sessions", "sessions/attempts", "attempts/retries", "attempts/tasks", "logs/files":
+			"projects/schedules", "projects/sessions", "sessions/attempts", "attempts/retries", "attempts/tasks", "logs/files", "workflows/truncated_session_time":
 			return r.Method == "GET"
 		}
 		return false
@@ -760,4 +762,74 @@ func (s *Server) listSecrets(id int64) (any, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return map[string]any{"secrets": out}, nil
+}
+
+// truncatedSessionTime is GET /api/workflows/{id}/truncated_session_time:
+// session_time (an instant with offset, or a local time read in the
+// workflow's zone) truncated by mode (hour, day; schedule: the first
+// session at or after it; next_schedule: the session after it).
+func (s *Server) truncatedSessionTime(id int64, q url.Values) (any, error) {
+	raw := q.Get("session_time")
+	mode := q.Get("mode")
+	var t time.Time
+	if raw != "" {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, raw); err != nil {
+			t = time.Time{}
+		}
+	}
+	switch mode {
+	case "", "hour", "day", "schedule", "next_schedule":
+	default:
+		// a query param JAX-RS cannot convert is a 404
+		return nil, errorf(http.StatusNotFound, "Unknown session time truncate option: %s", mode)
+	}
+	w, err := s.workflowByID(id)
+	if errors.Is(err, errNotFound) {
+		return nil, errorf(http.StatusNotFound, "workflow id=%d does not exist", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	loc := s.location(w.Timezone)
+	if raw != "" && t.IsZero() {
+		for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04"} {
+			if lt, err := time.ParseInLocation(layout, raw, loc); err == nil {
+				t = lt
+				break
+			}
+		}
+		if t.IsZero() {
+			return nil, errorf(http.StatusNotFound, "Invalid timestamp format: %s", raw)
+		}
+	}
+	if raw == "" {
+		return nil, errorf(http.StatusBadRequest, "session_time= is required")
+	}
+	switch mode {
+	case "hour":
+		lt := t.In(loc)
+		t = time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), 0, 0, 0, loc)
+	case "day":
+		lt := t.In(loc)
+		t = time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
+	case "schedule", "next_schedule":
+		wf, err := s.parseWorkflow(w)
+		if err != nil {
+			return nil, err
+		}
+		if wf.Schedule == nil {
+			return nil, errorf(http.StatusBadRequest, "session_time_truncate=%s is set but schedule is not set to this workflow", mode)
+		}
+		if mode == "schedule" {
+			t = wf.Schedule.Next(t.Add(-time.Second))
+		} else {
+			t = wf.Schedule.Next(t)
+		}
+	}
+	rw, err := s.restWorkflow(w)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"project": rw.Project, "revision": rw.Revision, "sessionTime": offsetTime(t, loc), "timezone": w.Timezone}, nil
 }
