@@ -97,6 +97,9 @@ func TestDevServerEndToEnd(t *testing.T) {
 	checkRESTCollection(t, "RestLogFileHandle", "files", rawGet(t, base, "/api/logs/"+a.ID+"/files"))
 	checkRESTFields(t, "RestSessionAttempt", rawGet(t, base, "/api/attempts/"+a.ID))
 	checkRESTFields(t, "RestProject", rawGet(t, base, "/api/projects/"+p.ID))
+	daily, err := c.Projects.Workflow(ctx, p.ID, "daily_params", "")
+	require.NoError(t, err)
+	checkRESTFields(t, "RestWorkflowSessionTime", rawGet(t, base, "/api/workflows/"+daily.ID+"/truncated_session_time?session_time=2026-03-04T05:06:07Z&mode=schedule"))
 
 	// retry --resume of a failed attempt runs only what failed
 	flaky := map[string]string{"flaky.dig": "+query:\n  td>:\n  data: SELECT 1\n  database: sample_datasets\n+check:\n  sh>: test \"${ok}\" = yes\n"}

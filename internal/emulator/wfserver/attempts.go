@@ -60,13 +60,9 @@ func (s *Server) restAttempt(a *attemptRow) (*restSessionAttempt, error) {
 }
 
 func (s *Server) restAttempts(as []*attemptRow) (any, error) {
-	out := []*restSessionAttempt{}
-	for _, a := range as {
-		ra, err := s.restAttempt(a)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ra)
+	out, err := each(as, s.restAttempt)
+	if err != nil {
+		return nil, err
 	}
 	return map[string]any{"attempts": out}, nil
 }
@@ -101,10 +97,7 @@ func (s *Server) listAttempts(q url.Values) (any, error) {
 	where := []string{"1 = 1"}
 	var args []any
 	if name := q.Get("project"); name != "" {
-		p, err := s.projectByName(name)
-		if errors.Is(err, errNotFound) || (err == nil && p.DeletedAt != nil) {
-			return nil, errorf(http.StatusNotFound, "project name=%s does not exist", name)
-		}
+		p, err := s.liveProjectByName(name)
 		if err != nil {
 			return nil, err
 		}
@@ -460,27 +453,13 @@ func (s *Server) listSessions(projectID int64, wfName string, q url.Values) (any
 		where, args = append(where, "id < ?"), append(args, last)
 	}
 	args = append(args, size)
-	rows, err := s.db.Query(`SELECT id FROM sessions WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	ids, err := s.queryIDs(`SELECT id FROM sessions WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	out := []*restSession{}
-	for _, id := range ids {
-		rs, err := s.restSession(id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rs)
+	out, err := each(ids, s.restSession)
+	if err != nil {
+		return nil, err
 	}
 	return map[string]any{"sessions": out}, nil
 }

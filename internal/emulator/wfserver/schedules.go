@@ -85,13 +85,12 @@ func (s *Server) listSchedules(projectID int64, wfName string, q url.Values) (an
 	if err != nil {
 		return nil, err
 	}
-	out := []*restSchedule{}
-	for _, r := range rows {
+	out, err := each(rows, func(r *scheduleRow) (*restSchedule, error) {
 		rs, _, err := s.restSchedule(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rs)
+		return rs, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return map[string]any{"schedules": out}, nil
 }

@@ -283,6 +283,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p []string) error
 		v, err = s.listWorkflows(q)
 	case is(2, "GET", "workflows"):
 		v, err = withID(p[1], func(id int64) (any, error) { return s.getWorkflow(id) })
+	case is(3, "GET", "workflows", "*", "truncated_session_time"):
+		v, err = withID(p[1], func(id int64) (any, error) { return s.truncatedSessionTime(id, q) })
 	case is(1, "GET", "sessions"):
 		v, err = s.listSessions(0, "", q)
 	case is(2, "GET", "sessions"):
@@ -373,7 +375,7 @@ func (s *Server) knownRoute(r *http.Request, p []string) bool {
 		case "attempts/kill", "schedules/disable", "schedules/enable", "schedules/backfill":
 			return r.Method == "POST"
 		case "projects/secrets", "projects/revisions", "projects/workflows", "projects/workflow", "projects/archive",
-			"projects/schedules", "projects/sessions", "sessions/attempts", "attempts/retries", "attempts/tasks", "logs/files":
+			"projects/schedules", "projects/sessions", "sessions/attempts", "attempts/retries", "attempts/tasks", "logs/files", "workflows/truncated_session_time":
 			return r.Method == "GET"
 		}
 		return false
@@ -444,20 +446,10 @@ func (s *Server) listProjects(q url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(`SELECT id FROM projects WHERE deleted_at IS NULL AND id > ? ORDER BY id`, last)
+	ids, err := s.queryIDs(`SELECT id FROM projects WHERE deleted_at IS NULL AND id > ? ORDER BY id`, last)
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	out := []*restProject{}
 	name, pattern := q.Get("name"), q.Get("name_pattern")
 	for _, id := range ids {
@@ -509,14 +501,20 @@ func (s *Server) getProjectByName(name string) (any, error) {
 	if name == "" {
 		return nil, errorf(http.StatusBadRequest, "name= is required")
 	}
-	p, err := s.projectByName(name)
-	if errors.Is(err, errNotFound) || (err == nil && p.DeletedAt != nil) {
-		return nil, errorf(http.StatusNotFound, "project name=%s does not exist", name)
-	}
+	p, err := s.liveProjectByName(name)
 	if err != nil {
 		return nil, err
 	}
 	return s.restProject(p)
+}
+
+// liveProjectByName returns a project that is not deleted, or a 404.
+func (s *Server) liveProjectByName(name string) (*project, error) {
+	p, err := s.projectByName(name)
+	if errors.Is(err, errNotFound) || (err == nil && p.DeletedAt != nil) {
+		return nil, errorf(http.StatusNotFound, "project name=%s does not exist", name)
+	}
+	return p, err
 }
 
 func (s *Server) deleteProject(id int64) (any, error) {
@@ -575,15 +573,7 @@ func (s *Server) restWorkflow(w *workflowDef) (*restWorkflow, error) {
 }
 
 func (s *Server) restWorkflows(ws []*workflowDef) ([]*restWorkflow, error) {
-	out := []*restWorkflow{}
-	for _, w := range ws {
-		rw, err := s.restWorkflow(w)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rw)
-	}
-	return out, nil
+	return each(ws, s.restWorkflow)
 }
 
 func (s *Server) revisionOf(projectID int64, name string) (*revision, error) {
@@ -594,15 +584,22 @@ func (s *Server) revisionOf(projectID int64, name string) (*revision, error) {
 	return rev, err
 }
 
-func (s *Server) listWorkflowsOfProject(id int64, revName, name string) (any, error) {
+// workflowsOf returns a live project's revision (latest when revName is
+// "") and its workflows.
+func (s *Server) workflowsOf(id int64, revName string) (*revision, []*workflowDef, error) {
 	if _, err := s.liveProject(id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rev, err := s.revisionOf(id, revName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ws, err := s.workflowsOfRevision(rev.ID)
+	return rev, ws, err
+}
+
+func (s *Server) listWorkflowsOfProject(id int64, revName, name string) (any, error) {
+	_, ws, err := s.workflowsOf(id, revName)
 	if err != nil {
 		return nil, err
 	}
@@ -626,14 +623,7 @@ func (s *Server) getWorkflowOfProject(id int64, name, revName string) (any, erro
 	if name == "" {
 		return nil, errorf(http.StatusBadRequest, "name= is required")
 	}
-	if _, err := s.liveProject(id); err != nil {
-		return nil, err
-	}
-	rev, err := s.revisionOf(id, revName)
-	if err != nil {
-		return nil, err
-	}
-	ws, err := s.workflowsOfRevision(rev.ID)
+	rev, ws, err := s.workflowsOf(id, revName)
 	if err != nil {
 		return nil, err
 	}
@@ -772,4 +762,74 @@ func (s *Server) listSecrets(id int64) (any, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return map[string]any{"secrets": out}, nil
+}
+
+// truncatedSessionTime is GET /api/workflows/{id}/truncated_session_time:
+// session_time (an instant with offset, or a local time read in the
+// workflow's zone) truncated by mode (hour, day; schedule: the first
+// session at or after it; next_schedule: the session after it).
+func (s *Server) truncatedSessionTime(id int64, q url.Values) (any, error) {
+	raw := q.Get("session_time")
+	mode := q.Get("mode")
+	var t time.Time
+	if raw != "" {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, raw); err != nil {
+			t = time.Time{}
+		}
+	}
+	switch mode {
+	case "", "hour", "day", "schedule", "next_schedule":
+	default:
+		// a query param JAX-RS cannot convert is a 404
+		return nil, errorf(http.StatusNotFound, "Unknown session time truncate option: %s", mode)
+	}
+	w, err := s.workflowByID(id)
+	if errors.Is(err, errNotFound) {
+		return nil, errorf(http.StatusNotFound, "workflow id=%d does not exist", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	loc := s.location(w.Timezone)
+	if raw != "" && t.IsZero() {
+		for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04"} {
+			if lt, err := time.ParseInLocation(layout, raw, loc); err == nil {
+				t = lt
+				break
+			}
+		}
+		if t.IsZero() {
+			return nil, errorf(http.StatusNotFound, "Invalid timestamp format: %s", raw)
+		}
+	}
+	if raw == "" {
+		return nil, errorf(http.StatusBadRequest, "session_time= is required")
+	}
+	switch mode {
+	case "hour":
+		lt := t.In(loc)
+		t = time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), 0, 0, 0, loc)
+	case "day":
+		lt := t.In(loc)
+		t = time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
+	case "schedule", "next_schedule":
+		wf, err := s.parseWorkflow(w)
+		if err != nil {
+			return nil, err
+		}
+		if wf.Schedule == nil {
+			return nil, errorf(http.StatusBadRequest, "session_time_truncate=%s is set but schedule is not set to this workflow", mode)
+		}
+		if mode == "schedule" {
+			t = wf.Schedule.Next(t.Add(-time.Second))
+		} else {
+			t = wf.Schedule.Next(t)
+		}
+	}
+	rw, err := s.restWorkflow(w)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"project": rw.Project, "revision": rw.Revision, "sessionTime": offsetTime(t, loc), "timezone": w.Timezone}, nil
 }

@@ -436,6 +436,22 @@ func TestSchedulesAndErrors(t *testing.T) {
 		!strings.HasSuffix(sc.Schedules[0].NextScheduleTime, "T00:00:00+00:00") || !strings.HasSuffix(sc.Schedules[0].NextRunTime, "T21:00:00Z") {
 		t.Fatalf("schedules: %+v", sc)
 	}
+	// truncated_session_time: in the workflow's zone, by mode
+	daily := h.workflowID(p.ID, "daily_params")
+	for q, want := range map[string]string{
+		"session_time=2026-03-04T05:06:07Z&mode=day":           "2026-03-04T00:00:00+00:00",
+		"session_time=2026-03-04T05:06:07&mode=hour":           "2026-03-04T05:00:00+00:00",
+		"session_time=2026-03-04T05:06:07Z&mode=schedule":      "2026-03-05T00:00:00+00:00",
+		"session_time=2026-03-04T00:00:00Z&mode=schedule":      "2026-03-04T00:00:00+00:00",
+		"session_time=2026-03-04T00:00:00Z&mode=next_schedule": "2026-03-05T00:00:00+00:00",
+		"session_time=2026-03-04T05:06:07%2B09:00":             "2026-03-03T20:06:07+00:00",
+	} {
+		var st struct{ SessionTime, Timezone string }
+		h.mustDo("GET", "/api/workflows/"+daily+"/truncated_session_time?"+q, nil, "", &st)
+		if st.SessionTime != want || st.Timezone != "UTC" {
+			t.Errorf("%s: %+v, want %s", q, st, want)
+		}
+	}
 	var sum restScheduleSummary
 	h.mustDo("POST", "/api/schedules/"+sc.Schedules[0].ID+"/disable", nil, "", &sum)
 	if sum.DisabledAt == nil {
@@ -466,6 +482,8 @@ func TestSchedulesAndErrors(t *testing.T) {
 		{"PUT", "/api/attempts", `{"workflowId":"999","sessionTime":"2026-01-02T00:00:00Z"}`, 404},
 		{"PUT", "/api/attempts", `{"workflowId":"1"}`, 400},
 		{"GET", "/api/attempts?page_size=101", "", 400},
+		{"GET", "/api/workflows/" + h.workflowID(p.ID, "num_records") + "/truncated_session_time?session_time=2026-03-04T05:06:07Z&mode=schedule", "", 400},
+		{"GET", "/api/workflows/1/truncated_session_time?session_time=yesterday", "", 404},
 	} {
 		e = nil
 		st := h.do(c.method, c.path, strings.NewReader(c.body), "", &e)

@@ -311,3 +311,34 @@ func (s *Server) secretsOf(projectID int64) (map[string]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// queryIDs runs a query of one id column.
+func (s *Server) queryIDs(query string, args ...any) ([]int64, error) {
+	rows, err := s.db.Query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// each maps f over in (an empty list, never nil, for JSON's []).
+func each[T, U any](in []T, f func(T) (U, error)) ([]U, error) {
+	out := make([]U, 0, len(in))
+	for _, x := range in {
+		y, err := f(x)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, y)
+	}
+	return out, nil
+}
