@@ -94,6 +94,11 @@ func TestWorkflowServerEndToEnd(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Regexp(t, `^\d*\t2026-01-01T00:00:00\+00:00\t\w+\n\d*\t2026-01-02T00:00:00\+00:00\t\w+\n$`, r.stdout)
 
+	// --session last: the schedule's last session time, from the server
+	r = e.run("workflow", "start", "examples", "daily_params", "--session", "last", "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `"sessionTime": "\d{4}-\d\d-\d\dT00:00:00`, r.stdout, "daily_params runs daily at midnight")
+
 	e.stdin = "s3cr3t-value\n"
 	r = e.run("workflow", "secrets", "set", "--project", "examples", "pg.password")
 	require.Equal(t, 0, r.code, r.stderr)
