@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/internal/emulator/wfserver"
-	"github.com/tdctl/tdctl/td"
 )
 
 // End to end: this client against tdctl dev-server's digdag API
@@ -29,17 +27,7 @@ func newDevServer(t *testing.T) (*Client, *emulator.Server, string) {
 	emu, err := emulator.New(emulator.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { emu.Close() })
-	ts := httptest.NewUnstartedServer(nil)
-	base := "http://" + ts.Listener.Addr().String()
-	srv, err := wfserver.New(wfserver.Options{Emulator: emu, DataDir: t.TempDir(), Endpoint: base, SchedulerTick: -1,
-		JobWait: &td.WaitOptions{MinDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}})
-	require.NoError(t, err)
-	ts.Config.Handler = srv
-	ts.Start()
-	t.Cleanup(func() {
-		ts.Close()
-		srv.Close()
-	})
+	_, _, base := wfserver.NewTestServer(t, wfserver.Options{Emulator: emu})
 	c, err := NewClient(base, WithAPIKey("1/e2ekey"))
 	require.NoError(t, err)
 	return c, emu, base

@@ -3,39 +3,22 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tdctl/tdctl/internal/emulator"
 	"github.com/tdctl/tdctl/internal/emulator/wfserver"
-	"github.com/tdctl/tdctl/td"
 )
 
 // devServerEnv is tdctl dev-server as the CLI sees it: the TD API and
 // digdag's REST API at one address. The workflow endpoint is not set: the
 // CLI derives it from TD_API_SERVER (a host that is not TD's serves both).
 func devServerEnv(t *testing.T) *env {
-	emu, err := emulator.New(emulator.Options{RunningFor: 20 * time.Millisecond})
-	require.NoError(t, err)
-	t.Cleanup(func() { emu.Close() })
-	ts := httptest.NewUnstartedServer(nil)
-	base := "http://" + ts.Listener.Addr().String()
-	srv, err := wfserver.New(wfserver.Options{Emulator: emu, DataDir: t.TempDir(), Endpoint: base, APIKey: testKey, SchedulerTick: -1,
-		JobWait: &td.WaitOptions{MinDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}})
-	require.NoError(t, err)
-	ts.Config.Handler = srv
-	ts.Start()
-	t.Cleanup(func() {
-		ts.Close()
-		srv.Close()
-	})
+	_, _, base := wfserver.NewTestServer(t, wfserver.Options{APIKey: testKey})
 	home := t.TempDir()
 	return &env{t: t, base: base, home: home, ctx: context.Background(), vars: map[string]string{
 		"TD_API_KEY":      testKey,
