@@ -457,7 +457,7 @@ func (c *Client) logRequest(req *http.Request, n int) {
 	c.logger.Debug("td request", "method", req.Method, "url", c.red.redact(req.URL.String()), "user_agent", req.Header.Get("User-Agent"))
 }
 
-func (c *Client) logResponse(_ retryablehttp.Logger, resp *http.Response) {
+func (c *Client) logResponse(resp *http.Response) {
 	if c.logger == nil {
 		return
 	}

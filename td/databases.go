@@ -126,7 +126,7 @@ func (c *Client) doIdempotent(ctx context.Context, r *request, done int, msg str
 	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.StatusCode == done {
-		if b.used > 1 {
+		if b.Used > 1 {
 			return nil
 		}
 		if msg != "" {

@@ -8,9 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tdctl/tdctl/internal/backoff"
 )
 
 // Sentinel errors for errors.Is on an *APIError.
@@ -275,24 +276,8 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
+// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date
+// (backoff.RetryAfter, shared with package digdag).
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 || secs != secs || secs > 24*3600 {
-			return 0, false
-		}
-		return time.Duration(secs * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return d, true
-	}
-	return 0, false
+	return backoff.RetryAfter(v, now)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tdctl/tdctl/internal/backoff"
 )
 
 // ResultsService downloads, decodes and exports job results.
@@ -399,14 +401,14 @@ func (r *ResultReader) resume() error {
 		return giveUp("the most resumes allowed")
 	}
 	if r.offset > r.granted {
-		r.budget.reset()
+		r.budget.Reset()
 		r.granted = r.offset
 	}
-	if r.budget.spent() {
+	if r.budget.Spent() {
 		return giveUp("nothing received in the last attempts")
 	}
-	wait := r.budget.backoff()
-	if !fits(r.ctx, wait) {
+	wait := r.budget.Backoff()
+	if !backoff.Fits(r.ctx, wait) {
 		return giveUp("no time left to resume before the deadline")
 	}
 	if err := sleepCtx(r.ctx, wait); err != nil {

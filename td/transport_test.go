@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tdctl/tdctl/internal/backoff"
 )
 
 // countingTransport counts the requests that leave the client.
@@ -48,7 +50,7 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// A refused connection is tried maxRefusedRetries+1 times in all, with the
+// A refused connection is tried backoff.MaxRefusedRetries+1 times in all, with the
 // policy's waits between — not once per layer that retries.
 func TestRefusedConnectionGivesUpWithinTheBudget(t *testing.T) {
 	p := RetryPolicy{MaxRetries: 5, MinWait: 100 * time.Millisecond, MaxWait: time.Second}
@@ -58,7 +60,7 @@ func TestRefusedConnectionGivesUpWithinTheBudget(t *testing.T) {
 	el := time.Since(start)
 	require.ErrorIs(t, err, ErrNetwork)
 	assert.Contains(t, err.Error(), "connection refused")
-	assert.EqualValues(t, maxRefusedRetries+1, ct.n.Load(), "attempts")
+	assert.EqualValues(t, backoff.MaxRefusedRetries+1, ct.n.Load(), "attempts")
 	// waits of [50, 100] and [100, 200] ms
 	assert.GreaterOrEqual(t, el, 150*time.Millisecond)
 	assert.Less(t, el, time.Second)
@@ -186,7 +188,7 @@ func TestStalledServerIsANetworkTimeout(t *testing.T) {
 	require.ErrorAs(t, err, &ne)
 	assert.True(t, ne.Timeout())
 	assert.Contains(t, err.Error(), "no answer from the server for 150ms (read idle timeout)")
-	assert.EqualValues(t, maxTimeoutRetries+1, n.Load())
+	assert.EqualValues(t, backoff.MaxTimeoutRetries+1, n.Load())
 	assert.Less(t, el, 2*time.Second)
 }
 

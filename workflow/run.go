@@ -257,8 +257,24 @@ type Summary struct {
 // while tasks start and end (the first change is written at once).
 const SaveInterval = 250 * time.Millisecond
 
+// SessionInfo is a run's session and attempt as a server numbers them.
+type SessionInfo struct {
+	SessionID, AttemptID, ProjectID int64
+	SessionUUID                     string
+	// RetryAttemptName is the attempt's name ("" for a session's first).
+	RetryAttemptName string
+	// LastExecuted is the session time of the workflow's previous session
+	// (nil when none): last_executed_session_*.
+	LastExecuted *time.Time
+}
+
 // Runner runs workflows.
 type Runner struct {
+	// Session, when set, gives session_id, session_uuid, attempt_id,
+	// project_id, retry_attempt_name and last_executed_session_* as a
+	// server knows them (tdctl dev-server's workflow API), instead of
+	// what the local run history in RunsDir says.
+	Session *SessionInfo
 	// Operators by name (without ">").
 	Operators map[string]Operator
 	// Secrets resolves ${secret:NAME}.
@@ -349,6 +365,10 @@ func (r *Runner) start(ctx context.Context, wf *Workflow, p *plan) (*Summary, er
 	ses := newSession(r.RunsDir, wf, session)
 	if p != nil && p.session && p.prev.SessionID > 0 && p.prev.SessionUUID != "" {
 		ses.id, ses.uuid = p.prev.SessionID, p.prev.SessionUUID
+	}
+	if si := r.Session; si != nil {
+		ses.id, ses.uuid, ses.attempt, ses.project = si.SessionID, si.SessionUUID, si.AttemptID, si.ProjectID
+		ses.retryName, ses.lastExecuted = si.RetryAttemptName, si.LastExecuted
 	}
 	ru := &run{r: r, wf: wf, plan: p, session: session, secrets: &secretSet{}, js: NewEngine()}
 	ru.id = NewRunID(time.Now())

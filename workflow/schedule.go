@@ -465,3 +465,7 @@ func CronNext(pattern string, loc *time.Location, t time.Time) (time.Time, error
 	}
 	return p.next(t, loc), nil
 }
+
+// Delay is the schedule's `delay:` (digdag's run time is the session time
+// plus this).
+func (s *Schedule) Delay() time.Duration { return time.Duration(s.delay) * time.Second }

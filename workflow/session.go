@@ -262,6 +262,8 @@ type session struct {
 	id, attempt  int64
 	uuid         string
 	lastExecuted *time.Time
+	project      int64  // 0: a local run's 1
+	retryName    string // "": null
 }
 
 // runtimeParams are the built-in params every task of the run sees
@@ -273,9 +275,12 @@ func runtimeParams(wf *Workflow, s *session, params map[string]any) Scope {
 		"timezone":           wf.ZoneName(),
 		"session_uuid":       s.uuid,
 		"session_id":         s.id,
-		"project_id":         int64(1), // a local run has one project, as digdag run's
+		"project_id":         max(s.project, 1), // a local run has one project, as digdag run's
 		"retry_attempt_name": nil,
 		"attempt_id":         s.attempt,
+	}
+	if s.retryName != "" {
+		p["retry_attempt_name"] = s.retryName
 	}
 	setTimeParams(p, "session_", st)
 	if wf.Schedule != nil {

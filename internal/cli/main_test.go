@@ -372,6 +372,11 @@ func TestConfigShow(t *testing.T) {
 	assert.Contains(t, r.stdout, "apikey\t4242/***\tenv TD_API_KEY\n")
 	assert.Contains(t, r.stdout, "endpoint\t"+e.base+"\tenv TD_API_SERVER\n")
 	assert.Contains(t, r.stdout, "user\tu@example.com\t"+filepath.Join(e.home, ".td", "td.conf")+"\n")
+	assert.Contains(t, r.stdout, "workflow_endpoint\t\tnot set: derived from endpoint\n")
+	e.vars["TDCTL_WORKFLOW_ENDPOINT"] = "https://digdag.example.com"
+	r = e.run("config", "show")
+	assert.Contains(t, r.stdout, "workflow_endpoint\thttps://digdag.example.com\tenv TDCTL_WORKFLOW_ENDPOINT\n")
+	delete(e.vars, "TDCTL_WORKFLOW_ENDPOINT")
 
 	delete(e.vars, "TD_API_KEY")
 	r = e.run("config", "show", "-o", "json")

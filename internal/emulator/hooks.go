@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -198,3 +199,8 @@ func (s *Server) AddFinishedJob(spec FinishedJob) (string, error) {
 	}
 	return strconv.FormatInt(id, 10), nil
 }
+
+// Authorized tells whether r carries an API key this emulator accepts
+// ("Authorization: TD1 <key>"), and when not, why: for handlers served
+// next to the emulator (the workflow API of internal/emulator/wfserver).
+func (s *Server) Authorized(r *http.Request) (bool, string) { return s.authorized(r) }

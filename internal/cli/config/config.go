@@ -48,7 +48,11 @@ func (v Value) Set() bool { return v.Value != "" }
 type Config struct {
 	APIKey   Value `json:"apikey"`
 	Endpoint Value `json:"endpoint"`
-	User     Value `json:"user"`
+	// WorkflowEndpoint is the digdag / TD Workflow API (flag
+	// --workflow-endpoint, env TDCTL_WORKFLOW_ENDPOINT or a profile's
+	// workflow_endpoint); "" = derived from Endpoint (digdag.ResolveEndpoint).
+	WorkflowEndpoint Value `json:"workflow_endpoint"`
+	User             Value `json:"user"`
 	// Database is the default database for `tdctl query` (profile only).
 	Database Value `json:"database"`
 	// ParamStore is the param store URL (env TDCTL_PARAM_STORE or a
@@ -69,8 +73,10 @@ type Config struct {
 type Profile struct {
 	APIKey   string
 	Endpoint string
-	User     string
-	Database string
+	// WorkflowEndpoint is the workflow API of `tdctl workflow push|start...`.
+	WorkflowEndpoint string
+	User             string
+	Database         string
 	// ParamStore and Site are the param store URL and site id of
 	// `tdctl param` and `workflow run`.
 	ParamStore string
@@ -79,10 +85,11 @@ type Profile struct {
 
 // Flags are the values given on the command line ("" = not given).
 type Flags struct {
-	APIKey     string
-	Endpoint   string
-	Profile    string
-	ConfigFile string
+	APIKey           string
+	Endpoint         string
+	WorkflowEndpoint string
+	Profile          string
+	ConfigFile       string
 }
 
 // Options tell Load where to look. The zero value of a field means "from the
@@ -192,6 +199,7 @@ func Load(o Options) (*Config, error) {
 	}
 	c.APIKey = pick(o.Flags.APIKey, "--apikey", []string{"TDCTL_API_KEY", "TD_API_KEY"}, p.APIKey, tdconf["apikey"])
 	c.Endpoint = pick(o.Flags.Endpoint, "--endpoint", []string{"TDCTL_ENDPOINT", "TD_API_SERVER"}, p.Endpoint, tdconf["endpoint"])
+	c.WorkflowEndpoint = pick(o.Flags.WorkflowEndpoint, "--workflow-endpoint", []string{"TDCTL_WORKFLOW_ENDPOINT"}, p.WorkflowEndpoint, "")
 	c.User = pick("", "", []string{"TDCTL_USER"}, p.User, tdconf["user"])
 	c.Database = pick("", "", []string{"TDCTL_DATABASE"}, p.Database, "")
 	c.ParamStore = pick("", "", []string{"TDCTL_PARAM_STORE"}, p.ParamStore, "")
@@ -390,6 +398,8 @@ func (p *Profile) field(key string) *string {
 		return &p.Database
 	case "param_store":
 		return &p.ParamStore
+	case "workflow_endpoint":
+		return &p.WorkflowEndpoint
 	default: // "site"; checkKeys refused every other key
 		return &p.Site
 	}
@@ -441,7 +451,7 @@ func kindOf(v any) string {
 }
 
 // profileKeys are the keys a profile may hold (Profile's fields).
-var profileKeys = []string{"apikey", "endpoint", "user", "database", "param_store", "site"}
+var profileKeys = []string{"apikey", "endpoint", "workflow_endpoint", "user", "database", "param_store", "site"}
 
 // checkKeys refuses a key tdctl does not know, at the top of the file or
 // in a profile, rather than ignore it (a misspelt param-store would

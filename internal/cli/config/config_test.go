@@ -245,7 +245,7 @@ func TestTDConfControlCharacterIsRefused(t *testing.T) {
 // TestUnknownKeysRefused: a key tdctl does not know is named, not ignored.
 func TestUnknownKeysRefused(t *testing.T) {
 	for yaml, want := range map[string]string{
-		"profiles:\n  work:\n    param-store: sqlite:///x.db\n": `profile work: unknown key "param-store" (known: apikey, endpoint, user, database, param_store, site)`,
+		"profiles:\n  work:\n    param-store: sqlite:///x.db\n": `profile work: unknown key "param-store" (known: apikey, endpoint, workflow_endpoint, user, database, param_store, site)`,
 		"default_profle: work\n":                                `unknown key "default_profle" (known: default_profile, profiles)`,
 	} {
 		home := t.TempDir()

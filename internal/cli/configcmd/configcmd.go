@@ -36,7 +36,10 @@ func NewCmdConfig(f *factory.Factory) *cobra.Command {
        profiles:
          work: {apikey: "1/abc...", endpoint: us01, database: sample_datasets}
          eu:   {apikey: "2/def...", endpoint: eu01}
-  6. defaults (endpoint https://api.treasuredata.com)`,
+  6. defaults (endpoint https://api.treasuredata.com)
+The workflow server of 'tdctl workflow push|start|...' is --workflow-endpoint,
+TDCTL_WORKFLOW_ENDPOINT or a profile's workflow_endpoint; unset, it is derived from
+the endpoint (us01: api-workflow.treasuredata.com).`,
 	}
 	cmd.AddCommand(NewCmdShow(f, nil))
 	return cmdutil.MakeGroup(cmd)
@@ -75,6 +78,7 @@ func showRun(opts *ShowOptions) error {
 	rows := []setting{
 		{"apikey", config.MaskKey(cfg.APIKey.Value), cfg.APIKey.Source},
 		{"endpoint", td.RedactURL(cfg.Endpoint.Value), cfg.Endpoint.Source},
+		{"workflow_endpoint", td.RedactURL(cfg.WorkflowEndpoint.Value), cfg.WorkflowEndpoint.Source},
 		{"user", cfg.User.Value, cfg.User.Source},
 		{"database", cfg.Database.Value, cfg.Database.Source},
 		{"profile", cfg.Profile.Value, cfg.Profile.Source},
@@ -83,8 +87,11 @@ func showRun(opts *ShowOptions) error {
 	}
 	for i := range rows {
 		rows[i].Value = cmdutil.Redact(rows[i].Value)
-		if rows[i].Value == "" && rows[i].Source == "" && i < 5 {
+		if rows[i].Value == "" && rows[i].Source == "" && i < 6 {
 			rows[i].Source = "not set"
+			if rows[i].Key == "workflow_endpoint" {
+				rows[i].Source = "not set: derived from endpoint"
+			}
 		}
 	}
 	p := output.New(opts.IO, opts.Format)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -20,6 +21,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/factory"
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/emulator"
+	"github.com/tdctl/tdctl/internal/emulator/wfserver"
 )
 
 // DevServerOptions are the inputs of `dev-server`.
@@ -53,6 +55,11 @@ sample_datasets.www_access and nasdaq), move queued → running → success/erro
 export to td://@/db/table, PostgreSQL or saved connections (predefined: my_td_connection, a
 Treasure Data connection taking database/table/mode settings, and my_s3_connection, an S3-type
 connection written as CSV files under the data directory).
+
+It also serves digdag's REST API under /api/ (projects, workflows, sessions, attempts, tasks,
+logs, schedules, project secrets): push a project, start a workflow and follow its attempt,
+tasks and logs as on a digdag server. Workflows run inside the dev-server with tdctl's runner,
+against the emulated TD API; params they store go to a store in the data directory.
 
 The first line on stdout is the address ("listening on http://HOST:PORT"), the second a
 line to paste into your shell. Any API key is accepted unless --require-key is given.
@@ -134,6 +141,24 @@ func devServerRun(opts *DevServerOptions) error {
 	if len(opts.Keys) > 0 {
 		key = "<one of your --require-key values>"
 	}
+	wfDir := opts.DataDir
+	if wfDir == "" {
+		if wfDir, err = os.MkdirTemp("", "dev-server-workflows-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(wfDir)
+	} else {
+		wfDir = filepath.Join(wfDir, "workflows")
+	}
+	schedKey := "dev" // what scheduled runs send to the emulator
+	if len(opts.Keys) > 0 {
+		schedKey = opts.Keys[0]
+	}
+	wf, err := wfserver.New(wfserver.Options{Emulator: emu, DataDir: wfDir, Endpoint: base, APIKey: schedKey, Logf: to.Logf})
+	if err != nil {
+		return fmt.Errorf("starting the workflow API: %w", err)
+	}
+	defer wf.Close()
 	fmt.Fprintf(opts.IO.Out, "listening on %s\n", base)
 	fmt.Fprintf(opts.IO.Out, "export TD_API_SERVER=%s TD_API_KEY=%s\n", base, key)
 	if f, ok := opts.IO.Out.(interface{ Sync() error }); ok {
@@ -143,7 +168,7 @@ func devServerRun(opts *DevServerOptions) error {
 		fmt.Fprintln(opts.IO.ErrOut, "Try: tdctl query -d sample_datasets -w 'SELECT code, COUNT(1) AS n FROM www_access GROUP BY code'")
 		fmt.Fprintln(opts.IO.ErrOut, "Stop with Ctrl-C.")
 	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: wf, ReadHeaderTimeout: 10 * time.Second}
 	if opts.Ready != nil {
 		opts.Ready(base)
 	}

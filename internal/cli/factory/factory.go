@@ -28,6 +28,8 @@ type GlobalFlags struct {
 	Profile    string
 	ConfigFile string
 	Debug      bool
+	// WorkflowEndpoint is `tdctl workflow`'s --workflow-endpoint.
+	WorkflowEndpoint string
 }
 
 // Factory hands out lazily built, cached dependencies.
@@ -67,10 +69,11 @@ func (f *Factory) Config() (*config.Config, error) {
 	f.configOnce.Do(func() {
 		f.config, f.configErr = config.Load(config.Options{
 			Flags: config.Flags{
-				APIKey:     f.Flags.APIKey,
-				Endpoint:   f.Flags.Endpoint,
-				Profile:    f.Flags.Profile,
-				ConfigFile: f.Flags.ConfigFile,
+				APIKey:           f.Flags.APIKey,
+				Endpoint:         f.Flags.Endpoint,
+				WorkflowEndpoint: f.Flags.WorkflowEndpoint,
+				Profile:          f.Flags.Profile,
+				ConfigFile:       f.Flags.ConfigFile,
 			},
 			Getenv:  f.Getenv,
 			HomeDir: f.HomeDir,
@@ -83,6 +86,7 @@ func (f *Factory) Config() (*config.Config, error) {
 		// masked in every output from now on, whatever they hold
 		cmdutil.AddSecrets(f.config.APIKey.Value)
 		cmdutil.AddURLSecrets(f.config.Endpoint.Value)
+		cmdutil.AddURLSecrets(f.config.WorkflowEndpoint.Value)
 	})
 	return f.config, f.configErr
 }
@@ -117,9 +121,8 @@ func (f *Factory) TDClient() (*td.Client, error) {
 		if f.RetryPolicy != nil {
 			opts = append(opts, td.WithRetryPolicy(*f.RetryPolicy))
 		}
-		if f.Flags.Debug || truthy(f.getenv("TDCTL_DEBUG")) {
-			w := &redactingWriter{w: f.IOStreams.ErrOut}
-			opts = append(opts, td.WithLogger(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		if l := f.DebugLogger(); l != nil {
+			opts = append(opts, td.WithLogger(l))
 		}
 		// The endpoint is checked on its own first, so that the error can
 		// say which setting (and where it came from) is wrong.
@@ -137,10 +140,25 @@ func (f *Factory) TDClient() (*td.Client, error) {
 	return f.client, f.clientErr
 }
 
+// DebugLogger is the --debug (TDCTL_DEBUG) logger of HTTP traffic, every
+// secret the process knows masked on its way to stderr; nil without
+// --debug. The TD client uses it, and the workflow API's client.
+func (f *Factory) DebugLogger() *slog.Logger {
+	if !f.Flags.Debug && !truthy(f.getenv("TDCTL_DEBUG")) {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(&redactingWriter{w: f.IOStreams.ErrOut}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// ConfigError words an SDK's configuration error for the CLI: without the
+// SDK's "td: " or "digdag: " prefix, with where the setting came from.
+func ConfigError(err error, source string) error { return configError(err, source) }
+
 // configError words a td configuration error for the CLI: without the
 // SDK's "td: " prefix, with where the setting came from.
 func configError(err error, source string) error {
-	return cmdutil.NewConfigError(fmt.Errorf("%s (%s)", strings.TrimPrefix(err.Error(), "td: "), source))
+	msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "td: "), "digdag: ")
+	return cmdutil.NewConfigError(fmt.Errorf("%s (%s)", msg, source))
 }
 
 func (f *Factory) getenv(k string) string {

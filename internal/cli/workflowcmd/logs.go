@@ -1,6 +1,7 @@
 package workflowcmd
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -10,22 +11,30 @@ import (
 
 	"github.com/tdctl/tdctl/internal/cli/cmdutil"
 	"github.com/tdctl/tdctl/internal/cli/output"
+	"github.com/tdctl/tdctl/internal/cli/workflowcmd/remote"
 	"github.com/tdctl/tdctl/workflow"
 )
 
 type logsOptions struct {
 	*Options
-	Run  string
-	Task string
+	Run    string
+	Task   string
+	Follow bool
+	// Remote shows a workflow server attempt's logs (a numeric RUN_ID).
+	Remote func(ctx context.Context, id, task string, follow bool, format output.Format) error
 }
 
-func newCmdLogs(o *Options, runF func(*logsOptions) error) *cobra.Command {
-	lo := &logsOptions{Options: o}
+func newLogsCmd(lo *logsOptions, runF func(*logsOptions) error) *cobra.Command {
+	o := lo.Options
 	cmd := &cobra.Command{
-		Use:   "logs [RUN_ID]",
-		Short: "Show a run's summary, or one task's log with --task",
+		Use:   "logs [RUN_ID | ATTEMPT_ID]",
+		Short: "Show a run's summary, or one task's log with --task; or a server attempt's logs",
 		Long: `Show the summary of a run (the latest when RUN_ID is omitted), or with --task NAME the
 log of that task (NAME may be the full path +wf+group+task or its end, e.g. +task).
+
+A numeric ATTEMPT_ID is an attempt on the workflow server ('workflow start'): its task logs
+are printed, oldest first (of --task +NAME only); -f/--follow keeps printing them as they
+come until the attempt ends (then exit 3 if it failed).
 
 A run's record is written as its tasks start and end, so a run still going, or one whose
 process was killed, can be shown too: the first has state running, the second interrupted
@@ -40,10 +49,17 @@ process was killed, can be shown too: the first has state running, the second in
 			if runF != nil {
 				return runF(lo)
 			}
+			if lo.Run != "" && lo.Remote != nil && remote.IsAttemptID(lo.Run) {
+				return lo.Remote(lo.Ctx, lo.Run, lo.Task, lo.Follow, o.Format)
+			}
+			if lo.Follow {
+				return cmdutil.FlagErrorf("--follow is for an attempt on the workflow server (a numeric ATTEMPT_ID); a local run's logs are complete once it ends")
+			}
 			return logsRun(lo)
 		},
 	}
 	cmd.Flags().StringVar(&lo.Task, "task", "", "print this task's log")
+	cmd.Flags().BoolVarP(&lo.Follow, "follow", "f", false, "with an ATTEMPT_ID: print the logs as they come until the attempt ends")
 	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR)")
 	output.AddFormatFlag(cmd, &o.Format)
 	return cmd

@@ -15,6 +15,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/config"
 	"github.com/tdctl/tdctl/internal/cli/output"
 	"github.com/tdctl/tdctl/internal/cli/paramcmd"
+	"github.com/tdctl/tdctl/internal/cli/workflowcmd/remote"
 	"github.com/tdctl/tdctl/workflow"
 )
 
@@ -226,9 +227,10 @@ type retryOptions struct {
 func newCmdRetry(o *Options, cfg func() (*config.Config, error), runF func(*retryOptions) error) *cobra.Command {
 	ro := &retryOptions{Options: o}
 	var sf *paramcmd.StoreFlags
+	var rf *remote.RetryFlags
 	cmd := &cobra.Command{
-		Use:   "retry RUN_ID",
-		Short: "Run a failed run again, from where it failed",
+		Use:   "retry RUN_ID | ATTEMPT_ID",
+		Short: "Run a failed run again, from where it failed (a local run, or an attempt on the workflow server)",
 		Long: `Start a new attempt of a run (digdag retry): the tasks that succeeded in it are not run
 again — what they stored (td.last_job_id, td.last_results, params a sh> or param_get> set) is
 restored for the tasks after them — and the failed task and every task after it run. The new
@@ -237,7 +239,9 @@ attempt keeps the run's session time, session_id and session_uuid and its -p/-P 
 
 --resume (the default) restores every task that succeeded; --resume-from +NAME runs +NAME and
 every task after it again (all tasks before it must have succeeded); --all runs every task.
-A task whose stored params held a secret is never restored: it runs again.`,
+A task whose stored params held a secret is never restored: it runs again.
+
+` + remote.RetryHelp,
 		Example: `  tdctl workflow retry 20261125T210000Z-1a2b3c
   tdctl workflow retry 20261125T210000Z-1a2b3c --resume-from +load
   tdctl workflow retry latest --all`,
@@ -252,6 +256,12 @@ A task whose stored params held a secret is never restored: it runs again.`,
 			}
 			if n > 1 {
 				return cmdutil.FlagErrorf("--all, --resume and --resume-from cannot be used together: give one")
+			}
+			if remote.IsAttemptID(ro.Run) && o.Remote != nil && runF == nil {
+				return retryRemote(cmd, ro, rf)
+			}
+			if err := remote.RefuseRetryFlags(cmd.Flags(), ro.Run); err != nil {
+				return err
 			}
 			store, err := sf.Resolve(cmd)
 			if err != nil {
@@ -270,8 +280,24 @@ A task whose stored params held a secret is never restored: it runs again.`,
 	cmd.Flags().StringVar(&ro.ResumeFrom, "resume-from", "", "run +NAME and every task after it again; the tasks before it must have succeeded")
 	sf = paramcmd.AddStoreFlags(cmd.Flags(), "param-store", cfg)
 	cmd.Flags().StringVar(&o.RunsDir, "runs-dir", "", "where run logs are kept (env TDCTL_RUNS_DIR; default ~/.local/state/tdctl/runs)")
+	rf = remote.AddRetryFlags(cmd.Flags())
 	output.AddFormatFlag(cmd, &o.Format)
 	return cmd
+}
+
+// retryRemote retries an attempt on the workflow server (a numeric id):
+// the flags of a local run (its param store, runs directory, secrets
+// file) are refused rather than ignored.
+func retryRemote(cmd *cobra.Command, ro *retryOptions, rf *remote.RetryFlags) error {
+	for _, n := range []string{"param-store", "site", "runs-dir", "secrets"} {
+		if f := cmd.Flags().Lookup(n); f != nil && f.Changed {
+			return cmdutil.FlagErrorf("--%s is for a local run; %s is an attempt on the workflow server", n, ro.Run)
+		}
+	}
+	o := ro.Options.Remote()
+	o.Ctx, o.Format = ro.Ctx, ro.Format
+	return remote.RetryRun(&remote.RetryOptions{Options: o, RetryFlags: *rf, ID: ro.Run, ResumeFrom: ro.ResumeFrom, All: ro.All,
+		Params: ro.Params, ParamsFile: ro.ParamsFile})
 }
 
 func retryRun(o *retryOptions) error {

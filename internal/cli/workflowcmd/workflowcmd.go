@@ -20,6 +20,7 @@ import (
 	"github.com/tdctl/tdctl/internal/cli/iostreams"
 	"github.com/tdctl/tdctl/internal/cli/output"
 	"github.com/tdctl/tdctl/internal/cli/paramcmd"
+	"github.com/tdctl/tdctl/internal/cli/workflowcmd/remote"
 	"github.com/tdctl/tdctl/internal/operators"
 	"github.com/tdctl/tdctl/k8sexec"
 	"github.com/tdctl/tdctl/td"
@@ -60,6 +61,10 @@ type Options struct {
 	// --show-params and --max-task-threads (see resume.go).
 	Resume RunFlags
 
+	// Remote returns the options of the workflow server's commands
+	// (`workflow retry` of a numeric attempt id); nil: no server.
+	Remote func() *remote.Options
+
 	// PodRunner connects to the cluster of a sh> task with _k8s settings
 	// (nil: its kubeconfig, see operators.Env).
 	PodRunner func(kubeconfig, context string) (*k8sexec.Runner, error)
@@ -88,7 +93,13 @@ iteration has its own scope: a param_get> inside one binds the value for that it
 Every task's output goes to its own log under the run directory; the run ends with a summary
 (task, state, duration, job id, num_records, log). 'tdctl workflow logs' shows them again,
 'tdctl workflow ui' as a web page. 'tdctl workflow retry RUN' runs a failed run again from the
-task that failed, restoring what the tasks before it stored (digdag retry --resume).`,
+task that failed, restoring what the tasks before it stored (digdag retry --resume).
+
+On a workflow server (TD Workflow, any digdag server, tdctl dev-server): push sends a project
+directory, start/attempts/attempt/logs ID/kill/retry ID/sessions/schedules/secrets drive it over
+digdag's REST API. The server is --workflow-endpoint (TDCTL_WORKFLOW_ENDPOINT, a profile's
+workflow_endpoint), else derived from the TD endpoint (us01: api-workflow.treasuredata.com).
+logs and retry take a local run id, or a server attempt id (a number).`,
 	}
 	opts := func() *Options {
 		o := &Options{IO: f.IOStreams, TDClient: f.TDClient, Getenv: f.Getenv, ParamStore: OpenParamStore}
@@ -104,7 +115,17 @@ task that failed, restoring what the tasks before it stored (digdag retry --resu
 		}
 		return o
 	}
-	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdRetry(opts(), f.Config, nil), newCmdCheck(opts(), nil), newCmdLogs(opts(), nil), newCmdUI(opts(), nil))
+	logs := &logsOptions{Options: opts(), Remote: func(ctx context.Context, id, task string, follow bool, format output.Format) error {
+		ro := remote.NewOptions(f)
+		ro.Ctx, ro.Format = ctx, format
+		return remote.LogsRun(&remote.LogsOptions{Options: ro, ID: id, Task: task, Follow: follow})
+	}}
+	retry := opts()
+	retry.Remote = func() *remote.Options { return remote.NewOptions(f) }
+	cmd.AddCommand(newCmdRun(opts(), f.Config, nil), newCmdRetry(retry, f.Config, nil), newCmdCheck(opts(), nil), newLogsCmd(logs, nil), newCmdUI(opts(), nil))
+	// the workflow server's commands (package remote)
+	remote.AddEndpointFlag(cmd, f)
+	cmd.AddCommand(remote.Commands(func() *remote.Options { return remote.NewOptions(f) })...)
 	return cmd
 }
 
