@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/tdctl/tdctl/internal/emulator"
-	"github.com/tdctl/tdctl/td"
 )
 
 // The workflow API driven over HTTP as digdag's client drives it
@@ -41,18 +39,8 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { emu.Close() })
 	emu.AddConnection("my_s3_connection", "s3://", nil)
-	srv, err := New(Options{Emulator: emu, DataDir: t.TempDir(), SchedulerTick: -1, ShellGrace: 200 * time.Millisecond,
-		JobWait: &td.WaitOptions{MinDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	srv.opts.Endpoint = ts.URL
-	t.Cleanup(func() {
-		ts.Close()
-		srv.Close()
-	})
-	return &harness{t: t, emu: emu, srv: srv, url: ts.URL}
+	srv, _, base := NewTestServer(t, Options{Emulator: emu, ShellGrace: 200 * time.Millisecond})
+	return &harness{t: t, emu: emu, srv: srv, url: base}
 }
 
 // do sends a request with the TD1 key and decodes a JSON answer into out
