@@ -33,8 +33,9 @@ func newLogsCmd(lo *logsOptions, runF func(*logsOptions) error) *cobra.Command {
 log of that task (NAME may be the full path +wf+group+task or its end, e.g. +task).
 
 A numeric ATTEMPT_ID is an attempt on the workflow server ('workflow start'): its task logs
-are printed, oldest first (of --task +NAME only); -f/--follow keeps printing them as they
-come until the attempt ends (then exit 3 if it failed).
+are printed, oldest first; --task then takes the start of a full task name (+wf+load, as
+digdag log does); -f/--follow keeps printing them as they come until the attempt ends (then
+exit 3 if it failed).
 
 A run's record is written as its tasks start and end, so a run still going, or one whose
 process was killed, can be shown too: the first has state running, the second interrupted
