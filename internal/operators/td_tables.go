@@ -629,12 +629,10 @@ func awaitJob(ctx context.Context, tc *workflow.TaskContext, c *td.Client, id st
 
 // TableExport is td_table_export>: it exports a table's rows in [from,
 // to) to S3 with a table export job, waits for it and stores
-// td.last_job_id and td.last_job.*. digdag reads the AWS keys from its
-// secrets aws.s3.access_key_id and aws.s3.secret_access_key; tdctl
-// operators see no secrets by name, so give them as
-// s3_access_key_id: ${secret:aws.s3.access_key_id} and
-// s3_secret_access_key: ${secret:aws.s3.secret_access_key} (masked in
-// logs like every secret).
+// td.last_job_id and td.last_job.*. The AWS keys are the secrets
+// aws.s3.access_key_id and aws.s3.secret_access_key, read by name as
+// digdag reads them, or the settings s3_access_key_id and
+// s3_secret_access_key (digdag's older names) when given.
 type TableExport struct{ Env *Env }
 
 type tableExportConfig struct {
@@ -657,15 +655,28 @@ func (e *TableExport) config(tc *workflow.TaskContext) (*tableExportConfig, erro
 	if cfg.table.db == "" && !validating {
 		return nil, errors.New("td_table_export>: no database: add database: NAME or _export: {td: {database: NAME}}")
 	}
+	r := &cfg.req
+	// the AWS keys: the settings, else digdag's secrets aws.s3.* read by
+	// name (masked like every secret)
+	keys := map[string]*string{"s3_access_key_id": &r.AccessKeyID, "s3_secret_access_key": &r.SecretAccessKey}
 	for _, k := range []string{"s3_access_key_id", "s3_secret_access_key"} {
-		if !tc.Has(k) {
-			return nil, fmt.Errorf("td_table_export> needs %s: give it from a secret, e.g. %s: ${secret:aws.s3.%s} (digdag reads that secret itself; tdctl operators see secrets only through ${secret:...})",
-				k, k, strings.TrimPrefix(k, "s3_"))
+		secret := "aws.s3." + strings.TrimPrefix(k, "s3_")
+		switch {
+		case tc.Has(k):
+			*keys[k] = tc.String(k)
+		case validating: // secrets are read when the task runs
+		default:
+			v, ok := "", false
+			if tc.Secret != nil {
+				v, ok = tc.Secret(secret)
+			}
+			if !ok || v == "" {
+				return nil, fmt.Errorf("td_table_export> needs the AWS key %s: set the secret %s (as digdag reads it) or give %s: ${secret:NAME}", k, secret, k)
+			}
+			*keys[k] = v
 		}
 	}
-	r := &cfg.req
 	r.Bucket, r.FilePrefix, r.FileFormat = tc.String("s3_bucket"), tc.String("s3_path_prefix"), tc.String("file_format")
-	r.AccessKeyID, r.SecretAccessKey = tc.String("s3_access_key_id"), tc.String("s3_secret_access_key")
 	r.PoolName = settingString(tc, "hive_pool_name")
 	if validating {
 		if !tc.Dynamic["file_format"] {

@@ -173,7 +173,6 @@ func TestTDTableOperatorsRefuseBadSettingsAtCheckTime(t *testing.T) {
 		{"+a:\n  td_partial_delete>: t\n  database: d\n  from: 2016-01-01T00:30:00Z\n  to: 2016-01-02T00:00:00Z\n", "'from' and 'to' parameters must be whole hours"},
 		{"+a:\n  td_partial_delete>: t\n  database: d\n  from: 0\n", "td_partial_delete> needs to"},
 		{"+a:\n  td_table_export>:\n  database: d\n  table: t\n  file_format: parquet\n  from: 0\n  to: 1\n  s3_bucket: b\n  s3_path_prefix: p\n  s3_access_key_id: k\n  s3_secret_access_key: s\n", "invalid file_format option"},
-		{"+a:\n  td_table_export>:\n  database: d\n  table: t\n  file_format: jsonl.gz\n  from: 0\n  to: 1\n  s3_bucket: b\n  s3_path_prefix: p\n", "td_table_export> needs s3_access_key_id"},
 	} {
 		err := checkWorkflow(t, tc.dig, nil, h.ops)
 		require.Error(t, err, tc.dig)
@@ -315,6 +314,22 @@ func TestTDTableExport(t *testing.T) {
 	assert.Equal(t, "1388620800", sent.Get("from"))
 	assert.Equal(t, "1388707200", sent.Get("to"))
 	assert.Equal(t, "nasdaq/", sent.Get("file_prefix"))
+
+	// without the settings, the keys are digdag's secrets aws.s3.*, read
+	// by name (TdTableExportIT gives them as secrets); missing, the task
+	// fails naming the secret
+	run = h.run(t, "+export:\n  td_table_export>:\n  database: sample_datasets\n  table: nasdaq\n  file_format: jsonl.gz\n  from: 1388620800\n  to: 1388707200\n  s3_bucket: backup\n  s3_path_prefix: by_name/\n", nil, secrets)
+	require.NoError(t, run.err, run.out)
+	assert.NotContains(t, run.out, "wJalrXUtnFEMIbPxRfiCYEXAMPLEKEY")
+	for _, r := range h.srv.Requests() {
+		if strings.HasPrefix(r.Path, "/v3/export/run/") {
+			sent = r.Form
+		}
+	}
+	assert.Equal(t, "AKIAEXAMPLE", sent.Get("access_key_id"))
+	run = h.run(t, "+export:\n  td_table_export>:\n  database: sample_datasets\n  table: nasdaq\n  file_format: jsonl.gz\n  from: 1388620800\n  to: 1388707200\n  s3_bucket: backup\n  s3_path_prefix: none/\n", nil, nil)
+	require.Error(t, run.err)
+	assert.Contains(t, run.err.Error(), "set the secret aws.s3.access_key_id")
 
 	// a time without a zone is read in the workflow's timezone
 	run = h.run(t, `
