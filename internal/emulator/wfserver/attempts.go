@@ -313,10 +313,17 @@ func (s *Server) run(ctx context.Context, a *attemptRow, def *workflowDef, key, 
 	}()
 	fail := func(err error) {
 		// file:line relative to the project, as pushed
-		msg := strings.ReplaceAll(err.Error(), s.projectDir(def.ProjectID, def.RevisionID)+string(filepath.Separator), "")
+		msg := td.Redact(strings.ReplaceAll(err.Error(), s.projectDir(def.ProjectID, def.RevisionID)+string(filepath.Separator), ""))
 		s.logf("wfserver: attempt %d: %s", a.ID, msg)
 		_ = os.MkdirAll(dir, 0o700)
-		_ = os.WriteFile(filepath.Join(dir, runErrorFile), []byte(msg), 0o600)
+		// whole or not at all: a temporary file renamed into place
+		if f, err := os.CreateTemp(dir, "."+runErrorFile+".*"); err == nil {
+			_, werr := f.WriteString(msg)
+			if cerr := f.Close(); werr == nil && cerr == nil {
+				_ = os.Rename(f.Name(), filepath.Join(dir, runErrorFile))
+			}
+			os.Remove(f.Name())
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		fail(err)

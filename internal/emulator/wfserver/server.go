@@ -83,6 +83,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc // attempt id → cancel
+	secrets map[int64]map[string]string  // project id → key → value, in memory only
 	startMu sync.Mutex                   // one attempt insert at a time (session conflicts)
 }
 
@@ -726,10 +727,15 @@ func (s *Server) putSecret(id int64, key string, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.db.Exec(`INSERT INTO secrets (project_id, key, value) VALUES (?, ?, ?)
-		ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value`, id, key, *req.Value); err != nil {
-		return nil, err
+	s.mu.Lock()
+	if s.secrets == nil {
+		s.secrets = map[int64]map[string]string{}
 	}
+	if s.secrets[id] == nil {
+		s.secrets[id] = map[string]string{}
+	}
+	s.secrets[id][key] = *req.Value
+	s.mu.Unlock()
 	return &restSecret{Key: key, Project: idAndName{idString(p.ID), p.Name}}, nil
 }
 
@@ -741,9 +747,9 @@ func (s *Server) deleteSecret(id int64, key string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.db.Exec(`DELETE FROM secrets WHERE project_id = ? AND key = ?`, id, key); err != nil {
-		return nil, err
-	}
+	s.mu.Lock()
+	delete(s.secrets[id], key)
+	s.mu.Unlock()
 	return &restSecret{Key: key, Project: idAndName{idString(p.ID), p.Name}}, nil
 }
 

@@ -404,6 +404,16 @@ func TestSecrets(t *testing.T) {
 	if got := h.log(a.ID, "+sec+show"); strings.Contains(got, "hunter2") || !strings.Contains(got, "pass=") {
 		t.Errorf("log shows the secret or nothing: %q", got)
 	}
+	// the value is in no file of the data directory (SQLite, its WAL, run
+	// records, logs): secrets live in memory only
+	filepath.Walk(h.srv.dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), "hunter2-s3cret") {
+				t.Errorf("%s holds the secret", p)
+			}
+		}
+		return nil
+	})
 	var e map[string]any
 	if st := h.do("PUT", "/api/projects/"+p.ID+"/secrets/9bad", strings.NewReader(`{"value":"x"}`), "application/json", &e); st != 400 || e["message"] != "Invalid secret" {
 		t.Errorf("bad key: %d %v", st, e)

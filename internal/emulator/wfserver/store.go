@@ -75,12 +75,9 @@ CREATE TABLE IF NOT EXISTS attempts (
 	cancel_requested INTEGER NOT NULL DEFAULT 0,
 	resumed_from INTEGER
 );
-CREATE TABLE IF NOT EXISTS secrets (
-	project_id INTEGER NOT NULL,
-	key TEXT NOT NULL,
-	value TEXT NOT NULL,
-	PRIMARY KEY (project_id, key)
-);
+-- project secrets are kept in memory only; a data directory written
+-- before that may hold a table of them: it goes
+DROP TABLE IF EXISTS secrets;
 `
 
 func openDB(dir string) (*sql.DB, error) {
@@ -295,21 +292,17 @@ func (s *Server) attempt(id int64) (*attemptRow, error) {
 	return as[0], nil
 }
 
+// secretsOf returns a copy of a project's secrets. They live in memory
+// only, never in the data directory (a restart forgets them: set them
+// again), as the emulator keeps connection passwords.
 func (s *Server) secretsOf(projectID int64) (map[string]string, error) {
-	rows, err := s.db.Query(`SELECT key, value FROM secrets WHERE project_id = ? ORDER BY key`, projectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := map[string]string{}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, err
-		}
+	for k, v := range s.secrets[projectID] {
 		out[k] = v
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // queryIDs runs a query of one id column.
