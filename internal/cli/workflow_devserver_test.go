@@ -59,6 +59,19 @@ func TestWorkflowServerEndToEnd(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Regexp(t, `(?m)^`+a.ID+`\t\d+\texamples\tnum_records\t`, r.stdout)
 
+	// params come back from the server as given: JSON output masks what
+	// holds a secret (found by review)
+	r = e.run("workflow", "start", "examples", "num_records", "--session", "2026-01-03", "--wait",
+		"-p", "password=StartPw999", "-p", "dsn=mysql://u:DsnPw777@h/db")
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, args := range [][]string{{"attempts", "--project", "examples", "-o", "json"}, {"attempts", "--project", "examples", "-o", "jsonl"}, {"sessions", "--project", "examples", "-o", "json"}} {
+		r = e.run(append([]string{"workflow"}, args...)...)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "mysql://u:***@h/db", args)
+		assert.NotContains(t, r.stdout, "StartPw999", args)
+		assert.NotContains(t, r.stdout, "DsnPw777", args)
+	}
+
 	r = e.run("workflow", "sessions", "--project", "examples")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Regexp(t, `(?m)^\d+\texamples\tnum_records\t2026-01-02T00:00:00\+00:00\t`+a.ID+`\tsuccess\t`, r.stdout)

@@ -5,6 +5,7 @@
 package output
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -60,6 +61,9 @@ func (v *formatValue) Set(s string) error {
 type Printer struct {
 	IO     *iostreams.IOStreams
 	Format Format
+	// Redact, when set, masks secrets in JSON output (values a server
+	// returned as they were given, such as an attempt's params).
+	Redact func(string) string
 }
 
 // New returns a printer resolving FormatAuto from the terminal state.
@@ -81,12 +85,25 @@ func (p *Printer) Human() bool { return p.Format == FormatTable }
 
 // JSON writes v: indented for json, one compact line for jsonl.
 func (p *Printer) JSON(v any) error {
-	enc := json.NewEncoder(p.IO.Out)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if p.Format == FormatJSON {
 		enc.SetIndent("", "  ")
 	}
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return p.write(buf.Bytes())
+}
+
+// write writes encoded JSON, masked when p.Redact is set.
+func (p *Printer) write(b []byte) error {
+	if p.Redact != nil {
+		b = []byte(p.Redact(string(b)))
+	}
+	_, err := p.IO.Out.Write(b)
+	return err
 }
 
 // JSONList writes items as one JSON array (json) or one line each (jsonl).
@@ -97,10 +114,15 @@ func JSONList[T any](p *Printer, items []T) error {
 	if p.Format == FormatJSON {
 		return p.JSON(items)
 	}
-	enc := json.NewEncoder(p.IO.Out)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	for _, it := range items {
+		buf.Reset()
 		if err := enc.Encode(it); err != nil {
+			return err
+		}
+		if err := p.write(buf.Bytes()); err != nil {
 			return err
 		}
 	}

@@ -58,7 +58,7 @@ func attemptsRun(o *AttemptsOptions) error {
 	if err != nil {
 		return err
 	}
-	p := output.New(o.IO, o.Format)
+	p := printer(o.IO, o.Format)
 	if p.Structured() {
 		return output.JSONList(p, as)
 	}
@@ -148,7 +148,7 @@ func attemptRun(o *AttemptOptions) error {
 	if err != nil {
 		return err
 	}
-	p := output.New(o.IO, o.Format)
+	p := printer(o.IO, o.Format)
 	if p.Structured() {
 		if tasks == nil {
 			tasks = []*digdag.Task{}

@@ -76,7 +76,7 @@ func pushRun(o *PushOptions) error {
 	if err != nil {
 		return err
 	}
-	p := output.New(o.IO, o.Format)
+	p := printer(o.IO, o.Format)
 	switch {
 	case p.Structured():
 		return p.JSON(proj)

@@ -208,7 +208,7 @@ func attemptPairs(p *output.Printer, a *digdag.Attempt) [][2]string {
 
 // printAttempt prints one attempt: its JSON, or its key/value lines.
 func printAttempt(o *Options, a *digdag.Attempt) error {
-	p := output.New(o.IO, o.Format)
+	p := printer(o.IO, o.Format)
 	if p.Structured() {
 		return p.JSON(a)
 	}
@@ -226,4 +226,13 @@ func wait(o *Options, c *digdag.Client, a *digdag.Attempt, timeout time.Duration
 		}
 	}}
 	return c.Attempts.Wait(o.Ctx, a.ID, w)
+}
+
+// printer is output.New with JSON masked: a server returns params,
+// stored params and errors as they were given, and a `-p password=...`
+// must not come back in clear.
+func printer(ios *iostreams.IOStreams, f output.Format) *output.Printer {
+	p := output.New(ios, f)
+	p.Redact = cmdutil.Redact
+	return p
 }

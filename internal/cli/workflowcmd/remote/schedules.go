@@ -101,7 +101,7 @@ func schedulesRun(o *SchedulesOptions) error {
 	} else if ss, err = c.Schedules.List(o.Ctx); err != nil {
 		return err
 	}
-	p := output.New(o.IO, o.Format)
+	p := printer(o.IO, o.Format)
 	if p.Structured() {
 		return output.JSONList(p, ss)
 	}
@@ -160,7 +160,7 @@ func backfillRun(o *SchedulesOptions) error {
 	if err != nil {
 		return err
 	}
-	p := output.New(o.IO, o.Format)
+	p := printer(o.IO, o.Format)
 	if p.Structured() {
 		return output.JSONList(p, as)
 	}

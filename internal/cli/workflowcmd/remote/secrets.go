@@ -79,7 +79,7 @@ func newCmdSecretsList(o *Options, runF func(*SecretsOptions) error) *cobra.Comm
 			if err != nil {
 				return err
 			}
-			p := output.New(so.IO, so.Format)
+			p := printer(so.IO, so.Format)
 			if p.Structured() {
 				return output.JSONList(p, keys)
 			}

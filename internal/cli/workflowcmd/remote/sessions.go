@@ -60,7 +60,7 @@ func sessionsRun(o *SessionsOptions) error {
 	} else if ss, err = c.Sessions.List(o.Ctx, "", o.Limit); err != nil {
 		return err
 	}
-	p := output.New(o.IO, o.Format)
+	p := printer(o.IO, o.Format)
 	if p.Structured() {
 		return output.JSONList(p, ss)
 	}

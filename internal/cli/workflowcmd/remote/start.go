@@ -140,7 +140,7 @@ func startRun(o *StartOptions) error {
 
 // started reports a new attempt, and with wait follows it to its end.
 func started(o *Options, c *digdag.Client, a *digdag.Attempt, waitFor bool, timeout time.Duration) error {
-	p := output.New(o.IO, o.Format)
+	p := printer(o.IO, o.Format)
 	if p.Human() {
 		fmt.Fprintf(o.IO.ErrOut, "started attempt %s of %s/%s (session %s, session time %s)\n",
 			a.ID, a.Project.Name, a.Workflow.Name, a.SessionID, a.SessionTime.Format(time.RFC3339))
