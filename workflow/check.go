@@ -30,7 +30,13 @@ func (r *Runner) Check(wf *Workflow) error {
 
 // check is Check returning its warnings instead of writing them.
 func (r *Runner) check(wf *Workflow) (ErrorList, error) {
-	c := &checker{r: r, wf: wf, file: wf.File}
+	return r.checkSecrets(wf, nil)
+}
+
+// checkSecrets is check that also hands the value of every secret the
+// workflow names to found (the run masks them from its first record on).
+func (r *Runner) checkSecrets(wf *Workflow, found func(string)) (ErrorList, error) {
+	c := &checker{r: r, wf: wf, file: wf.File, found: found}
 	defined := map[string]bool{}
 	for _, n := range BuiltinNames(wf) {
 		defined[n] = true
@@ -75,6 +81,7 @@ func init() {
 
 type checker struct {
 	r     *Runner
+	found func(string) // the value of each secret named (nil: not wanted)
 	wf    *Workflow
 	file  string // of the task being checked (an !include may bring it)
 	errs  ErrorList
@@ -179,8 +186,11 @@ func (c *checker) refs(n *yaml.Node, defined map[string]bool, where string) {
 				c.errorf(line, "%s: %s", where, (&MissingError{Name: name, Secret: true}).Error())
 				return
 			}
-			if _, ok := c.r.Secrets.Secret(name); !ok {
+			v, ok := c.r.Secrets.Secret(name)
+			if !ok {
 				c.errorf(line, "%s: %s", where, (&MissingError{Name: name, Secret: true}).Error())
+			} else if c.found != nil {
+				c.found(v)
 			}
 			return
 		}

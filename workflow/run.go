@@ -356,7 +356,10 @@ func (r *Runner) start(ctx context.Context, wf *Workflow, p *plan) (*Summary, er
 	if session.IsZero() {
 		session = wf.DefaultSessionTime(time.Now())
 	}
-	if _, err := r.check(wf); err != nil {
+	// the secrets the workflow names are masked from the run's first
+	// record on (a -p value equal to one is withheld, not written)
+	var named []string
+	if _, err := r.checkSecrets(wf, func(v string) { named = append(named, v) }); err != nil {
 		return nil, err
 	}
 	if p != nil && p.session {
@@ -371,6 +374,9 @@ func (r *Runner) start(ctx context.Context, wf *Workflow, p *plan) (*Summary, er
 		ses.retryName, ses.lastExecuted = si.RetryAttemptName, si.LastExecuted
 	}
 	ru := &run{r: r, wf: wf, plan: p, session: session, secrets: &secretSet{}, js: NewEngine()}
+	for _, v := range named {
+		ru.secrets.add(v)
+	}
 	ru.id = NewRunID(time.Now())
 	ru.dir = filepath.Join(r.RunsDir, ru.id)
 	if r.DryRun {
@@ -433,6 +439,11 @@ func (ru *run) save() error {
 	defer ru.saveMu.Unlock()
 	ru.mu.Lock()
 	s := *ru.sum
+	if !ru.sum.DryRun && len(ru.r.Params) > 0 {
+		// again at every write: an operator may have read a secret by
+		// name (pg.password) since, and a -p equal to it is withheld
+		s.Params, s.ParamsWithheld = ru.keepParams(ru.r.Params)
+	}
 	if s.State == StateRunning {
 		s.Duration = time.Since(s.StartedAt)
 		s.Tasks = ru.records
