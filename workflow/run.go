@@ -1026,7 +1026,7 @@ func (ru *run) operator(ctx context.Context, t *Task, scope Scope, path string, 
 	// MaxParallel bounds operators running at once. Only leaf runs take a
 	// slot, so nested parallel groups can never wait on each other; an
 	// operator that only waits (Idler) takes none.
-	if _, idle := op.(Idler); idle {
+	if i, ok := op.(Idler); ok && i.Idle(tc) {
 		return finish(op.Run(ctx, tc))
 	}
 	select {

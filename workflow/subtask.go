@@ -17,12 +17,14 @@ type SubtaskDefiner interface {
 	SubtaskDefines(t *Task) []string
 }
 
-// Idler is implemented by operators that only wait (wait>, require>):
-// they run without taking one of the Runner's MaxParallel slots, as digdag
-// runs its waits without holding an executor (a non-blocking wait> polls),
-// so that waiting tasks do not hold back the work beside them.
+// Idler is implemented by operators that may only wait (wait>, require>):
+// a task for which Idle says true runs without taking one of the Runner's
+// MaxParallel slots, as digdag runs its waits without holding an executor
+// (a non-blocking wait> polls), so that waiting tasks do not hold back the
+// work beside them. A blocking wait> (blocking: true) holds its slot, as
+// it holds digdag's executor.
 type Idler interface {
-	Idle()
+	Idle(tc *TaskContext) bool
 }
 
 // subtasks runs what an operator generated (res.Subtasks) as t's child

@@ -406,8 +406,13 @@ func (w Wait) Run(ctx context.Context, tc *workflow.TaskContext) (*workflow.Resu
 	return nil, sleep(ctx, d)
 }
 
-// Idle implements workflow.Idler: a wait takes no MaxParallel slot.
-func (Wait) Idle() {}
+// Idle implements workflow.Idler: a non-blocking wait takes no
+// MaxParallel slot; blocking: true holds one, as it holds digdag's
+// executor thread.
+func (Wait) Idle(tc *workflow.TaskContext) bool {
+	s, err := waitConfig(tc, false)
+	return err != nil || !s.blocking
+}
 
 // Validate implements workflow.Validator.
 func (Wait) Validate(tc *workflow.TaskContext) error {

@@ -229,6 +229,15 @@ func TestWaitLikeDigdagWaitIT(t *testing.T) {
 	_, err = (&workflow.Runner{Operators: Operators(nil), MaxParallel: 1, RunsDir: filepath.Join(filepath.Dir(wf), "runs")}).Run(context.Background(), parsed)
 	require.NoError(t, err)
 	assert.Less(t, time.Since(start), 3*time.Second)
+	// blocking: true holds its slot, as it holds digdag's executor: 3
+	// parallel blocking waits of 1 s with MaxParallel 1 take 3 s at least
+	require.NoError(t, os.WriteFile(wf, []byte("+w:\n  loop>: 3\n  _parallel: true\n  _do:\n    wait>: 1s\n    blocking: true\n"), 0o644))
+	parsed, err = workflow.ParseFile(wf)
+	require.NoError(t, err)
+	start = time.Now()
+	_, err = (&workflow.Runner{Operators: Operators(nil), MaxParallel: 1, RunsDir: filepath.Join(filepath.Dir(wf), "runs")}).Run(context.Background(), parsed)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), 3*time.Second)
 
 	// cancellation ends the wait
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

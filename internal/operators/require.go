@@ -90,7 +90,7 @@ func requireConfig(tc *workflow.TaskContext) (requireSettings, error) {
 
 // Idle implements workflow.Idler: waiting for the other session takes
 // no MaxParallel slot (its run has slots of its own).
-func (Require) Idle() {}
+func (Require) Idle(*workflow.TaskContext) bool { return true }
 
 // Validate implements workflow.Validator.
 func (Require) Validate(tc *workflow.TaskContext) error {
