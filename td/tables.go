@@ -266,12 +266,46 @@ func ValidateSchema(cols []TableColumn) error {
 			return invalidArg("column %d: invalid name %q: use lower-case letters, digits and underscores", i+1, c.Name)
 		case strings.TrimSpace(c.Type) == "":
 			return invalidArg("column %s: a type is required (string, long, double, int, float, boolean or array<...>)", c.Name)
+		case !validColumnType(c.Type):
+			return invalidArg("column %s: unknown type %q: use string, long, double, int, float, boolean, array<TYPE> or map<TYPE,TYPE>", c.Name, c.Type)
 		case seen[c.Name]:
 			return invalidArg("column %s is given twice", c.Name)
 		}
 		seen[c.Name] = true
 	}
 	return nil
+}
+
+// validColumnType reports whether t is one of TD's column types: string,
+// long, double, int, float, boolean, array<T> or map<K,V> of those (any
+// case, spaces allowed inside the brackets).
+func validColumnType(t string) bool {
+	t = strings.ToLower(strings.TrimSpace(t))
+	switch t {
+	case "string", "long", "double", "int", "float", "boolean":
+		return true
+	}
+	if inner, ok := strings.CutPrefix(t, "array<"); ok && strings.HasSuffix(inner, ">") {
+		return validColumnType(strings.TrimSuffix(inner, ">"))
+	}
+	if inner, ok := strings.CutPrefix(t, "map<"); ok && strings.HasSuffix(inner, ">") {
+		inner = strings.TrimSuffix(inner, ">")
+		// split at the comma outside nested brackets
+		depth := 0
+		for i, c := range inner {
+			switch c {
+			case '<':
+				depth++
+			case '>':
+				depth--
+			case ',':
+				if depth == 0 {
+					return validColumnType(inner[:i]) && validColumnType(inner[i+1:])
+				}
+			}
+		}
+	}
+	return false
 }
 
 // ParseColumns reads "name:type" arguments (the td CLI's schema syntax)
