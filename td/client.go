@@ -261,7 +261,14 @@ type request struct {
 	header http.Header
 	// body is sent as it is when form is nil (NewRequest's raw bodies).
 	body []byte
+	// maskValues hides every form and query value in the debug log
+	// (Request.MaskValuesInLog), not only those that look secret.
+	maskValues bool
 }
+
+// maskValuesKey marks an *http.Request whose query values the debug log
+// hides (request.maskValues).
+type maskValuesKey struct{}
 
 // do sends r, retrying within b, and returns the response for a 200 or
 // 206; any other status becomes an *APIError. handle, when set, reads a 200
@@ -279,6 +286,9 @@ func (c *Client) do(ctx context.Context, r *request, b *budget, handle func(*htt
 		body = r.body
 	} else if r.method == http.MethodPost {
 		body = []byte{}
+	}
+	if r.maskValues {
+		ctx = context.WithValue(ctx, maskValuesKey{}, true)
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
@@ -307,7 +317,7 @@ func (c *Client) do(ctx context.Context, r *request, b *budget, handle func(*htt
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	if c.logger != nil && r.form != nil {
-		c.logger.Debug("td request form", "method", r.method, "path", r.path, "form", c.formForLog(r.form))
+		c.logger.Debug("td request form", "method", r.method, "path", r.path, "form", c.formForLog(r.form, r.maskValues))
 	}
 	if c.logger != nil && r.form == nil && r.body != nil {
 		c.logger.Debug("td request body", "method", r.method, "path", r.path, "bytes", len(r.body),
@@ -425,7 +435,7 @@ const maxAnswer = 256 << 20
 
 // formForLog renders form values unescaped (so redaction sees URLs as they
 // are) and redacted.
-func (c *Client) formForLog(form url.Values) string {
+func (c *Client) formForLog(form url.Values, all bool) string {
 	var b strings.Builder
 	for k, vs := range form {
 		for _, v := range vs {
@@ -436,7 +446,7 @@ func (c *Client) formForLog(form url.Values) string {
 			b.WriteByte('=')
 			// a value is a secret by its own look (a URL password) or by
 			// its field's name (secret_access_key=...)
-			if kv := k + "=" + v; c.red.redact(kv) != kv && !strings.Contains(v, "://") {
+			if kv := k + "=" + v; all || c.red.redact(kv) != kv && !strings.Contains(v, "://") {
 				v = Mask
 			}
 			b.WriteString(strconv.Quote(c.red.redact(v)))
@@ -451,17 +461,31 @@ func (c *Client) logRequest(req *http.Request, n int) {
 		return
 	}
 	if n > 1 {
-		c.logger.Info("td retry", "method", req.Method, "url", c.red.redact(req.URL.String()), "attempt", n)
+		c.logger.Info("td retry", "method", req.Method, "url", c.urlForLog(req), "attempt", n)
 		return
 	}
-	c.logger.Debug("td request", "method", req.Method, "url", c.red.redact(req.URL.String()), "user_agent", req.Header.Get("User-Agent"))
+	c.logger.Debug("td request", "method", req.Method, "url", c.urlForLog(req), "user_agent", req.Header.Get("User-Agent"))
+}
+
+// urlForLog is req's URL, redacted, every query value hidden when the
+// request asks for it (Request.MaskValuesInLog).
+func (c *Client) urlForLog(req *http.Request) string {
+	u := *req.URL
+	if req.Context().Value(maskValuesKey{}) != nil && u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{Mask}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return c.red.redact(u.String())
 }
 
 func (c *Client) logResponse(resp *http.Response) {
 	if c.logger == nil {
 		return
 	}
-	attrs := []any{"method", resp.Request.Method, "url", c.red.redact(resp.Request.URL.String()), "status", resp.StatusCode}
+	attrs := []any{"method", resp.Request.Method, "url", c.urlForLog(resp.Request), "status", resp.StatusCode}
 	for _, h := range []string{"Content-Length", "Content-Range", "Retry-After", "ETag"} {
 		if v := resp.Header.Get(h); v != "" {
 			attrs = append(attrs, strings.ToLower(h), v)

@@ -15,6 +15,11 @@ type Request struct {
 	r request
 }
 
+// MaskValuesInLog hides every form and query value of the request in the
+// client's debug log (WithLogger), not only those that look secret: for
+// values a caller cannot classify, such as `tdctl api -f` fields.
+func (r *Request) MaskValuesInLog() { r.r.maskValues = true }
+
 // Method returns the HTTP method.
 func (r *Request) Method() string { return r.r.method }
 

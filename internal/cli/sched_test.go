@@ -146,6 +146,15 @@ func TestAPICommand(t *testing.T) {
 	last := srv.Requests()[len(srv.Requests())-1]
 	assert.Equal(t, "0", last.Query.Get("to"))
 
+	// --debug names the -f fields but shows none of their values, in a
+	// form or a query string: any of them may be a secret (found by review)
+	for _, method := range []string{"POST", "GET"} {
+		r = e.run("api", "-X", method, "/v3/job/list", "-f", "pw=hunter2xyz", "-f", "mysecretfield=hunter3xyz", "--debug")
+		assert.NotContains(t, r.stdout+r.stderr, "hunter2xyz", method)
+		assert.NotContains(t, r.stdout+r.stderr, "hunter3xyz", method)
+		assert.Contains(t, r.stderr, "mysecretfield", method)
+	}
+
 	// a GET is retried within the budget; a POST is sent once
 	srv.Faults().Add(emulator.Fault{Path: "/v3/schedule/list", Status: 503, Times: 1})
 	r = e.run("api", "/v3/schedule/list")

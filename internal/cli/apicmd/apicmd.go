@@ -146,6 +146,9 @@ func apiRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if len(opts.Fields) > 0 {
+		req.MaskValuesInLog() // any -f value may be a secret: --debug shows the names only
+	}
 	if opts.body != nil && json.Valid(opts.body) {
 		req.Header().Set("Content-Type", "application/json")
 	}
