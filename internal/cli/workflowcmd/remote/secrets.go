@@ -151,6 +151,9 @@ func secretsSetRun(o *SecretsOptions) error {
 	var err error
 	if o.File != "" {
 		data, err = cmdutil.ReadFile(o.Ctx, o.File, cmdutil.MaxConfigBytes, "--file "+o.File)
+		if cause, ok := cmdutil.PathCause(err); ok && o.Ctx.Err() == nil {
+			return cmdutil.FlagErrorf("--file %s: %v", o.File, cause)
+		}
 	} else {
 		if f, ok := o.IO.In.(*os.File); ok && o.IO.IsStdinTTY() && term.IsTerminal(int(f.Fd())) {
 			// typed at a terminal: not echoed
