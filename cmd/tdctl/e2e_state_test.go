@@ -91,6 +91,17 @@ func TestKilledWorkflowRunIsListed(t *testing.T) {
 		data, _ := os.ReadFile(filepath.Join(runs, latestRun(runs), "summary.json"))
 		return strings.Contains(string(data), "+killed+second")
 	}, 20*time.Second, 50*time.Millisecond, "stderr: %s", stderr)
+	// and its script has printed its line into the task's log (the record
+	// is written when the task starts, before the script runs)
+	require.Eventually(t, func() bool {
+		logs, _ := filepath.Glob(filepath.Join(runs, latestRun(runs), "tasks", "*second*.log"))
+		for _, l := range logs {
+			if data, _ := os.ReadFile(l); strings.Contains(string(data), "started") {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 20*time.Millisecond, "stderr: %s", stderr)
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL))
 	_ = cmd.Wait()
 
