@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -251,7 +250,24 @@ func (s *TablesService) Rename(ctx context.Context, db, table, newName string, o
 		http.StatusNotFound, fmt.Sprintf("table %s.%s does not exist", db, table), &map[string]any{})
 }
 
-var reColumnName = regexp.MustCompile(`^[a-z0-9_]{1,128}$`)
+// ValidName reports whether name is one TD takes for a new database or
+// table: 3 to 255 lower-case letters, digits and underscores.
+func ValidName(name string) bool { return lowerName(name, 3, 255) }
+
+// lowerName reports whether s is min to max lower-case ASCII letters,
+// digits and underscores. (A loop, not a regular expression: a package
+// level pattern compiles at every tdctl start.)
+func lowerName(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateSchema checks columns as TD would: names of lower-case letters,
 // digits and underscores, no "time" or "v" (TD keeps those itself), no
@@ -262,7 +278,7 @@ func ValidateSchema(cols []TableColumn) error {
 		switch {
 		case c.Name == "time" || c.Name == "v":
 			return invalidArg("column %d: name %q is reserved: TD tables have an implicit %s column", i+1, c.Name, c.Name)
-		case !reColumnName.MatchString(c.Name):
+		case !lowerName(c.Name, 1, 128):
 			return invalidArg("column %d: invalid name %q: use lower-case letters, digits and underscores", i+1, c.Name)
 		case strings.TrimSpace(c.Type) == "":
 			return invalidArg("column %s: a type is required (string, long, double, int, float, boolean or array<...>)", c.Name)

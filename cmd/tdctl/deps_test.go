@@ -1,7 +1,10 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -43,4 +46,27 @@ func TestDependencyCount(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	n := len(strings.Fields(string(out)))
 	assert.LessOrEqual(t, n, maxDeps, "tdctl links %d packages (cap %d): see docs/design.md, Start-up budget", n, maxDeps)
+}
+
+// TestNoPatternCompiledAtStart: a package-level regexp.MustCompile in a
+// package tdctl links runs at every start (two of them once made `tdctl
+// version` 1.7× the bare program); compile on first use (sync.OnceValue)
+// or check without a pattern.
+func TestNoPatternCompiledAtStart(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if and .Module (eq .Module.Path \"github.com/tdctl/tdctl\")}}{{.Dir}}{{end}}", ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	atTop := regexp.MustCompile(`(?m)^(var\s+\w+\s*=|\t\w+\s*=)\s*regexp\.MustCompile`)
+	dirs := strings.Fields(string(out))
+	require.NotEmpty(t, dirs, "sanity: tdctl's own packages are listed")
+	for _, dir := range dirs {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			require.NoError(t, err)
+			assert.False(t, atTop.Match(src), "%s compiles a regular expression at package level", f)
+		}
+	}
 }

@@ -6,7 +6,6 @@ package dbcmd
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -41,13 +40,10 @@ func NewCmdDB(f *factory.Factory) *cobra.Command {
 
 func newOptions(f *factory.Factory) *Options { return &Options{IO: f.IOStreams, TDClient: f.TDClient} }
 
-// reName is what TD accepts for a new database or table name.
-var reName = regexp.MustCompile(`^[a-z0-9_]{3,255}$`)
-
 // CheckNewName refuses a name TD would refuse for a new database or table
 // (kind is "database" or "table"), before anything is sent.
 func CheckNewName(kind, name string) error {
-	if !reName.MatchString(name) {
+	if !td.ValidName(name) {
 		return cmdutil.FlagErrorf("invalid %s name %q: use 3 to 255 lower-case letters, digits and underscores", kind, name)
 	}
 	return nil
