@@ -456,7 +456,7 @@ func (ru *run) save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(ru.dir, "summary.json"), data)
+	return WriteFileAtomic(filepath.Join(ru.dir, "summary.json"), data)
 }
 
 // changed writes the run record after a task started or ended: at once
@@ -1199,9 +1199,10 @@ func (w *logWriter) Close() error {
 	return w.f.Close()
 }
 
-// writeFileAtomic replaces path with data whole: a temporary file in the
-// same directory, renamed into place.
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic replaces path with data whole: a temporary file in the
+// same directory (mode 0600), renamed into place. The run records use it,
+// and so does the workflow server of tdctl dev-server.
+func WriteFileAtomic(path string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err

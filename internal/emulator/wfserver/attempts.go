@@ -316,14 +316,7 @@ func (s *Server) run(ctx context.Context, a *attemptRow, def *workflowDef, key, 
 		msg := td.Redact(strings.ReplaceAll(err.Error(), s.projectDir(def.ProjectID, def.RevisionID)+string(filepath.Separator), ""))
 		s.logf("wfserver: attempt %d: %s", a.ID, msg)
 		_ = os.MkdirAll(dir, 0o700)
-		// whole or not at all: a temporary file renamed into place
-		if f, err := os.CreateTemp(dir, "."+runErrorFile+".*"); err == nil {
-			_, werr := f.WriteString(msg)
-			if cerr := f.Close(); werr == nil && cerr == nil {
-				_ = os.Rename(f.Name(), filepath.Join(dir, runErrorFile))
-			}
-			os.Remove(f.Name())
-		}
+		_ = workflow.WriteFileAtomic(filepath.Join(dir, runErrorFile), []byte(msg))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		fail(err)
