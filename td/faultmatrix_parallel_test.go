@@ -96,7 +96,13 @@ func runParallelFaultSeed(t *testing.T, seed uint64) bool {
 		desc = append(desc, fmt.Sprintf("{emulator resets x%d}", n))
 	}
 	parallel := 2 + r.IntN(5)
-	t.Logf("seed %d: %d bytes, --parallel %d, faults %v", seed, size, parallel, desc)
+	if r.IntN(3) == 0 {
+		// the automatic choice: one stream, split at its first look
+		// (the first range is then the open-ended first request)
+		parallel = 0
+		defer td.SetTestSplit(td.AlwaysSplit)()
+	}
+	t.Logf("seed %d: %d bytes, --parallel %d (0: automatic), faults %v", seed, size, parallel, desc)
 
 	ok := true
 	check := func(what string, got []byte, info *td.DownloadInfo, err error) {

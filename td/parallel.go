@@ -6,23 +6,43 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// autoParallelAbove is the result size above which Download uses
-// autoParallel connections when DownloadOptions.Parallel is 0.
+// MaxParallel bounds DownloadOptions.Parallel.
+const MaxParallel = 16
+
 const (
-	autoParallelAbove = 64 << 20
-	autoParallel      = 4
-	// MaxParallel bounds DownloadOptions.Parallel.
-	MaxParallel = 16
+	// autoParallel is the most connections a download opens when
+	// DownloadOptions.Parallel is 0.
+	autoParallel = 4
 	// reorderBudget is the memory of Download's reorder buffer: the
 	// ranges fetched ahead of the one being written, whatever the
 	// result's size.
 	reorderBudget = 12 << 20
 )
 
-// ParallelFor is how many connections a download of a result of size
-// bytes uses when DownloadOptions.Parallel is 0: 4 above 64 MiB, else 1.
+// The automatic choice (DownloadOptions.Parallel 0). Variables, not
+// constants, so that tests can use small results and short windows.
+var (
+	// autoParallelAbove is the result size above which a download may
+	// add connections.
+	autoParallelAbove int64 = 64 << 20
+	// splitEvery is how often the one stream's rate is looked at.
+	splitEvery = 200 * time.Millisecond
+	// splitBelow (bytes/s): a stream at least this fast is limited by the
+	// link or the CPUs, not by one connection's window, and more
+	// connections would only share the same limit.
+	splitBelow float64 = 256 << 20
+	// splitWorth: connections are added only when the rest would take
+	// longer than this at the stream's rate.
+	splitWorth = time.Second
+)
+
+// ParallelFor is the most connections a download of a result of size
+// bytes opens when DownloadOptions.Parallel is 0: 4 above 64 MiB, else 1.
+// Above 64 MiB the download starts as one stream and adds the others only
+// once that stream proves slow (see Download).
 func ParallelFor(size int64) int {
 	if size > autoParallelAbove {
 		return autoParallel
@@ -33,7 +53,7 @@ func ParallelFor(size int64) int {
 // testChunkSize, when set (tests), is the size of every range.
 var testChunkSize int64
 
-// parallelism is how many connections a download uses.
+// parallelism is how many connections a download uses at most.
 func (o *DownloadOptions) parallelism() int {
 	if o.Parallel > 0 {
 		return min(o.Parallel, MaxParallel)
@@ -64,7 +84,8 @@ func (s *ResultsService) DownloadAt(ctx context.Context, id string, format Forma
 	if err := s.knowSize(ctx, id, format, &o); err != nil {
 		return nil, err
 	}
-	return s.downloadParallel(ctx, id, format, nil, w, o, max(o.parallelism(), 1))
+	n := max(o.parallelism(), 1)
+	return s.downloadParallel(ctx, id, format, nil, w, o, n, o.Parallel == 0 && n > 1)
 }
 
 // knowSize fills in the job's result_size for a msgpack.gz download.
@@ -92,14 +113,20 @@ func (ow *offsetWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// downloadParallel fetches the result in ranges over n connections. With
-// wa set each range is written at its offset as it arrives; otherwise the
-// ranges go to w in order through a reorder buffer of n+2 ranges.
+// downloadParallel fetches the result in ranges over up to n
+// connections. With wa set each range is written at its offset as it
+// arrives; otherwise the ranges go to w in order through a reorder buffer
+// of n+2 ranges.
 //
-// The first range is asked for alone: its answer gives the size and the
-// ETag the other ranges are asked with (If-Range), and a server that
-// ignores ranges answers it with the whole result, read as one stream.
-func (s *ResultsService) downloadParallel(ctx context.Context, id string, format Format, w io.Writer, wa io.WriterAt, o DownloadOptions, n int) (*DownloadInfo, error) {
+// With auto unset the first range is asked for alone: its answer gives
+// the size and the ETag the other ranges are asked with (If-Range), and a
+// server that ignores ranges answers it with the whole result, read as one
+// stream. With auto set the first request asks for everything from byte 0
+// (Range: bytes=0-) and is read as one stream while its rate is watched
+// (streamUntilSlow); only when it proves slow is it stopped at the next
+// range boundary and the rest shared out over n connections, the first
+// one among them once its part is done.
+func (s *ResultsService) downloadParallel(ctx context.Context, id string, format Format, w io.Writer, wa io.WriterAt, o DownloadOptions, n int, auto bool) (*DownloadInfo, error) {
 	if err := validID(id); err != nil {
 		return nil, err
 	}
@@ -126,7 +153,10 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 	var resumes atomic.Int64
 
 	first := s.newReader(ctx, id, format, &o)
-	first.end, first.probe, first.shared = chunk, true, &resumes
+	first.probe, first.shared = true, &resumes
+	if !auto {
+		first.end = chunk
+	}
 	if err := first.open(); err != nil {
 		first.cancel()
 		return nil, err
@@ -136,7 +166,9 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 			first.Close()
 			return nil, &ProtocolError{Method: "GET", Path: first.path, Msg: "the server answered a range without the result's size (Content-Range: bytes .../*)"}
 		}
-		first.end = min(first.end, first.total)
+		if first.end > 0 {
+			first.end = min(first.end, first.total)
+		}
 	}
 	if !first.ranged || first.total <= chunk {
 		// one stream: the server sent everything, or there is one range
@@ -152,7 +184,29 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 		return info, err
 	}
 	total, etag := first.total, first.etag
-	chunks := int((total + chunk - 1) / chunk)
+	var streamed int64 // written by the one stream before the split
+	if auto {
+		first.opts.Progress = progress
+		split, info, err := streamUntilSlow(first, id, w, wa, o.BufferSize, chunk)
+		first.opts.Progress = nil
+		if !split {
+			first.Close()
+			info.Resumes = int(resumes.Load())
+			return info, err
+		}
+		streamed = first.offset
+	}
+	// range 0 is the rest of first's part, [streamed, base); the others
+	// are chunk long from base, the last one shorter
+	base := first.end
+	chunks := 1 + int((total-base+chunk-1)/chunk)
+	bounds := func(k int) (start, end int64) {
+		if k == 0 {
+			return streamed, base
+		}
+		start = base + int64(k-1)*chunk
+		return start, min(start+chunk, total)
+	}
 	n = min(n, chunks)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -163,6 +217,7 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 		received atomic.Int64
 		progMu   sync.Mutex
 	)
+	received.Store(streamed)
 	fail := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
@@ -227,7 +282,7 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 				return err
 			}
 		}
-		start := int64(k) * chunk
+		start, end := bounds(k)
 		if wa != nil {
 			buf := make([]byte, 256<<10)
 			for {
@@ -246,7 +301,7 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 				}
 			}
 		}
-		size := min(chunk, total-start)
+		size := end - start
 		buf := getBuf()[:size]
 		got := 0
 		for got < len(buf) {
@@ -268,9 +323,8 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 	}
 	rangeReader := func(k int) *ResultReader {
 		r := s.newReader(ctx, id, format, &o)
-		r.offset = int64(k) * chunk
+		r.offset, r.end = bounds(k)
 		r.granted = r.offset
-		r.end = min(r.offset+chunk, total)
 		r.total, r.etag, r.shared = total, etag, &resumes
 		return r
 	}
@@ -302,7 +356,7 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 		}()
 	}
 
-	info := &DownloadInfo{ETag: etag, Parallel: n}
+	info := &DownloadInfo{ETag: etag, Parallel: n, Bytes: streamed}
 	if wa == nil {
 		// write the ranges out in order
 		pending := map[int][]byte{}
@@ -350,4 +404,62 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 		return info, &ProtocolError{Method: "GET", Path: first.path, Err: ErrTruncated, Msg: fmt.Sprintf("got %d bytes of %d", info.Bytes, total)}
 	}
 	return info, nil
+}
+
+// streamUntilSlow reads first, a stream of the whole result, to w (or to
+// wa at its offsets) while looking at its pace every splitEvery. When the
+// stream is slower than splitBelow and the rest would take longer than
+// splitWorth at its pace, it sets first's end to the next range boundary
+// and returns split true: the caller shares out the rest. Otherwise it
+// returns the finished, or failed, download.
+//
+// The pace decides, not the size alone: on a fast link (or loopback, where
+// both ends share the same cores) more connections only divide the same
+// throughput and cost a request per range, while on a long or throttled
+// path each connection adds its own window. The pace is the network's:
+// bytes over the time spent waiting in Read, so that a slow writer (the
+// CLI's gzip check, a decoder, a pipe) is not taken for a slow link.
+func streamUntilSlow(first *ResultReader, id string, w io.Writer, wa io.WriterAt, size int, chunk int64) (bool, *DownloadInfo, error) {
+	if size <= 0 {
+		size = 1 << 20
+	}
+	if wa != nil {
+		w = &offsetWriter{w: wa}
+	}
+	buf := make([]byte, size)
+	info := &DownloadInfo{ETag: first.etag, Parallel: 1}
+	mark, markAt := first.offset, time.Now()
+	var waited time.Duration // in Read since markAt
+	for {
+		t0 := time.Now()
+		m, rerr := first.Read(buf)
+		t1 := time.Now()
+		waited += t1.Sub(t0)
+		if m > 0 {
+			k, werr := w.Write(buf[:m])
+			info.Bytes += int64(k)
+			if werr == nil && k < m {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return false, info, fmt.Errorf("td: writing result of job %s: %w", id, werr)
+			}
+		}
+		if rerr == io.EOF {
+			return false, info, nil
+		}
+		if rerr != nil {
+			return false, info, rerr
+		}
+		if t1.Sub(markAt) >= splitEvery {
+			pace := float64(first.offset-mark) / max(waited.Seconds(), 1e-9)
+			rest := first.total - first.offset
+			if pace < splitBelow && rest > 2*chunk && float64(rest) > pace*splitWorth.Seconds() {
+				first.end = (first.offset/chunk + 1) * chunk
+				first.trim = true
+				return true, info, nil
+			}
+			mark, markAt, waited = first.offset, t1, 0
+		}
+	}
 }

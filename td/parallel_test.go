@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,10 +100,17 @@ func (c *cutter) Write(p []byte) (int, error) {
 // faultyRanges and returns a client and the job id.
 func parallelSetup(t *testing.T, size int, faults ...*rangeFault) (*td.Client, string, []byte, *emulator.Server) {
 	t.Helper()
+	return parallelSetupWith(t, size, emulator.Options{}, faults...)
+}
+
+// parallelSetupWith is parallelSetup with emulator options.
+func parallelSetupWith(t *testing.T, size int, opts emulator.Options, faults ...*rangeFault) (*td.Client, string, []byte, *emulator.Server) {
+	t.Helper()
 	data := pRandom(size, uint64(size))
 	file := filepath.Join(t.TempDir(), "result.msgpack.gz")
 	require.NoError(t, os.WriteFile(file, data, 0o600))
-	srv, err := emulator.New(emulator.Options{APIKeys: []string{fmKey}})
+	opts.APIKeys = []string{fmKey}
+	srv, err := emulator.New(opts)
 	require.NoError(t, err)
 	ts := httptest.NewServer(&faultyRanges{next: srv, faults: faults, srv: srv})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -284,4 +292,137 @@ func pRandom(n int, seed uint64) []byte {
 func noLeaks(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
+
+// tiles checks that the ranges an automatic download asked for cover
+// [0, size) once: the first request ("bytes=0-") up to where the first of
+// the others starts, then the others end to end.
+func tiles(t *testing.T, seen []string, size int) {
+	t.Helper()
+	require.NotEmpty(t, seen)
+	assert.Equal(t, "bytes=0-", seen[0], "the first request asks for everything as a range")
+	type rng struct{ a, b int }
+	var rs []rng
+	for _, s := range seen[1:] {
+		var a, b int
+		_, err := fmt.Sscanf(s, "bytes=%d-%d", &a, &b)
+		require.NoError(t, err, "range %q", s)
+		rs = append(rs, rng{a, b})
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].a < rs[j].a })
+	require.NotEmpty(t, rs, "no range after the first request")
+	at := rs[0].a
+	assert.Greater(t, at, 0)
+	for _, r := range rs {
+		assert.Equal(t, at, r.a, "ranges %v leave a gap or overlap", rs)
+		at = r.b + 1
+	}
+	assert.Equal(t, size, at, "the last range ends at the result's end")
+}
+
+// DownloadOptions.Parallel 0 on a big result: one stream while it is fast
+// enough, nothing else asked for.
+func TestDownloadAutoStaysOneStreamWhileFast(t *testing.T) {
+	noLeaks(t)
+	defer td.SetTestChunkSize(64 << 10)()
+	defer td.SetTestSplit(td.NeverSplit)()
+	c, id, data, srv := parallelSetup(t, 1<<20+777)
+	got, info, err, at, info2, err2 := both(t, c, id, nil)
+	require.NoError(t, err)
+	require.NoError(t, err2)
+	assert.Equal(t, data, got)
+	assert.Equal(t, data, at)
+	assert.Equal(t, 1, info.Parallel)
+	assert.Equal(t, 1, info2.Parallel)
+	assert.EqualValues(t, len(data), info.Bytes)
+	assert.EqualValues(t, len(data), info2.Bytes)
+	assert.Equal(t, []string{"bytes=0-", "bytes=0-"}, rangesSeen(srv))
+}
+
+// ... and once it proves slow, the rest over four connections: the first
+// stream stops at the next range boundary, nothing is fetched twice.
+func TestDownloadAutoSplitsWhenSlow(t *testing.T) {
+	noLeaks(t)
+	defer td.SetTestChunkSize(64 << 10)()
+	defer td.SetTestSplit(td.AlwaysSplit)()
+	c, id, data, srv := parallelSetup(t, 1<<20+12345)
+
+	var buf bytes.Buffer
+	var last atomic.Int64
+	info, err := c.Results.Download(t.Context(), id, td.FormatMsgpackGz, &buf, &td.DownloadOptions{Progress: func(done, total int64) {
+		assert.EqualValues(t, len(data), total)
+		last.Store(done)
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, data, buf.Bytes())
+	assert.Equal(t, 4, info.Parallel)
+	assert.EqualValues(t, len(data), info.Bytes)
+	assert.EqualValues(t, len(data), last.Load(), "progress reaches the total")
+	tiles(t, rangesSeen(srv), len(data))
+
+	before := len(rangesSeen(srv))
+	m := &memAt{}
+	info, err = c.Results.DownloadAt(t.Context(), id, td.FormatMsgpackGz, m, nil)
+	require.NoError(t, err)
+	assert.Equal(t, data, m.b)
+	assert.Equal(t, 4, info.Parallel)
+	assert.EqualValues(t, len(data), info.Bytes)
+	tiles(t, rangesSeen(srv)[before:], len(data))
+}
+
+// A cut of the first stream after the split resumes to its new end only.
+func TestDownloadAutoResumesTheFirstStreamToItsBoundary(t *testing.T) {
+	noLeaks(t)
+	defer td.SetTestChunkSize(64 << 10)()
+	defer td.SetTestSplit(td.AlwaysSplit)()
+	cut := &rangeFault{offset: 0, times: 2, cut: 40000}
+	c, id, data, srv := parallelSetup(t, 1<<20, cut)
+	got, info, err, at, info2, err2 := both(t, c, id, nil)
+	require.NoError(t, err)
+	require.NoError(t, err2)
+	assert.Equal(t, data, got)
+	assert.Equal(t, data, at)
+	assert.Equal(t, 1, info.Resumes)
+	assert.Equal(t, 1, info2.Resumes)
+	assert.Equal(t, 2, strings.Count(strings.Join(rangesSeen(srv), ","), "bytes=40000-65535"),
+		"the cut stream resumed where it was cut, to the boundary it was given, in each call")
+}
+
+// slowWriter takes its time over every write: the consumer, not the
+// network, is the limit.
+type slowWriter struct {
+	bytes.Buffer
+	delay time.Duration
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(w.delay)
+	return w.Buffer.Write(p)
+}
+
+// The pace that decides is the network's: a throttled connection splits,
+// a slow writer on a fast connection does not (more connections would only
+// fill the reorder buffer).
+func TestDownloadAutoSplitsOnASlowLinkNotASlowWriter(t *testing.T) {
+	noLeaks(t)
+	defer td.SetTestChunkSize(64 << 10)()
+	defer td.SetTestSplit(td.TestSplit{Above: 1, Every: 50 * time.Millisecond, Below: 16 << 20, Worth: 0})()
+
+	t.Run("slow link", func(t *testing.T) {
+		c, id, data, _ := parallelSetupWith(t, 1<<20, emulator.Options{ConnBandwidth: 2 << 20})
+		var buf bytes.Buffer
+		info, err := c.Results.Download(t.Context(), id, td.FormatMsgpackGz, &buf, nil)
+		require.NoError(t, err)
+		assert.Equal(t, data, buf.Bytes())
+		assert.Equal(t, 4, info.Parallel, "2 MiB/s per connection is slow: the rest went over 4")
+	})
+	t.Run("slow writer", func(t *testing.T) {
+		c, id, data, srv := parallelSetup(t, 1<<20)
+		w := &slowWriter{delay: 10 * time.Millisecond}
+		info, err := c.Results.Download(t.Context(), id, td.FormatMsgpackGz, w, &td.DownloadOptions{BufferSize: 32 << 10})
+		require.NoError(t, err)
+		assert.Equal(t, data, w.Bytes())
+		assert.Equal(t, 1, info.Parallel, "the writer took 10 ms per 32 KiB (3 MiB/s), the network did not")
+		assert.Equal(t, []string{"bytes=0-"}, rangesSeen(srv))
+	})
 }

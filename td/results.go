@@ -57,11 +57,14 @@ type DownloadOptions struct {
 	// stalled connection is treated like a cut one.
 	IdleTimeout time.Duration
 	// Parallel is how many concurrent HTTP Range requests Download and
-	// DownloadAt use. 0 chooses from the result's size: 4 above 64 MiB
-	// (a msgpack.gz result, whose size the job reports), else 1. 1 is one
-	// stream. Each range resumes on its own after a cut; MaxResumes
-	// bounds the resumes of all ranges together. See Download for the
-	// memory this takes.
+	// DownloadAt use. 1 is one stream. 0 chooses: a result of up to 64
+	// MiB (or of unknown size) is one stream; a bigger msgpack.gz result
+	// (the job reports its size) starts as one stream and, if that stream
+	// is slower than 256 MB/s and the rest would take over a second at its
+	// pace, stops it at the next range boundary and fetches the rest over
+	// 4 connections. Each range resumes on its own after a cut;
+	// MaxResumes bounds the resumes of all ranges together. See Download
+	// for the memory this takes.
 	Parallel int
 
 	expectSize int64 // the result's known size (msgpack.gz result_size), 0 = unknown
@@ -86,12 +89,13 @@ var ErrTruncated = errors.New("td: result truncated")
 // so no byte is fetched twice or lost; a short body is never reported as
 // success. Memory use is one buffer, whatever the result size.
 //
-// With DownloadOptions.Parallel above 1 (the default for a msgpack.gz
-// result above 64 MiB: see ParallelFor) the result is fetched as ranges
-// over that many connections at once and written to w in order through a
-// reorder buffer of about 12 MiB, whatever the result size; each range
-// resumes on its own after a cut, and the first error stops them all.
-// DownloadAt writes the ranges at their offsets instead, with no buffer.
+// With DownloadOptions.Parallel above 1 (or 0 for a msgpack.gz result
+// above 64 MiB whose one stream proves slow: see DownloadOptions.Parallel)
+// the result is fetched as ranges over that many connections at once and
+// written to w in order through a reorder buffer of about 12 MiB, whatever
+// the result size; each range resumes on its own after a cut, and the
+// first error stops them all. DownloadAt writes the ranges at their
+// offsets instead, with no buffer.
 func (s *ResultsService) Download(ctx context.Context, id string, format Format, w io.Writer, opts *DownloadOptions) (*DownloadInfo, error) {
 	o := DownloadOptions{}
 	if opts != nil {
@@ -105,7 +109,7 @@ func (s *ResultsService) Download(ctx context.Context, id string, format Format,
 		}
 	}
 	if n := o.parallelism(); n > 1 {
-		return s.downloadParallel(ctx, id, format, w, nil, o, n)
+		return s.downloadParallel(ctx, id, format, w, nil, o, n, o.Parallel == 0)
 	}
 	r, err := s.Open(ctx, id, format, &o)
 	if err != nil {
@@ -161,6 +165,7 @@ type ResultReader struct {
 	total   int64         // -1 when unknown
 	probe   bool          // a ranged first request that accepts a 200 (no range support)
 	ranged  bool          // the server honours ranges (a 206 came back)
+	trim    bool          // end was set while the body ran on past it (a split): stop there
 	shared  *atomic.Int64 // resumes of all the ranges of a parallel download
 	body    io.ReadCloser
 	resumes int
@@ -226,7 +231,9 @@ func (r *ResultReader) open() error {
 	h := http.Header{}
 	h.Set("Accept-Encoding", "identity")
 	h.Set("Accept", "*/*")
-	if r.offset > 0 || r.end > 0 {
+	if r.offset > 0 || r.end > 0 || r.probe {
+		// a probe with no end asks for everything as a range: the answer
+		// says whether ranges are served
 		rng := "bytes=" + strconv.FormatInt(r.offset, 10) + "-"
 		if r.end > 0 {
 			rng += strconv.FormatInt(r.end-1, 10)
@@ -260,7 +267,12 @@ func (r *ResultReader) open() error {
 				resp.Body.Close()
 				return &ProtocolError{Method: http.MethodGet, Path: r.path, Msg: fmt.Sprintf("unexpected partial answer %q", resp.Header.Get("Content-Range"))}
 			}
-			r.total = total
+			if r.probe && total >= 0 && r.opts.expectSize > 0 && total != r.opts.expectSize {
+				resp.Body.Close()
+				return &ProtocolError{Method: http.MethodGet, Path: r.path, Err: ErrTruncated,
+					Msg: fmt.Sprintf("the server's result has %d bytes, the job's result_size is %d", total, r.opts.expectSize)}
+			}
+			r.total, r.ranged = total, true
 		}
 	} else {
 		if resp.StatusCode != http.StatusPartialContent {
@@ -338,6 +350,16 @@ func (r *ResultReader) Read(p []byte) (int, error) {
 		return 0, r.err
 	}
 	for {
+		if r.trim {
+			rest := r.end - r.offset
+			if rest <= 0 {
+				r.err = io.EOF
+				return 0, io.EOF
+			}
+			if int64(len(p)) > rest {
+				p = p[:rest]
+			}
+		}
 		if r.body == nil {
 			if err := r.resume(); err != nil {
 				r.err = err

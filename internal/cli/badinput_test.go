@@ -68,7 +68,7 @@ var badInputs = []badInput{
 	{input: "`tdctl job result ID -o /no/such/dir/x.csv`", args: []string{"job", "result", "{job}", "-o", "/no/such/dir/x.csv"}, code: 1,
 		msg: "cannot write -o /no/such/dir/x.csv: /no/such/dir: no such file or directory (see 'tdctl job result --help')"},
 	{input: "`tdctl job result ID --parallel 99`", args: []string{"job", "result", "{job}", "--parallel", "99"}, code: 1,
-		msg: "invalid --parallel 99: use 1 to 16 connections (or leave it out to choose from the result's size) (see 'tdctl job result --help')"},
+		msg: "invalid --parallel 99: use 1 to 16 connections (or leave it out to choose from the result's size and pace) (see 'tdctl job result --help')"},
 	{input: "`tdctl job result ID -o DIR` (a directory)", args: []string{"job", "result", "{job}", "-o", "DIR"}, code: 1,
 		msg: "cannot write -o DIR: it is a directory (see 'tdctl job result --help')"},
 	{input: "`tdctl job show $'123\\r'` (an id read from a CRLF file)", args: []string{"job", "show", "123\r"}, code: 1,

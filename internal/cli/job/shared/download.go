@@ -123,8 +123,9 @@ func (p *prefixWriter) feed(w io.Writer) error {
 
 // openResult opens a msgpack.gz result for the row decoders: one
 // resumable stream, or, with dl.Parallel above 1 (or left at 0 for a
-// result above 64 MiB), ranges fetched at once and put back in order by
-// td's bounded reorder buffer (ResultsService.Download) into a pipe.
+// result above 64 MiB, where td adds connections once one stream proves
+// slow), ranges fetched at once and put back in order by td's bounded
+// reorder buffer (ResultsService.Download) into a pipe.
 func openResult(ctx context.Context, c *td.Client, job *td.Job, dl *td.DownloadOptions) (io.ReadCloser, error) {
 	n := dl.Parallel
 	if n == 0 && job.ResultSize != nil {
@@ -135,8 +136,7 @@ func openResult(ctx context.Context, c *td.Client, job *td.Job, dl *td.DownloadO
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
-	o := *dl
-	o.Parallel = n
+	o := *dl // Parallel 0 stays the automatic choice
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

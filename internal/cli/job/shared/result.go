@@ -32,8 +32,8 @@ type ResultFlags struct {
 	Format       string
 	File         string
 	ColumnHeader bool
-	// Parallel is --parallel: concurrent range requests (0: chosen from the
-	// result's size).
+	// Parallel is --parallel: concurrent range requests (0: td's automatic
+	// choice, from the result's size and the first stream's pace).
 	Parallel int
 	// NoVerify is --no-verify: a msgpack.gz body is written without
 	// inflating it on the side (its length is still checked against the
@@ -46,7 +46,7 @@ func AddResultFlags(cmd *cobra.Command, r *ResultFlags) {
 	cmd.Flags().StringVarP(&r.Format, "format", "f", "", "result format: table|tsv|csv|json|jsonl|msgpack.gz (default: table on a terminal, tsv otherwise)")
 	cmd.Flags().StringVarP(&r.File, "output", "o", "", "write the result to `FILE` instead of stdout (written whole or not at all; - is stdout)")
 	cmd.Flags().BoolVarP(&r.ColumnHeader, "column-header", "c", false, "print the column names first (tsv and csv)")
-	cmd.Flags().IntVar(&r.Parallel, "parallel", 0, fmt.Sprintf("download over `N` concurrent range requests, 1 to %d (default: %d above 64 MiB, else 1)", td.MaxParallel, 4))
+	cmd.Flags().IntVar(&r.Parallel, "parallel", 0, fmt.Sprintf("download over `N` concurrent range requests, 1 to %d (default: one stream; above 64 MiB up to %d once that stream proves slow)", td.MaxParallel, 4))
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return ResultFormats, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -56,7 +56,7 @@ func AddResultFlags(cmd *cobra.Command, r *ResultFlags) {
 // Validate checks the flags.
 func (r *ResultFlags) Validate() error {
 	if r.Parallel < 0 || r.Parallel > td.MaxParallel {
-		return cmdutil.FlagErrorf("invalid --parallel %d: use 1 to %d connections (or leave it out to choose from the result's size)", r.Parallel, td.MaxParallel)
+		return cmdutil.FlagErrorf("invalid --parallel %d: use 1 to %d connections (or leave it out to choose from the result's size and pace)", r.Parallel, td.MaxParallel)
 	}
 	r.Format = strings.ToLower(strings.TrimSpace(r.Format))
 	if r.NoVerify && r.Format != "msgpack.gz" {
