@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -57,12 +58,21 @@ func ParseZone(s string) (*time.Location, string, error) {
 	if !regionName.MatchString(s) || s == "Local" {
 		return nil, "", bad
 	}
+	if loc, ok := zones.Load(s); ok {
+		return loc.(*time.Location), s, nil
+	}
 	loc, err := time.LoadLocation(s)
 	if err != nil {
 		return nil, "", bad
 	}
+	zones.Store(s, loc)
 	return loc, s, nil
 }
+
+// zones holds the region zones loaded so far: time.LoadLocation reads the
+// zone file on every call, and ${...} asks for the params' timezone at
+// every expression. Only names that loaded are kept (a few hundred exist).
+var zones sync.Map // name → *time.Location
 
 var regionName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9~/._+-]+$`)
 
