@@ -85,7 +85,16 @@ func (s *ResultsService) DownloadAt(ctx context.Context, id string, format Forma
 		return nil, err
 	}
 	n := max(o.parallelism(), 1)
-	return s.downloadParallel(ctx, id, format, nil, w, o, n, o.Parallel == 0 && n > 1)
+	if o.Parallel == 0 && n == 1 {
+		// one stream, as Download (see DownloadOptions.Parallel)
+		r, err := s.Open(ctx, id, format, &o)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		return copyResult(r, id, &offsetWriter{w: w}, o.BufferSize)
+	}
+	return s.downloadParallel(ctx, id, format, nil, w, o, n, o.Parallel == 0)
 }
 
 // knowSize fills in the job's result_size for a msgpack.gz download.
@@ -183,7 +192,6 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 		}
 		return info, err
 	}
-	total, etag := first.total, first.etag
 	var streamed int64 // written by the one stream before the split
 	if auto {
 		first.opts.Progress = progress
@@ -196,6 +204,9 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 		}
 		streamed = first.offset
 	}
+	// read after the stream: one cut before its first byte asks for
+	// everything again, and that answer is the one written
+	total, etag := first.total, first.etag
 	// range 0 is the rest of first's part, [streamed, base); the others
 	// are chunk long from base, the last one shorter
 	base := first.end
@@ -219,7 +230,8 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 	)
 	received.Store(streamed)
 	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
+		// first was opened under the caller's context: stop it too
+		errOnce.Do(func() { firstErr = err; cancel(); first.abort() })
 	}
 	report := func(d int) {
 		done := received.Add(int64(d))
@@ -277,7 +289,9 @@ func (s *ResultsService) downloadParallel(ctx context.Context, id string, format
 	// handed to the writer.
 	fetch := func(k int, r *ResultReader) error {
 		defer r.Close()
-		if r.body == nil {
+		if r.body == nil && r != first {
+			// a new range; first, cut as it was stopped, resumes in Read
+			// (counted, with back-off)
 			if err := r.open(); err != nil {
 				return err
 			}
@@ -454,6 +468,7 @@ func streamUntilSlow(first *ResultReader, id string, w io.Writer, wa io.WriterAt
 		if t1.Sub(markAt) >= splitEvery {
 			pace := float64(first.offset-mark) / max(waited.Seconds(), 1e-9)
 			rest := first.total - first.offset
+			// more than two ranges left, or the split is not worth its requests
 			if pace < splitBelow && rest > 2*chunk && float64(rest) > pace*splitWorth.Seconds() {
 				first.end = (first.offset/chunk + 1) * chunk
 				first.trim = true

@@ -194,6 +194,13 @@ func TestDownloadParallelDefaultFromResultSize(t *testing.T) {
 	assert.Equal(t, data, buf.Bytes())
 	assert.Equal(t, 1, info.Parallel)
 	assert.Equal(t, []string{""}, rangesSeen(srv))
+	// and so at offsets: one request, not 256 KiB ranges one after another
+	m := &memAt{}
+	info, err = c.Results.DownloadAt(t.Context(), id, td.FormatMsgpackGz, m, nil)
+	require.NoError(t, err)
+	assert.Equal(t, data, m.b)
+	assert.Equal(t, 1, info.Parallel)
+	assert.Equal(t, []string{"", ""}, rangesSeen(srv))
 	assert.Equal(t, 1, td.ParallelFor(64<<20))
 	assert.Equal(t, 4, td.ParallelFor(64<<20+1))
 }
@@ -425,4 +432,33 @@ func TestDownloadAutoSplitsOnASlowLinkNotASlowWriter(t *testing.T) {
 		assert.Equal(t, 1, info.Parallel, "the writer took 10 ms per 32 KiB (3 MiB/s), the network did not")
 		assert.Equal(t, []string{"bytes=0-"}, rangesSeen(srv))
 	})
+}
+
+// When another range fails, the first stream's part stops too: the call
+// does not wait for a slow tail it will throw away.
+func TestDownloadAutoErrorStopsTheFirstStream(t *testing.T) {
+	noLeaks(t)
+	const chunk = 256 << 10 // above the emulator's pacing burst (64 KiB)
+	defer td.SetTestChunkSize(chunk)()
+	defer td.SetTestSplit(td.AlwaysSplit)()
+	var faults []*rangeFault
+	for k := int64(1); k < 8; k++ {
+		faults = append(faults, &rangeFault{offset: k * chunk, times: 1 << 30, status: 503})
+	}
+	// 16 KiB/s: the rest of the first stream's part (about 200 KiB) would
+	// take over ten seconds
+	c, id, _, _ := parallelSetupWith(t, 2<<20, emulator.Options{ConnBandwidth: 16 << 10}, faults...)
+	for _, at := range []bool{false, true} {
+		start := time.Now()
+		var err error
+		if at {
+			_, err = c.Results.DownloadAt(t.Context(), id, td.FormatMsgpackGz, &memAt{}, nil)
+		} else {
+			_, err = c.Results.Download(t.Context(), id, td.FormatMsgpackGz, io.Discard, nil)
+		}
+		var apiErr *td.APIError
+		require.ErrorAs(t, err, &apiErr, "DownloadAt: %v", at)
+		assert.Equal(t, 503, apiErr.StatusCode)
+		assert.Less(t, time.Since(start), 3*time.Second, "DownloadAt: %v: the call waited for the first stream", at)
+	}
 }

@@ -60,9 +60,10 @@ type DownloadOptions struct {
 	// DownloadAt use. 1 is one stream. 0 chooses: a result of up to 64
 	// MiB (or of unknown size) is one stream; a bigger msgpack.gz result
 	// (the job reports its size) starts as one stream and, if that stream
-	// is slower than 256 MB/s and the rest would take over a second at its
-	// pace, stops it at the next range boundary and fetches the rest over
-	// 4 connections. Each range resumes on its own after a cut;
+	// is slower than 256 MB/s (bytes over the time spent waiting for
+	// them) and the rest would take over a second at its pace, stops it at
+	// the next range boundary and fetches the rest over 4 connections
+	// (when more than two ranges are left). Each range resumes on its own after a cut;
 	// MaxResumes bounds the resumes of all ranges together. See Download
 	// for the memory this takes.
 	Parallel int
