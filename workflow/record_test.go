@@ -83,3 +83,33 @@ func TestRunRecordOfADeadProcessIsInterrupted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, StateRunning, sum.State)
 }
+
+// A run ends when its last task does: a record write still waiting for its
+// turn is dropped for the final one (before, every run waited out up to
+// SaveInterval, a quarter of a second, after its last task).
+func TestRunDoesNotWaitForAScheduledRecordWrite(t *testing.T) {
+	old := saveInterval
+	saveInterval = time.Hour
+	defer func() { saveInterval = old }()
+	var out bytes.Buffer
+	r := newRunner(t, &out)
+	wf := parse(t, "+a:\n  echo>: one\n+b:\n  echo>: two\n+c:\n  echo>: three\n")
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(context.Background(), wf)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run waited for a record write scheduled an hour later")
+	}
+	sum, err := LoadSummary(r.RunsDir, "")
+	require.NoError(t, err)
+	assert.Equal(t, StateSuccess, sum.State)
+	require.Len(t, sum.Tasks, 3)
+	for _, task := range sum.Tasks {
+		assert.Equal(t, StateSuccess, task.State, task.Path)
+	}
+}

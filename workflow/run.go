@@ -257,6 +257,9 @@ type Summary struct {
 // while tasks start and end (the first change is written at once).
 const SaveInterval = 250 * time.Millisecond
 
+// saveInterval is SaveInterval; tests change it.
+var saveInterval = SaveInterval
+
 // SessionInfo is a run's session and attempt as a server numbers them.
 type SessionInfo struct {
 	SessionID, AttemptID, ProjectID int64
@@ -329,6 +332,7 @@ type run struct {
 	tmu      sync.Mutex     // guards lastSave, pending, saveErr
 	lastSave time.Time      // when the last write started
 	pending  bool           // a write is scheduled
+	timer    *time.Timer    // the scheduled write
 	saves    sync.WaitGroup // scheduled writes
 	saveErr  error          // the first failed write
 }
@@ -410,6 +414,15 @@ func (r *Runner) start(ctx context.Context, wf *Workflow, p *plan) (*Summary, er
 		return nil, fmt.Errorf("workflow: writing the run record: %w", err)
 	}
 	_, err := ru.task(ctx, wf.Root, scope, wf.Root.Path)
+	// every task has ended: a write still waiting for its turn is not
+	// needed (the final one below holds everything), and waiting for it
+	// made every run last up to SaveInterval longer
+	ru.tmu.Lock()
+	if ru.pending && ru.timer.Stop() {
+		ru.pending = false
+		ru.saves.Done()
+	}
+	ru.tmu.Unlock()
 	ru.saves.Wait()
 	ru.mu.Lock()
 	sum := ru.sum
@@ -470,7 +483,7 @@ func (ru *run) changed() {
 	}
 	ru.pending = true
 	ru.saves.Add(1)
-	time.AfterFunc(max(0, SaveInterval-time.Since(ru.lastSave)), func() {
+	ru.timer = time.AfterFunc(max(0, saveInterval-time.Since(ru.lastSave)), func() {
 		defer ru.saves.Done()
 		ru.tmu.Lock()
 		ru.pending, ru.lastSave = false, time.Now()
