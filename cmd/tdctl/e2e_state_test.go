@@ -36,11 +36,14 @@ func startKillable(t *testing.T, env []string, bin string, args ...string) (*exe
 	})
 	sc := bufio.NewScanner(stdout)
 	require.True(t, sc.Scan(), "%v printed nothing; stderr: %s", args, stderr.String())
+	// taken before the drain starts: its next Scan replaces the text (a
+	// loaded CI run once saw the second line here)
+	line := sc.Text()
 	go func() { // keep draining
 		for sc.Scan() {
 		}
 	}()
-	return cmd, sc.Text(), &stderr
+	return cmd, line, &stderr
 }
 
 // TestDevServerDataDirIsLocked: a second dev-server on one --data directory
