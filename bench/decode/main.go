@@ -114,17 +114,17 @@ func run(n, runs int, tdctl, summaryFile string) error {
 			*m.into, *m.cpu = append(*m.into, el), append(*m.cpu, cpu)
 		}
 	}
-	mf, mc, mj := median(tf), median(tc), median(tj)
+	mf, mc, mj := summary.Median(tf), summary.Median(tc), summary.Median(tj)
 	// each round's ratio pairs runs made seconds apart, so it holds better
 	// than the ratio of medians when the machine's load drifts
-	rc, rj := ratios(tc, tf), ratios(tj, tf)
+	rc, rj := summary.Ratios(tc, tf), summary.Ratios(tj, tf)
 	fmt.Printf("%d www_access-like rows, %.1f MB msgpack.gz, %d alternating rounds; median (min–max):\n", n, float64(st.Size())/1e6, len(tf))
 	fmt.Printf("  curl URL | zcat   %.3f s (%.3f–%.3f)\n", mf, slices.Min(tf), slices.Max(tf))
 	fmt.Printf("  tdctl -f csv      %.3f s (%.3f–%.3f); ratio to the floor per round %.2f (%.2f–%.2f), of medians %.2f\n",
-		mc, slices.Min(tc), slices.Max(tc), median(rc), slices.Min(rc), slices.Max(rc), mc/mf)
+		mc, slices.Min(tc), slices.Max(tc), summary.Median(rc), slices.Min(rc), slices.Max(rc), mc/mf)
 	fmt.Printf("  tdctl -f jsonl    %.3f s (%.3f–%.3f); ratio to the floor per round %.2f (%.2f–%.2f), of medians %.2f\n",
-		mj, slices.Min(tj), slices.Max(tj), median(rj), slices.Min(rj), slices.Max(rj), mj/mf)
-	fmt.Printf("  CPU seconds (user+sys, median): curl|zcat %.3f, csv %.3f, jsonl %.3f\n", median(cf), median(cc), median(cj))
+		mj, slices.Min(tj), slices.Max(tj), summary.Median(rj), slices.Min(rj), slices.Max(rj), mj/mf)
+	fmt.Printf("  CPU seconds (user+sys, median): curl|zcat %.3f, csv %.3f, jsonl %.3f\n", summary.Median(cf), summary.Median(cc), summary.Median(cj))
 	ref := "curl URL | zcat > /dev/null, same emulator URL"
 	note := func(t, r []float64) string {
 		return fmt.Sprintf("%d www_access rows, median of %d alternating rounds; time %.2f–%.2f s, ratio per round %.2f–%.2f",
@@ -132,20 +132,11 @@ func run(n, runs int, tdctl, summaryFile string) error {
 	}
 	return summary.Append(summaryFile, summary.Figure{
 		Name: "job result -f csv (" + note(tc, rc) + ")", Value: mc, Unit: "s",
-		Reference: ref, RefValue: mf, Ratio: median(rc), Target: "<= 1.0x", OK: median(rc) <= 1.0,
+		Reference: ref, RefValue: mf, Ratio: summary.Median(rc), Target: "<= 1.0x", OK: summary.Median(rc) <= 1.0,
 	}, summary.Figure{
 		Name: "job result -f jsonl (" + note(tj, rj) + ")", Value: mj, Unit: "s",
-		Reference: ref, RefValue: mf, Ratio: median(rj), Target: "<= 1.2x", OK: median(rj) <= 1.2,
+		Reference: ref, RefValue: mf, Ratio: summary.Median(rj), Target: "<= 1.2x", OK: summary.Median(rj) <= 1.2,
 	})
-}
-
-// ratios returns a[i]/b[i].
-func ratios(a, b []float64) []float64 {
-	r := make([]float64, len(a))
-	for i := range a {
-		r[i] = a[i] / b[i]
-	}
-	return r
 }
 
 var schema = []emulator.Column{
@@ -170,12 +161,6 @@ func timed(argv, env []string) (float64, float64, error) {
 		return 0, 0, errors.New(strings.TrimSpace(stderr.String()))
 	}
 	return el, (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), nil
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // generate writes (once, cached) n www_access-like rows as msgpack.gz.

@@ -414,11 +414,7 @@ type stats struct {
 
 // roundRatio is the median over the rounds of a's speed over b's.
 func roundRatio(a, b stats) float64 {
-	r := make([]float64, len(a.rounds))
-	for i := range r {
-		r[i] = a.rounds[i] / b.rounds[i]
-	}
-	return median(r)
+	return summary.Median(summary.Ratios(a.rounds, b.rounds))
 }
 
 func (s stats) spread() string { return fmt.Sprintf("%.0f–%.0f", s.lo, s.hi) }
@@ -448,7 +444,7 @@ func measureAlternating(tools [][]string, env []string, runs int, size int64) ([
 	for i := range tools {
 		rounds := slices.Clone(speeds[i])
 		sort.Float64s(speeds[i])
-		out[i] = stats{mbps: median(speeds[i]), lo: speeds[i][0], hi: speeds[i][len(speeds[i])-1], rssMiB: maxOf(rss[i]), rounds: rounds}
+		out[i] = stats{mbps: summary.Median(speeds[i]), lo: speeds[i][0], hi: speeds[i][len(speeds[i])-1], rssMiB: maxOf(rss[i]), rounds: rounds}
 	}
 	return out, nil
 }
@@ -503,11 +499,6 @@ func watchHWM(pid int) <-chan int64 {
 		out <- peak
 	}()
 	return out
-}
-
-func median(v []float64) float64 {
-	sort.Float64s(v)
-	return v[len(v)/2]
 }
 
 func maxOf(v []float64) float64 {
